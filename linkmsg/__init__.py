@@ -1,0 +1,161 @@
+"""LinkMsg: a professional network's private messaging. `create_app` builds the app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+
+from . import cli, templating
+from .config import Config
+from .extensions import csrf, db, login_manager, migrate
+from .services.errors import DomainError
+from .web import domain_error_response, is_htmx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def create_app(config: dict | type | None = None) -> Flask:
+    """Build a LinkMsg app. `config` is a Config subclass or a dict of overrides."""
+    app = Flask(
+        __name__,
+        instance_path=str(PROJECT_ROOT / "instance"),
+        instance_relative_config=True,
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_object(Config)
+    if isinstance(config, dict):
+        app.config.update(config)
+    elif config is not None:
+        app.config.from_object(config)
+
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not os.environ.get("SECRET_KEY") and not app.config.get("TESTING"):
+        app.config["SECRET_KEY"] = _instance_secret(app.instance_path)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(
+            app.instance_path, "linkmsg.sqlite3"
+        )
+    app.config["SQLALCHEMY_DATABASE_URI"] = _normalize_db_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    upload = app.config["UPLOAD_FOLDER"]
+    if not os.path.isabs(upload):
+        app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, upload)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Log in to continue."
+    login_manager.login_message_category = "info"
+
+    templating.init_app(app)
+    _register_blueprints(app)
+    _register_handlers(app)
+    cli.register(app)
+    return app
+
+
+def _instance_secret(instance_path: str) -> str:
+    """A key kept in instance/ so that sessions survive restarts and are shared by the
+    workers of one host when SECRET_KEY is not set."""
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path) as handle:
+            key = handle.read().strip()
+        if key:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_hex(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another worker wrote it first
+        with open(path) as handle:
+            return handle.read().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _normalize_db_url(url: str) -> str:
+    # Hosting platforms hand out postgres:// URLs; SQLAlchemy wants a driver name.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .blueprints import auth, health, home, profiles
+
+    for module in (auth, health, home, profiles):
+        app.register_blueprint(module.bp)
+
+
+def _register_handlers(app: Flask) -> None:
+    from .services import accounts
+
+    @login_manager.user_loader
+    def load_user(session_id: str):
+        return accounts.load_session_member(session_id)
+
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError):
+        return domain_error_response(error)
+
+    @app.errorhandler(CSRFError)
+    def handle_csrf(error: CSRFError):
+        return _error_page(400, "This form has expired. Reload the page and try again.")
+
+    for status, message in (
+        (400, "The request could not be understood."),
+        (403, "You do not have access to this page."),
+        (404, "This page does not exist, or you do not have access to it."),
+        (405, "This action is not allowed here."),
+        (413, "That upload is too large."),
+        (429, "Too many requests. Try again later."),
+        (500, "Something went wrong on our side. Please try again."),
+    ):
+        app.register_error_handler(status, _make_error_handler(status, message))
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        if response.mimetype == "text/html":
+            response.vary.add("HX-Request")
+        return response
+
+
+def _make_error_handler(status: int, message: str):
+    def handler(error):
+        return _error_page(status, message)
+
+    return handler
+
+
+def _error_page(status: int, message: str):
+    template = "errors/_http.html" if is_htmx() else "errors/http.html"
+    body = render_template(template, status=status, message=message, path=request.path)
+    return body, status

@@ -1,0 +1,82 @@
+"""Demo members for `flask seed-demo`: a small, realistic network to try LinkMsg with."""
+
+from __future__ import annotations
+
+import random
+
+from werkzeug.security import generate_password_hash
+
+from .extensions import db
+from .models import Member
+from .services import accounts
+
+DEMO_PASSWORD = "linkmsg-demo"
+DEMO_DOMAIN = "demo.linkmsg.test"
+
+PEOPLE = [
+    ("Ava Chen", "Product Manager at Northwind", "San Francisco, USA"),
+    ("Ben Okafor", "Senior Backend Engineer at Fabrikam", "Lagos, Nigeria"),
+    ("Carla Mendes", "UX Researcher at Contoso", "Lisbon, Portugal"),
+    ("Dana Whitfield", "Talent Partner at Tailspin", "London, UK"),
+    ("Elias Berg", "Data Scientist at Litware", "Stockholm, Sweden"),
+    ("Fatima Zahra", "Engineering Manager at Adatum", "Casablanca, Morocco"),
+    ("Gabriel Ruiz", "Founder at Brightline Labs", "Mexico City, Mexico"),
+    ("Hana Sato", "Designer at Wingtip", "Tokyo, Japan"),
+    ("Ivan Petrov", "Site Reliability Engineer at Proseware", "Sofia, Bulgaria"),
+    ("Julia Novak", "Head of Marketing at Relecloud", "Prague, Czechia"),
+    ("Kwame Mensah", "Solutions Architect at Fourth Coffee", "Accra, Ghana"),
+    ("Lena Fischer", "Recruiter at Woodgrove", "Berlin, Germany"),
+    ("Marco Rossi", "Frontend Developer at Alpine Ski House", "Milan, Italy"),
+    ("Nadia Haddad", "Security Engineer at Coho", "Beirut, Lebanon"),
+    ("Oscar Lindqvist", "CTO at Margie's Travel", "Oslo, Norway"),
+    ("Priya Raman", "Machine Learning Engineer at Lucerne", "Bengaluru, India"),
+    ("Quinn Murphy", "Sales Director at Trey Research", "Dublin, Ireland"),
+    ("Rosa Alvarez", "Operations Lead at Humongous", "Madrid, Spain"),
+    ("Samir Khan", "Mobile Developer at Blue Yonder", "Karachi, Pakistan"),
+    ("Tara Nguyen", "Product Designer at Graphic Design Institute", "Hanoi, Vietnam"),
+    ("Umar Farouk", "DevOps Engineer at VanArsdel", "Cairo, Egypt"),
+    ("Valentina Costa", "HR Business Partner at Wide World Importers", "São Paulo, Brazil"),
+    ("Wei Zhang", "Staff Engineer at Southridge Video", "Shanghai, China"),
+    ("Ximena Torres", "Content Strategist at Consolidated Messenger", "Bogotá, Colombia"),
+    ("Yusuf Demir", "QA Lead at Lamna Healthcare", "Istanbul, Türkiye"),
+    ("Zoe Martin", "Account Executive at Fineartschool", "Paris, France"),
+    ("Aiden Walsh", "Student at Trinity College", "Dublin, Ireland"),
+    ("Bianca Ionescu", "Product Owner at Datum", "Bucharest, Romania"),
+    ("Chidi Eze", "Cloud Consultant at Nod Publishers", "Abuja, Nigeria"),
+    ("Daria Kowalska", "Technical Writer at School of Fine Art", "Warsaw, Poland"),
+]
+
+
+def email_for(name: str) -> str:
+    return accounts.slugify(name).replace("-", ".") + "@" + DEMO_DOMAIN
+
+
+def seed(rng: random.Random | None = None) -> list[Member] | None:
+    """Create the demo network once. Returns the members, or None when already seeded."""
+    rng = rng or random.Random(2026)
+    if db.session.scalar(db.select(Member.id).limit(1)) is not None:
+        return None
+    password_hash = generate_password_hash(DEMO_PASSWORD)
+    members = []
+    for name, headline, location in PEOPLE:
+        member = Member(
+            email=email_for(name),
+            password_hash=password_hash,
+            handle=accounts.slugify(name),
+            name=name,
+            headline=headline,
+            location=location,
+            about=f"Hi, I'm {name.split()[0]}. {headline}, based in {location.split(',')[0]}.",
+        )
+        db.session.add(member)
+        members.append(member)
+    db.session.flush()
+    for hook in SEED_HOOKS:
+        hook(members, rng)
+    db.session.commit()
+    return members
+
+
+# Areas that add to the demo (connections, threads, ...) register a hook:
+# function(members, rng), called inside the seeding transaction.
+SEED_HOOKS: list = []

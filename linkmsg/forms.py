@@ -1,0 +1,91 @@
+"""Flask-WTF forms: they carry the CSRF token and first-line validation.
+
+Limits come from the services, which check them again for every caller.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from .services import accounts
+
+
+class EmptyForm(FlaskForm):
+    """For POST-only buttons: carries the CSRF token and nothing else."""
+
+
+class RegisterForm(FlaskForm):
+    name = StringField(
+        "Full name",
+        validators=[
+            DataRequired("Enter your name."),
+            Length(
+                max=accounts.NAME_MAX,
+                message=f"Your name can be at most {accounts.NAME_MAX} characters.",
+            ),
+        ],
+    )
+    email = EmailField(
+        "Email",
+        validators=[DataRequired("Enter your email address.")],
+    )
+    password = PasswordField(
+        "Password",
+        validators=[
+            DataRequired("Choose a password."),
+            Length(
+                min=accounts.PASSWORD_MIN,
+                max=accounts.PASSWORD_MAX,
+                message=f"Choose a password of at least {accounts.PASSWORD_MIN} characters.",
+            ),
+        ],
+    )
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
+    password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(
+        "Full name",
+        validators=[
+            DataRequired("Enter your name."),
+            Length(
+                max=accounts.NAME_MAX,
+                message=f"Your name can be at most {accounts.NAME_MAX} characters.",
+            ),
+        ],
+    )
+    headline = StringField(
+        "Headline",
+        description="Your role and where you work, e.g. “Product designer at Acme”.",
+        validators=[
+            Optional(),
+            Length(
+                max=accounts.HEADLINE_MAX,
+                message=f"Your headline can be at most {accounts.HEADLINE_MAX} characters.",
+            ),
+        ],
+    )
+    location = StringField(
+        "Location",
+        validators=[
+            Optional(),
+            Length(
+                max=accounts.LOCATION_MAX,
+                message=f"Your location can be at most {accounts.LOCATION_MAX} characters.",
+            ),
+        ],
+    )
+    about = TextAreaField(
+        "About",
+        validators=[
+            Optional(),
+            Length(
+                max=accounts.ABOUT_MAX,
+                message=f"Your about section can be at most {accounts.ABOUT_MAX:,} characters.",
+            ),
+        ],
+    )

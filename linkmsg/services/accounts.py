@@ -1,0 +1,206 @@
+"""Accounts and profiles: registration, authentication, handles, the full-profile rule."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from ..models import Member
+from .errors import EmailTaken, InvalidCredentials, ValidationFailed
+
+NAME_MAX = 100
+HEADLINE_MAX = 220
+LOCATION_MAX = 100
+ABOUT_MAX = 2600
+PASSWORD_MIN = 8
+PASSWORD_MAX = 256
+HANDLE_MAX = 64
+
+# The three fields SPEC section 1 requires before a member may message or be messaged.
+FULL_PROFILE_FIELDS = (("name", "name"), ("headline", "headline"), ("location", "location"))
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A dummy hash so that an unknown email costs as much time as a wrong password.
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def _clean_line(value: str | None) -> str:
+    """One line of text: trimmed, inner runs of whitespace collapsed, controls removed."""
+    value = "".join(ch for ch in (value or "") if unicodedata.category(ch)[0] != "C" or ch == " ")
+    return " ".join(value.split())
+
+
+def _clean_text(value: str | None) -> str:
+    """Free text: trimmed, newlines kept, other control characters removed."""
+    value = (value or "").replace("\r\n", "\n").replace("\r", "\n")
+    value = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    return value.strip()
+
+
+def _require_length(value: str, field: str, label: str, maximum: int, *, required: bool) -> None:
+    if required and not value:
+        raise ValidationFailed(f"Enter your {label}.", field=field)
+    if len(value) > maximum:
+        raise ValidationFailed(f"Your {label} can be at most {maximum:,} characters.", field=field)
+
+
+def slugify(name: str) -> str:
+    """A URL-safe base for a handle: ASCII letters, digits and single hyphens."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:40].strip("-") or "member"
+
+
+def _handle_taken(handle: str) -> bool:
+    return db.session.scalar(db.select(Member.id).where(Member.handle == handle)) is not None
+
+
+def _unique_handle(name: str) -> str:
+    base = slugify(name)
+    if not _handle_taken(base):
+        return base
+    for _ in range(20):
+        candidate = f"{base}-{secrets.token_hex(3)}"
+        if not _handle_taken(candidate):
+            return candidate
+    return f"{base}-{secrets.token_hex(8)}"
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def register(email: str, password: str, name: str) -> Member:
+    """Create a member with a unique handle and a hashed password.
+
+    Raises ValidationFailed for bad input and EmailTaken when the email is in use.
+    """
+    email = normalize_email(email)
+    name = _clean_line(name)
+    if not email or len(email) > 254 or not _EMAIL_RE.match(email):
+        raise ValidationFailed("Enter a valid email address.", field="email")
+    if len(password or "") < PASSWORD_MIN:
+        raise ValidationFailed(
+            f"Choose a password of at least {PASSWORD_MIN} characters.", field="password"
+        )
+    if len(password) > PASSWORD_MAX:
+        raise ValidationFailed(
+            f"Your password can be at most {PASSWORD_MAX} characters.", field="password"
+        )
+    _require_length(name, "name", "name", NAME_MAX, required=True)
+    if db.session.scalar(db.select(Member.id).where(Member.email == email)) is not None:
+        raise EmailTaken()
+
+    # Two sign-ups can race for the same email or handle: the unique constraints decide,
+    # and a lost handle race simply tries another suffix.
+    for _ in range(3):
+        member = Member(
+            email=email,
+            password_hash=hash_password(password),
+            name=name,
+            handle=_unique_handle(name),
+        )
+        db.session.add(member)
+        try:
+            db.session.commit()
+            return member
+        except IntegrityError:
+            db.session.rollback()
+            if db.session.scalar(db.select(Member.id).where(Member.email == email)) is not None:
+                raise EmailTaken() from None
+    raise ValidationFailed("Could not create the account; please try again.")
+
+
+def authenticate(email: str, password: str) -> Member:
+    """Return the member with this email and password.
+
+    Raises InvalidCredentials whether the email is unknown or the password wrong.
+    """
+    member = db.session.scalar(db.select(Member).where(Member.email == normalize_email(email)))
+    if member is None:
+        check_password_hash(_DUMMY_HASH, password or "")
+        raise InvalidCredentials()
+    if not check_password_hash(member.password_hash, password or ""):
+        raise InvalidCredentials()
+    return member
+
+
+def load_session_member(session_id: str) -> Member | None:
+    """The member a login cookie names, if its token is still current and not suspended."""
+    member_id, _, token = (session_id or "").partition(":")
+    if not member_id.isdigit() or not token:
+        return None
+    member = db.session.get(Member, int(member_id))
+    if member is None or not secrets.compare_digest(member.session_token, token):
+        return None
+    if member.suspended_at is not None:
+        return None
+    return member
+
+
+def get_by_handle(handle: str) -> Member | None:
+    return db.session.scalar(db.select(Member).where(Member.handle == handle))
+
+
+@dataclass(frozen=True)
+class ProfileInput:
+    name: str
+    headline: str
+    location: str
+    about: str
+
+
+def update_profile(member_id: int, data: ProfileInput) -> Member:
+    """Save the profile fields of a member.
+
+    Raises ValidationFailed (with the field) when a value is missing or too long;
+    nothing is saved then.
+    """
+    name = _clean_line(data.name)
+    headline = _clean_line(data.headline)
+    location = _clean_line(data.location)
+    about = _clean_text(data.about)
+    _require_length(name, "name", "name", NAME_MAX, required=True)
+    _require_length(headline, "headline", "headline", HEADLINE_MAX, required=False)
+    _require_length(location, "location", "location", LOCATION_MAX, required=False)
+    _require_length(about, "about", "about section", ABOUT_MAX, required=False)
+    member = db.session.get(Member, member_id)
+    member.name, member.headline, member.location, member.about = name, headline, location, about
+    db.session.commit()
+    return member
+
+
+def missing_profile_fields(member: Member) -> list[str]:
+    """The fields a member must still fill in for a full profile, in form order."""
+    return [
+        label for attr, label in FULL_PROFILE_FIELDS if not (getattr(member, attr) or "").strip()
+    ]
+
+
+def has_full_profile(member: Member) -> bool:
+    return not missing_profile_fields(member)
+
+
+def describe_missing(member: Member) -> str | None:
+    """The sentence that tells a member what to fill in, or None for a full profile."""
+    missing = missing_profile_fields(member)
+    if not missing:
+        return None
+    if len(missing) == 1:
+        fields = missing[0]
+    else:
+        fields = ", ".join(missing[:-1]) + " and " + missing[-1]
+    return (
+        f"Add your {fields} to complete your profile; only members with a full profile can message."
+    )

@@ -1,0 +1,59 @@
+"""Domain errors. Each carries the sentence a member reads and the HTTP status it maps to.
+
+The blueprints map them to responses in one error handler (`linkmsg.web`).
+"""
+
+
+class DomainError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks a rule of the form it came in (length, format, required)."""
+
+    status_code = 422
+
+
+class EmailTaken(ValidationFailed):
+    def __init__(self):
+        super().__init__(
+            "An account with this email already exists. Log in instead.", field="email"
+        )
+
+
+class InvalidCredentials(DomainError):
+    status_code = 401
+
+    def __init__(self):
+        super().__init__("That email and password do not match an account.")
+
+
+class AccountSuspended(DomainError):
+    status_code = 403
+
+    def __init__(self):
+        super().__init__("This account is suspended.")
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+    def __init__(self, message: str = "Not found."):
+        super().__init__(message)
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class RateLimited(DomainError):
+    status_code = 429

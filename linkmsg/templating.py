@@ -1,0 +1,83 @@
+"""What every template sees: the avatar macro, the navigation and its counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Flask, current_app, request, url_for
+from flask_login import current_user
+
+from .models import utcnow
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: str
+    icon: str
+    badge: str | None = None
+
+
+# In order of the top bar; an area appears once its blueprint is registered.
+NAV = (
+    NavItem("messaging.inbox", "Messaging", "messaging", badge="unread"),
+    NavItem("network.index", "My Network", "network"),
+    NavItem("notifications.index", "Notifications", "notifications", badge="notifications"),
+)
+
+# Areas that contribute a count to the navigation register a callable here:
+# name -> function(member) -> int.
+NAV_COUNTERS: dict[str, callable] = {}
+
+
+def timeago(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    seconds = int(((now or utcnow()) - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m ago"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours}h ago"
+    days = hours // 24
+    if days < 7:
+        return f"{days}d ago"
+    return moment.strftime("%b %-d, %Y")
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters["timeago"] = timeago
+
+    @app.context_processor
+    def inject():
+        def nav_items():
+            items = []
+            for item in NAV:
+                if item.endpoint not in current_app.view_functions:
+                    continue
+                url = url_for(item.endpoint)
+                counter = NAV_COUNTERS.get(item.badge or "")
+                items.append(
+                    {
+                        "url": url,
+                        "label": item.label,
+                        "icon": item.icon,
+                        "badge": item.badge,
+                        "active": request.path.startswith(url),
+                        "count": counter(current_user) if counter else 0,
+                    }
+                )
+            return items
+
+        counter = NAV_COUNTERS.get("unread")
+        unread = counter(current_user) if counter and current_user.is_authenticated else 0
+        return {
+            "avatar": app.jinja_env.get_template("partials/_avatar.html").module.avatar,
+            "nav_items": nav_items,
+            "endpoints": current_app.view_functions,
+            "unread_threads": unread,
+        }

@@ -1,0 +1,64 @@
+"""What every view shares: page-or-fragment rendering, safe redirects, the domain-error map."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Response, flash, make_response, redirect, render_template, request, url_for
+
+from .services.errors import DomainError
+
+
+def is_htmx() -> bool:
+    """A fragment is wanted: an htmx request that is not a boosted whole-page navigation."""
+    return (
+        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    )
+
+
+def render(page: str, fragment: str | None = None, *, status: int = 200, **context) -> Response:
+    """Render the fragment for htmx requests and the full page otherwise.
+
+    The page includes the same fragment, so both carry one copy of the markup.
+    """
+    template = fragment if fragment and is_htmx() else page
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """`target` when it is a path on this site, else `default` (no open redirects)."""
+    if not target:
+        return default
+    target = target.strip().replace("\\", "/")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    if any(ord(ch) < 32 for ch in target):
+        return default
+    return target
+
+
+def see_other(location: str) -> Response:
+    """POST -> redirect -> GET. htmx follows a 303 with a GET as a browser does."""
+    return redirect(location, code=303)
+
+
+def done(message: str, location: str, category: str = "success") -> Response:
+    flash(message, category)
+    return see_other(location)
+
+
+def domain_error_response(error: DomainError) -> Response:
+    """The one place a domain error becomes a page or fragment with its status."""
+    return render(
+        "errors/domain.html",
+        "errors/_domain.html",
+        status=error.status_code,
+        error=error,
+    )
+
+
+def login_url_for_here() -> str:
+    return url_for("auth.login", next=request.full_path.rstrip("?"))

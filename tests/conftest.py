@@ -1,0 +1,156 @@
+"""Fixtures: an app per test on SQLite and on PostgreSQL, a browser-like client, members.
+
+Each database is built by the real migrations (`flask db upgrade`) once per run; each
+test then gets a fresh copy (SQLite: a copied file; PostgreSQL: its own database,
+emptied after the test). A service a test needs but cannot reach skips the test with
+its reason, or fails it when LINKMSG_REQUIRE_SERVICES=1 (as CI sets).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from linkmsg import create_app
+from linkmsg.config import TestConfig
+from linkmsg.extensions import db
+
+from .factories import Browser, make_member
+
+REQUIRE_SERVICES = os.environ.get("LINKMSG_REQUIRE_SERVICES") == "1"
+POSTGRES_URL = os.environ.get(
+    "LINKMSG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("LINKMSG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def service_unavailable(reason: str):
+    """Skip the test with its reason, or fail it when services are required (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def build_app(database_url: str, tmp_path, **overrides):
+    config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
+    config.update(
+        SQLALCHEMY_DATABASE_URI=database_url,
+        UPLOAD_FOLDER=str(tmp_path / "uploads"),
+        **overrides,
+    )
+    return create_app(config)
+
+
+def _migrate(url: str, tmp_path) -> None:
+    app = build_app(url, tmp_path)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    path = folder / "template.sqlite3"
+    _migrate(f"sqlite:///{path}", folder)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory):
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as error:
+        admin.dispose()
+        service_unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}")
+    name = f"linkmsg_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        _migrate(url, tmp_path_factory.mktemp("pg-migrate"))
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _empty_postgres(app) -> None:
+    with app.app_context():
+        tables = [t.name for t in db.metadata.sorted_tables]
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            db.session.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A migrated, empty database for this test, on each backend in turn."""
+    if request.param == "sqlite":
+        path = tmp_path / "linkmsg.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    return request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def app_factory(database_url, tmp_path):
+    """Build apps on this test's database; their connections are closed after the test."""
+    built = []
+
+    def factory(**overrides):
+        built.append(build_app(database_url, tmp_path, **overrides))
+        return built[-1]
+
+    yield factory
+    for index, app in enumerate(built):
+        if index == 0 and database_url.startswith("postgresql"):
+            _empty_postgres(app)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory()
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context for tests that call services directly."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def browser(app):
+    return Browser(app)
+
+
+@pytest.fixture
+def member_factory(app):
+    def factory(**kwargs):
+        with app.app_context():
+            return make_member(**kwargs)
+
+    return factory
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

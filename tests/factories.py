@@ -1,0 +1,117 @@
+"""Test helpers: members made through the services, and a client that behaves like a browser."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from bs4 import BeautifulSoup
+
+from linkmsg.extensions import db
+from linkmsg.models import Member
+from linkmsg.services import accounts
+
+PASSWORD = "correct horse battery"
+_counter = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    """What a test keeps of a member: plain values, usable outside any app context."""
+
+    id: int
+    handle: str
+    email: str
+    name: str
+    password: str = PASSWORD
+
+
+def make_member(
+    name: str | None = None,
+    *,
+    email: str | None = None,
+    password: str = PASSWORD,
+    headline: str | None = "Engineer at Example",
+    location: str | None = "Lisbon, Portugal",
+    about: str = "",
+    full: bool = True,
+    plan: str = "free",
+) -> MemberRef:
+    """Register a member through the accounts service; full=False leaves the profile empty."""
+    n = next(_counter)
+    name = name or f"Member {n}"
+    email = email or f"member{n}-{accounts.slugify(name)}@example.test"
+    member = accounts.register(email, password, name)
+    if full:
+        accounts.update_profile(
+            member.id,
+            accounts.ProfileInput(
+                name=name, headline=headline or "", location=location or "", about=about
+            ),
+        )
+    if plan != "free":
+        member.plan = plan
+        db.session.commit()
+    return MemberRef(member.id, member.handle, member.email, member.name, password)
+
+
+def get_member(member_id: int) -> Member:
+    db.session.expire_all()
+    return db.session.get(Member, member_id)
+
+
+def soup(response) -> BeautifulSoup:
+    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+
+
+def by_testid(response, testid: str):
+    return soup(response).select(f'[data-testid="{testid}"]')
+
+
+def texts(response, testid: str) -> list[str]:
+    return [el.get_text(" ", strip=True) for el in by_testid(response, testid)]
+
+
+class Browser:
+    """A test client used as a member's browser: real CSRF tokens, forms, htmx headers."""
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+
+    def get(self, url: str, *, htmx: bool = False, boosted: bool = False, **kwargs):
+        return self.client.get(url, headers=self._headers(htmx, boosted, kwargs), **kwargs)
+
+    def token(self) -> str:
+        page = soup(self.client.get("/"))
+        return page.find("meta", attrs={"name": "csrf-token"})["content"]
+
+    def post(self, url: str, data=None, *, csrf: bool = True, htmx: bool = False, **kwargs):
+        data = dict(data or {})
+        headers = self._headers(htmx, False, kwargs)
+        if csrf:
+            token = self.token()
+            if htmx:
+                headers["X-CSRFToken"] = token
+            else:
+                data.setdefault("csrf_token", token)
+        return self.client.post(url, data=data, headers=headers, **kwargs)
+
+    def login(self, member: MemberRef | str, password: str | None = None):
+        email = member if isinstance(member, str) else member.email
+        password = password or (member.password if isinstance(member, MemberRef) else PASSWORD)
+        response = self.post("/login", {"email": email, "password": password})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+        return response
+
+    def logout(self):
+        return self.post("/logout")
+
+    @staticmethod
+    def _headers(htmx: bool, boosted: bool, kwargs) -> dict:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if htmx or boosted:
+            headers["HX-Request"] = "true"
+        if boosted:
+            headers["HX-Boosted"] = "true"
+        return headers

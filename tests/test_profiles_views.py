@@ -1,0 +1,112 @@
+"""Profiles: the public page, the edit form, the full-profile rule in the UI."""
+
+import pytest
+
+from .factories import by_testid, get_member, soup, texts
+
+
+def test_profile_shows_name_headline_location_about_and_initials_avatar(browser, member_factory):
+    dana = member_factory(
+        name="Dana Whitfield",
+        headline="Talent Partner",
+        location="London, UK",
+        about="Hiring\nengineers",
+    )
+    response = browser.get(f"/in/{dana.handle}")
+    assert response.status_code == 200
+    assert texts(response, "profile-name") == ["Dana Whitfield"]
+    assert texts(response, "profile-headline") == ["Talent Partner"]
+    assert texts(response, "profile-location") == ["London, UK"]
+    assert by_testid(response, "profile-about")[0].get_text() == "Hiring\nengineers"
+    avatar = soup(response).select_one('[data-testid="profile"] svg[data-testid="avatar"]')
+    assert avatar.find("text").get_text() == "DW"
+    assert avatar["aria-label"] == "Dana Whitfield"
+
+
+def test_unknown_profile_is_404(browser):
+    response = browser.get("/in/nobody-here")
+    assert response.status_code == 404
+
+
+def test_profile_fields_are_escaped(browser, member_factory):
+    payload = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    dana = member_factory(name="Dana " + payload[:60], headline=payload, about=payload)
+    response = browser.get(f"/in/{dana.handle}")
+    page = soup(response)
+    assert not page.select("img[onerror]")
+    assert all(script.get("src") for script in page.find_all("script"))
+    assert texts(response, "profile-headline") == [payload]
+
+
+def test_edit_profile_saves_and_shows_it(app, browser, member_factory):
+    dana = member_factory(full=False, name="Dana")
+    browser.login(dana)
+    response = browser.post(
+        "/profile/edit",
+        {
+            "name": "Dana Whitfield",
+            "headline": "Talent Partner",
+            "location": "London",
+            "about": "Hi",
+        },
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == f"/in/{dana.handle}"
+    page = browser.get(response.headers["Location"])
+    assert texts(page, "flash") == ["Your profile is saved."]
+    assert texts(page, "profile-headline") == ["Talent Partner"]
+    assert not by_testid(page, "profile-incomplete")
+
+
+def test_edit_requires_login(browser):
+    response = browser.get("/profile/edit")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_edit_cannot_change_another_member(app, browser, member_factory):
+    dana = member_factory(name="Dana")
+    eve = member_factory(name="Eve")
+    browser.login(eve)
+    browser.post("/profile/edit", {"name": "Eve", "headline": "h", "location": "l", "id": dana.id})
+    with app.app_context():
+        assert get_member(dana.id).headline == "Engineer at Example"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "", "Enter your name."),
+        ("headline", "h" * 221, "Your headline can be at most 220 characters."),
+        ("location", "l" * 101, "Your location can be at most 100 characters."),
+        ("about", "a" * 2601, "Your about section can be at most 2,600 characters."),
+    ],
+)
+def test_edit_with_bad_input_shows_the_error_and_saves_nothing(
+    app, browser, member_factory, field, value, message
+):
+    dana = member_factory(name="Dana", headline="Recruiter", location="London")
+    browser.login(dana)
+    form = {"name": "Dana Renamed", "headline": "New headline", "location": "Paris", "about": ""}
+    form[field] = value
+    response = browser.post("/profile/edit", form)
+    assert response.status_code == 422
+    assert texts(response, "form-error") == [message]
+    with app.app_context():
+        saved = get_member(dana.id)
+        assert (saved.name, saved.headline, saved.location) == ("Dana", "Recruiter", "London")
+
+
+def test_own_incomplete_profile_says_what_is_missing(browser, member_factory):
+    dana = member_factory(full=False)
+    browser.login(dana)
+    response = browser.get(f"/in/{dana.handle}")
+    assert "Add your headline and location" in texts(response, "profile-incomplete")[0]
+    home = browser.get("/")
+    assert "Add your headline and location" in texts(home, "profile-incomplete")[0]
+
+
+def test_someone_elses_incomplete_profile_does_not_show_the_reminder(browser, member_factory):
+    dana = member_factory(full=False)
+    browser.login(member_factory())
+    assert not by_testid(browser.get(f"/in/{dana.handle}"), "profile-incomplete")
