@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from flask import Flask, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from . import cli, templating
@@ -105,18 +106,23 @@ def _normalize_db_url(url: str) -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import auth, health, home, profiles
+    from .blueprints import auth, health, home, network, notifications, profiles, settings
 
-    for module in (auth, health, home, profiles):
+    for module in (auth, health, home, network, notifications, profiles, settings):
         app.register_blueprint(module.bp)
 
 
 def _register_handlers(app: Flask) -> None:
-    from .services import accounts
+    from .services import accounts, network
 
     @login_manager.user_loader
     def load_user(session_id: str):
         return accounts.load_session_member(session_id)
+
+    @app.before_request
+    def record_presence():
+        if request.endpoint not in ("static", "health.healthz") and current_user.is_authenticated:
+            network.touch_active(current_user._get_current_object())
 
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):

@@ -8,7 +8,7 @@ from werkzeug.security import generate_password_hash
 
 from .extensions import db
 from .models import Member
-from .services import accounts
+from .services import accounts, notifications
 
 DEMO_PASSWORD = "linkmsg-demo"
 DEMO_DOMAIN = "demo.linkmsg.test"
@@ -77,6 +77,50 @@ def seed(rng: random.Random | None = None) -> list[Member] | None:
     return members
 
 
-# Areas that add to the demo (connections, threads, ...) register a hook:
+def _seed_network(members: list[Member], rng: random.Random) -> None:
+    """Clusters of colleagues (neighbours in the list) plus a few long links, so that the
+    demo shows 1st, 2nd and 3rd degrees and members out of network; and some invitations
+    waiting for the first demo member."""
+    from .models import Connection, Invitation
+
+    n = len(members)
+    pairs = set()
+    for i in range(n):
+        for step in (1, 2):
+            pairs.add(tuple(sorted((i, (i + step) % n))))
+    for _ in range(n // 3):
+        a, b = rng.sample(range(n), 2)
+        pairs.add(tuple(sorted((a, b))))
+    # Keep a few members out of the first member's reach for demos of the locked button.
+    pairs = {p for p in pairs if not (0 in p and abs(p[0] - p[1]) not in (1, 2, n - 1, n - 2))}
+    for a, b in sorted(pairs):
+        ma, mb = members[a], members[b]
+        db.session.add_all(
+            [
+                Connection(member_id=ma.id, other_id=mb.id),
+                Connection(member_id=mb.id, other_id=ma.id),
+            ]
+        )
+    first = members[0]
+    for j in (5, 9):
+        sender = members[j]
+        if tuple(sorted((0, j))) in pairs:
+            continue
+        low, high = sorted((sender.id, first.id))
+        invitation = Invitation(
+            sender_id=sender.id,
+            recipient_id=first.id,
+            pair_low=low,
+            pair_high=high,
+            note=f"Hi {first.name.split()[0]}, we met at the product meetup — let's connect!",
+        )
+        db.session.add(invitation)
+        db.session.flush()
+        notifications.notify(
+            first.id, notifications.INVITATION_RECEIVED, actor_id=sender.id, ref_id=invitation.id
+        )
+
+
+# Areas that add to the demo (threads, ...) register a hook:
 # function(members, rng), called inside the seeding transaction.
-SEED_HOOKS: list = []
+SEED_HOOKS: list = [_seed_network]

@@ -4,7 +4,7 @@ Limits come from the services, which check them again for every caller.
 """
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from .services import accounts
@@ -89,3 +89,20 @@ class ProfileForm(FlaskForm):
             ),
         ],
     )
+
+
+class InviteForm(FlaskForm):
+    note = TextAreaField(
+        "Add a note (optional)",
+        description="Say how you know them, in up to 300 characters.",
+        validators=[
+            Optional(),
+            Length(max=300, message="Your note can be at most 300 characters."),
+        ],
+    )
+
+
+class SettingsForm(FlaskForm):
+    show_active = BooleanField("Show when I'm active")
+    email_notifications = BooleanField("Email me about new messages when I'm away")
+    accepts_inmail = BooleanField("Accept InMail from members outside my network")

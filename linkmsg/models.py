@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, DateTime, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .extensions import db
 
@@ -32,6 +43,20 @@ class Member(UserMixin, db.Model):
     __table_args__ = (
         CheckConstraint("plan IN ('free', 'premium')", name="plan_known"),
         CheckConstraint("role IN ('member', 'admin')", name="role_known"),
+        # Member search matches substrings of name and headline: trigram indexes on
+        # PostgreSQL (pg_trgm); on SQLite the same declaration is a plain index.
+        Index(
+            "ix_member_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_member_headline_trgm",
+            "headline",
+            postgresql_using="gin",
+            postgresql_ops={"headline": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -82,3 +107,123 @@ class Member(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Member {self.handle}>"
+
+
+class Connection(db.Model):
+    """One row per direction: (a, b) and (b, a) both exist for a connection.
+
+    Storing both directions lets every neighbour lookup, and so the degree query that
+    meets in the middle, use the primary-key index alone.
+    """
+
+    __tablename__ = "connection"
+
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
+    )
+    other_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    other: Mapped[Member] = relationship(foreign_keys=[other_id], lazy="raise")
+
+
+INVITATION_PENDING = "pending"
+INVITATION_ACCEPTED = "accepted"
+INVITATION_IGNORED = "ignored"
+INVITATION_WITHDRAWN = "withdrawn"
+# Ignoring is silent: to the sender an ignored invitation still looks pending.
+INVITATION_OPEN = (INVITATION_PENDING, INVITATION_IGNORED)
+
+
+class Invitation(db.Model):
+    __tablename__ = "invitation"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'ignored', 'withdrawn')", name="status_known"
+        ),
+        CheckConstraint("sender_id <> recipient_id", name="not_self"),
+        CheckConstraint("pair_low < pair_high", name="pair_ordered"),
+        # At most one open invitation between two members, whichever way it goes.
+        Index(
+            "uq_invitation_open_pair",
+            "pair_low",
+            "pair_high",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'ignored')"),
+            postgresql_where=text("status IN ('pending', 'ignored')"),
+        ),
+        Index("ix_invitation_recipient_status", "recipient_id", "status", "id"),
+        Index("ix_invitation_sender_created", "sender_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    pair_low: Mapped[int] = mapped_column(Integer)
+    pair_high: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[str] = mapped_column(String(16), default=INVITATION_PENDING)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    sender: Mapped[Member] = relationship(foreign_keys=[sender_id], lazy="raise")
+    recipient: Mapped[Member] = relationship(foreign_keys=[recipient_id], lazy="raise")
+
+
+class Block(db.Model):
+    __tablename__ = "block"
+    __table_args__ = (CheckConstraint("blocker_id <> blocked_id", name="not_self"),)
+
+    blocker_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
+    )
+    blocked_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ProfileView(db.Model):
+    """One row per viewer, viewed member and day."""
+
+    __tablename__ = "profile_view"
+    __table_args__ = (
+        UniqueConstraint("viewed_id", "viewer_id", "day", name="uq_profile_view_once_a_day"),
+        Index("ix_profile_view_viewed_at", "viewed_id", "viewed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    viewer_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    viewed_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    viewed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    viewer: Mapped[Member] = relationship(foreign_keys=[viewer_id], lazy="raise")
+
+
+class Notification(db.Model):
+    """An in-app notification. `kind` names what happened, `actor` who did it, `ref_id` the
+    row it is about (an invitation, a thread, ...), so later kinds need no new columns."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        Index("ix_notification_member_id", "member_id", "id"),
+        Index(
+            "ix_notification_unread",
+            "member_id",
+            sqlite_where=text("read_at IS NULL"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    ref_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    actor: Mapped[Member | None] = relationship(foreign_keys=[actor_id], lazy="raise")

@@ -50,7 +50,10 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from .services.network import degree_label
+
     app.jinja_env.filters["timeago"] = timeago
+    app.jinja_env.globals["network_label"] = degree_label
 
     @app.context_processor
     def inject():

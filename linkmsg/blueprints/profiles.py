@@ -1,10 +1,10 @@
 """Profiles: `/in/<handle>` and `/profile/edit`."""
 
-from flask import Blueprint, abort, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user, login_required
 
 from ..forms import ProfileForm
-from ..services import accounts
+from ..services import accounts, messaging, network
 from ..services.errors import ValidationFailed
 from ..web import done, render
 
@@ -13,12 +13,23 @@ bp = Blueprint("profiles", __name__)
 
 @bp.route("/in/<handle>")
 def show(handle: str):
-    member = accounts.get_by_handle(handle)
-    if member is None or member.suspended_at is not None:
-        abort(404)
-    is_self = current_user.is_authenticated and current_user.id == member.id
-    missing = accounts.describe_missing(member) if is_self else None
-    return render("profiles/show.html", member=member, is_self=is_self, missing=missing)
+    viewer = current_user if current_user.is_authenticated else None
+    member = network.get_visible_member(viewer.id if viewer else None, handle)
+    is_self = viewer is not None and viewer.id == member.id
+    context = {"member": member, "is_self": is_self, "missing": None}
+    if is_self:
+        context["missing"] = accounts.describe_missing(member)
+    elif viewer is not None:
+        network.record_view(viewer.id, member.id)
+        context.update(
+            degree=network.degree_label(network.degree(viewer.id, member.id)),
+            mutual=network.mutual_count(viewer.id, member.id),
+            rel=network.relationship(viewer.id, member.id),
+            permission=messaging.can_message(viewer, member),
+            active=network.active_status(member, viewer),
+            next_url=request.path,
+        )
+    return render("profiles/show.html", **context)
 
 
 @bp.route("/profile/edit", methods=["GET", "POST"])

@@ -1,0 +1,146 @@
+"""My Network: invitations, connections, member search, who viewed your profile."""
+
+from flask import Blueprint, abort, current_app, request, url_for
+from flask_login import current_user, login_required
+
+from ..extensions import db
+from ..forms import EmptyForm, InviteForm
+from ..models import Member
+from ..services import network
+from ..services.errors import DomainError, ValidationFailed
+from ..web import done, is_htmx, render, safe_next
+
+bp = Blueprint("network", __name__)
+
+
+def _cursor():
+    """The (name, id) keyset cursor of a paged member list, from ?after_name=&after_id=."""
+    name, member_id = request.args.get("after_name"), request.args.get("after_id", "")
+    return (name, int(member_id)) if name is not None and member_id.isdigit() else None
+
+
+def _require_post_form() -> None:
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+
+
+def _control(member: Member, *, notice: str | None = None, status: int = 200):
+    """The Connect control of one member, re-rendered for htmx after an action."""
+    rel = network.relationship(current_user.id, member.id)
+    return render(
+        "network/_connect.html",
+        member=member,
+        rel=rel,
+        notice=notice,
+        next_url=safe_next(request.form.get("next"), url_for("network.index")),
+        status=status,
+    )
+
+
+def _after_action(member: Member, message: str, category: str = "success"):
+    if is_htmx():
+        return _control(member, notice=message)
+    return done(message, safe_next(request.form.get("next"), url_for("network.index")), category)
+
+
+@bp.route("/network")
+@login_required
+def index():
+    connections, cursor = network.connections_page(
+        current_user.id, after=_cursor(), limit=current_app.config["CONNECTIONS_PER_PAGE"]
+    )
+    return render(
+        "network/index.html",
+        received=network.received_invitations(current_user.id),
+        sent=network.sent_invitations(current_user.id),
+        connections=connections,
+        connection_total=network.connection_count(current_user.id),
+        cursor=cursor,
+        form=EmptyForm(),
+    )
+
+
+@bp.route("/network/invite/<handle>", methods=["GET", "POST"])
+@login_required
+def invite(handle: str):
+    member = network.get_visible_member(current_user.id, handle)
+    form = InviteForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return render(
+                "network/invite.html", member=member, form=form, status=422 if form.errors else 400
+            )
+        try:
+            result = network.invite(current_user.id, member.id, form.note.data or "")
+        except ValidationFailed as error:
+            form.note.errors.append(error.message)
+            return render("network/invite.html", member=member, form=form, status=error.status_code)
+        except DomainError as error:
+            if is_htmx():
+                return _control(member, notice=error.message, status=error.status_code)
+            raise
+        if result.connected:
+            return _after_action(member, f"You and {member.name} are now connected.")
+        return _after_action(member, f"Invitation sent to {member.name}.")
+    return render("network/invite.html", member=member, form=form)
+
+
+@bp.route("/network/invitations/<int:invitation_id>/accept", methods=["POST"])
+@login_required
+def accept(invitation_id: int):
+    _require_post_form()
+    invitation = network.accept(current_user.id, invitation_id)
+    member = db.session.get(Member, invitation.sender_id)
+    return _after_action(member, f"You and {member.name} are now connected.")
+
+
+@bp.route("/network/invitations/<int:invitation_id>/ignore", methods=["POST"])
+@login_required
+def ignore(invitation_id: int):
+    _require_post_form()
+    invitation = network.ignore(current_user.id, invitation_id)
+    member = db.session.get(Member, invitation.sender_id)
+    return _after_action(member, f"Invitation from {member.name} ignored.", "info")
+
+
+@bp.route("/network/invitations/<int:invitation_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(invitation_id: int):
+    _require_post_form()
+    invitation = network.withdraw(current_user.id, invitation_id)
+    member = db.session.get(Member, invitation.recipient_id)
+    return _after_action(member, f"Invitation to {member.name} withdrawn.", "info")
+
+
+@bp.route("/network/connections/<handle>/remove", methods=["POST"])
+@login_required
+def remove(handle: str):
+    _require_post_form()
+    member = network.get_visible_member(current_user.id, handle)
+    network.remove_connection(current_user.id, member.id)
+    return _after_action(member, f"You are no longer connected with {member.name}.", "info")
+
+
+@bp.route("/search")
+@login_required
+def search():
+    q = (request.args.get("q") or "").strip()[:200]
+    members, cursor = network.search(
+        current_user.id, q, after=_cursor(), limit=current_app.config["SEARCH_RESULTS_PER_PAGE"]
+    )
+    ids = [m.id for m in members]
+    return render(
+        "network/search.html",
+        "network/_results.html",
+        q=q,
+        members=members,
+        cursor=cursor,
+        degrees=network.degrees(current_user.id, ids),
+        rels=network.relationships(current_user.id, ids),
+    )
+
+
+@bp.route("/profile/views")
+@login_required
+def viewers():
+    return render("network/viewers.html", result=network.viewers(current_user))

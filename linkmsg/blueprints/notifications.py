@@ -1,0 +1,35 @@
+"""`/notifications`: what happened in the member's network; read when seen."""
+
+from flask import Blueprint, request
+from flask_login import current_user, login_required
+
+from ..services import notifications
+from ..templating import NAV_COUNTERS
+from ..web import render
+
+bp = Blueprint("notifications", __name__)
+
+NAV_COUNTERS["notifications"] = lambda member: (
+    notifications.unread_count(member.id) if member.is_authenticated else 0
+)
+
+
+@bp.route("/notifications")
+@login_required
+def index():
+    before = request.args.get("before", "")
+    items, next_before = notifications.page(
+        current_user.id, before_id=int(before) if before.isdigit() else None
+    )
+    # Shown unread this once, then read: the page renders before the update lands.
+    unread_ids = {n.id for n, _ in items if n.read_at is None}
+    response = render(
+        "notifications/index.html",
+        "notifications/_list.html",
+        items=items,
+        unread_ids=unread_ids,
+        next_before=next_before,
+    )
+    if items and unread_ids:
+        notifications.mark_all_read(current_user.id, up_to_id=max(unread_ids))
+    return response

@@ -1,0 +1,73 @@
+"""In-app notifications: what happened, to whom, by whom; unread counts."""
+
+from __future__ import annotations
+
+from ..extensions import db
+from ..models import Member, Notification, utcnow
+
+INVITATION_RECEIVED = "invitation_received"
+INVITATION_ACCEPTED = "invitation_accepted"
+PROFILE_VIEWED = "profile_viewed"
+
+PAGE_SIZE = 30
+
+
+def notify(
+    member_id: int, kind: str, *, actor_id: int | None = None, ref_id: int | None = None
+) -> Notification:
+    """Add a notification to the current transaction (the caller commits)."""
+    notification = Notification(member_id=member_id, kind=kind, actor_id=actor_id, ref_id=ref_id)
+    db.session.add(notification)
+    return notification
+
+
+def retract(member_id: int, kind: str, ref_id: int) -> None:
+    """Remove a notification about something that no longer stands (a withdrawn invitation)."""
+    db.session.execute(
+        db.delete(Notification).where(
+            Notification.member_id == member_id,
+            Notification.kind == kind,
+            Notification.ref_id == ref_id,
+        )
+    )
+
+
+def unread_count(member_id: int) -> int:
+    return db.session.scalar(
+        db.select(db.func.count(Notification.id)).where(
+            Notification.member_id == member_id, Notification.read_at.is_(None)
+        )
+    )
+
+
+def page(member_id: int, *, before_id: int | None = None, limit: int = PAGE_SIZE):
+    """Newest first, keyset-paged by id; actors loaded with the same query.
+
+    Returns (notifications, next_before_id or None).
+    """
+    query = (
+        db.select(Notification, Member)
+        .outerjoin(Member, Member.id == Notification.actor_id)
+        .where(Notification.member_id == member_id)
+        .order_by(Notification.id.desc())
+        .limit(limit + 1)
+    )
+    if before_id is not None:
+        query = query.where(Notification.id < before_id)
+    rows = db.session.execute(query).all()
+    items = []
+    for notification, actor in rows[:limit]:
+        items.append((notification, actor))
+    next_before = items[-1][0].id if len(rows) > limit else None
+    return items, next_before
+
+
+def mark_all_read(member_id: int, up_to_id: int | None = None) -> None:
+    """Mark the member's notifications read, up to `up_to_id` (the newest one shown)."""
+    query = db.update(Notification).where(
+        Notification.member_id == member_id, Notification.read_at.is_(None)
+    )
+    if up_to_id is not None:
+        query = query.where(Notification.id <= up_to_id)
+    db.session.execute(query.values(read_at=utcnow()))
+    db.session.commit()
