@@ -53,6 +53,7 @@ class Config:
     ACTIVE_WRITE_INTERVAL_SECONDS = 60
     CONNECTIONS_PER_PAGE = 20
     SEARCH_RESULTS_PER_PAGE = 20
+    NOTIFICATIONS_PER_PAGE = 30
 
     # Werkzeug's scrypt: memory-hard, salted.
     PASSWORD_HASH_METHOD = "scrypt"

@@ -10,12 +10,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from .services import accounts
 
 
-class EmptyForm(FlaskForm):
-    """For POST-only buttons: carries the CSRF token and nothing else."""
-
-
-class RegisterForm(FlaskForm):
-    name = StringField(
+def _name_field() -> StringField:
+    return StringField(
         "Full name",
         validators=[
             DataRequired("Enter your name."),
@@ -25,6 +21,14 @@ class RegisterForm(FlaskForm):
             ),
         ],
     )
+
+
+class EmptyForm(FlaskForm):
+    """For POST-only buttons: carries the CSRF token and nothing else."""
+
+
+class RegisterForm(FlaskForm):
+    name = _name_field()
     email = EmailField(
         "Email",
         validators=[DataRequired("Enter your email address.")],
@@ -48,16 +52,7 @@ class LoginForm(FlaskForm):
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(
-        "Full name",
-        validators=[
-            DataRequired("Enter your name."),
-            Length(
-                max=accounts.NAME_MAX,
-                message=f"Your name can be at most {accounts.NAME_MAX} characters.",
-            ),
-        ],
-    )
+    name = _name_field()
     headline = StringField(
         "Headline",
         description="Your role and where you work, e.g. “Product designer at Acme”.",

@@ -115,3 +115,14 @@ class Browser:
         if boosted:
             headers["HX-Boosted"] = "true"
         return headers
+
+
+def connect(a: MemberRef | int, b: MemberRef | int) -> None:
+    """Connect two members the way members do: an invitation, accepted (call in an app context)."""
+    from linkmsg.services import network
+
+    a_id = a if isinstance(a, int) else a.id
+    b_id = b if isinstance(b, int) else b.id
+    result = network.invite(a_id, b_id)
+    if not result.connected:
+        network.accept(b_id, result.invitation.id)

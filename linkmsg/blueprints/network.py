@@ -19,6 +19,11 @@ def _cursor():
     return (name, int(member_id)) if name is not None and member_id.isdigit() else None
 
 
+def _here() -> str:
+    """Where a form on this page should send a member back to after a plain POST."""
+    return request.full_path.rstrip("?")
+
+
 def _require_post_form() -> None:
     if not EmptyForm().validate_on_submit():
         abort(400)
@@ -56,7 +61,7 @@ def index():
         connections=connections,
         connection_total=network.connection_count(current_user.id),
         cursor=cursor,
-        form=EmptyForm(),
+        next_url=_here(),
     )
 
 
@@ -85,31 +90,25 @@ def invite(handle: str):
     return render("network/invite.html", member=member, form=form)
 
 
-@bp.route("/network/invitations/<int:invitation_id>/accept", methods=["POST"])
+# action -> (service call, whose side the other member is on, what the member reads)
+_INVITATION_ACTIONS = {
+    "accept": (network.accept, "sender_id", "You and {name} are now connected.", "success"),
+    "ignore": (network.ignore, "sender_id", "Invitation from {name} ignored.", "info"),
+    "withdraw": (network.withdraw, "recipient_id", "Invitation to {name} withdrawn.", "info"),
+}
+
+
+@bp.route(
+    "/network/invitations/<int:invitation_id>/<any(accept, ignore, withdraw):action>",
+    methods=["POST"],
+)
 @login_required
-def accept(invitation_id: int):
+def answer(invitation_id: int, action: str):
     _require_post_form()
-    invitation = network.accept(current_user.id, invitation_id)
-    member = db.session.get(Member, invitation.sender_id)
-    return _after_action(member, f"You and {member.name} are now connected.")
-
-
-@bp.route("/network/invitations/<int:invitation_id>/ignore", methods=["POST"])
-@login_required
-def ignore(invitation_id: int):
-    _require_post_form()
-    invitation = network.ignore(current_user.id, invitation_id)
-    member = db.session.get(Member, invitation.sender_id)
-    return _after_action(member, f"Invitation from {member.name} ignored.", "info")
-
-
-@bp.route("/network/invitations/<int:invitation_id>/withdraw", methods=["POST"])
-@login_required
-def withdraw(invitation_id: int):
-    _require_post_form()
-    invitation = network.withdraw(current_user.id, invitation_id)
-    member = db.session.get(Member, invitation.recipient_id)
-    return _after_action(member, f"Invitation to {member.name} withdrawn.", "info")
+    call, side, message, category = _INVITATION_ACTIONS[action]
+    invitation = call(current_user.id, invitation_id)
+    member = db.session.get(Member, getattr(invitation, side))
+    return _after_action(member, message.format(name=member.name), category)
 
 
 @bp.route("/network/connections/<handle>/remove", methods=["POST"])
@@ -137,6 +136,7 @@ def search():
         cursor=cursor,
         degrees=network.degrees(current_user.id, ids),
         rels=network.relationships(current_user.id, ids),
+        next_url=_here(),
     )
 
 

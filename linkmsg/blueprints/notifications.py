@@ -1,6 +1,6 @@
 """`/notifications`: what happened in the member's network; read when seen."""
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 from flask_login import current_user, login_required
 
 from ..services import notifications
@@ -19,7 +19,9 @@ NAV_COUNTERS["notifications"] = lambda member: (
 def index():
     before = request.args.get("before", "")
     items, next_before = notifications.page(
-        current_user.id, before_id=int(before) if before.isdigit() else None
+        current_user.id,
+        before_id=int(before) if before.isdigit() else None,
+        limit=current_app.config["NOTIFICATIONS_PER_PAGE"],
     )
     # Shown unread this once, then read: the page renders before the update lands.
     unread_ids = {n.id for n, _ in items if n.read_at is None}

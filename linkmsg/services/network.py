@@ -430,13 +430,19 @@ def connections_page(member_id: int, *, after: tuple[str, int] | None = None, li
         db.select(Member)
         .join(Connection, Connection.other_id == Member.id)
         .where(Connection.member_id == member_id)
-        .order_by(Member.name, Member.id)
-        .limit(limit + 1)
     )
+    return _by_name_page(query, after, limit)
+
+
+def _by_name_page(query, after: tuple[str, int] | None, limit: int):
+    """Run a member query keyset-paged on (name, id): no OFFSET, however deep the page.
+
+    Returns (members, cursor of the next page or None).
+    """
     if after is not None:
         name, member = after
         query = query.where(or_(Member.name > name, and_(Member.name == name, Member.id > member)))
-    members = list(db.session.scalars(query))
+    members = list(db.session.scalars(query.order_by(Member.name, Member.id).limit(limit + 1)))
     cursor = (members[limit - 1].name, members[limit - 1].id) if len(members) > limit else None
     return members[:limit], cursor
 
@@ -470,12 +476,7 @@ def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = Non
         query = query.where(
             Member.id != viewer_id, Member.id.not_in(safety.hidden_member_ids_query(viewer_id))
         )
-    if after is not None:
-        name, member = after
-        query = query.where(or_(Member.name > name, and_(Member.name == name, Member.id > member)))
-    members = list(db.session.scalars(query.order_by(Member.name, Member.id).limit(limit + 1)))
-    cursor = (members[limit - 1].name, members[limit - 1].id) if len(members) > limit else None
-    return members[:limit], cursor
+    return _by_name_page(query, after, limit)
 
 
 # ---------------------------------------------------------------- profile views

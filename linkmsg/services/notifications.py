@@ -9,8 +9,6 @@ INVITATION_RECEIVED = "invitation_received"
 INVITATION_ACCEPTED = "invitation_accepted"
 PROFILE_VIEWED = "profile_viewed"
 
-PAGE_SIZE = 30
-
 
 def notify(
     member_id: int, kind: str, *, actor_id: int | None = None, ref_id: int | None = None
@@ -40,7 +38,7 @@ def unread_count(member_id: int) -> int:
     )
 
 
-def page(member_id: int, *, before_id: int | None = None, limit: int = PAGE_SIZE):
+def page(member_id: int, *, before_id: int | None = None, limit: int = 30):
     """Newest first, keyset-paged by id; actors loaded with the same query.
 
     Returns (notifications, next_before_id or None).
