@@ -44,7 +44,7 @@ FIRST_NAMES = (
     "Tariq Tomas Uma Victor Wei Yara Yusuf Zoe"
 ).split()
 LAST_NAMES = (
-    "Abe Adeyemi Alvarez Bauer Becker Bianchi Chen Costa Da Silva Dubois Eriksen Fischer Garcia "
+    "Abe Adeyemi Alvarez Bauer Becker Bianchi Chen Costa Moreira Dubois Eriksen Fischer Garcia "
     "Gupta Haddad Hansen Ito Jensen Kang Khan Kim Kowalski Larsen Lee Lopez Martin Meyer Moreau "
     "Müller Nakamura Nguyen Novak Okafor Olsen Park Patel Petrov Rossi Santos Schmidt Silva "
     "Singh Smith Suzuki Tanaka Vogel Wagner Wang Weber Wilson Yamamoto Zhang"
@@ -380,9 +380,7 @@ def load(base_url: str, name: str, args, wanted: dict) -> dict:
         step = time.perf_counter()
         for statement in member_creates + connection_creates:
             conn.execute(statement)
-        conn.execute(
-            "SELECT setval(pg_get_serial_sequence('member', 'id'), %s)", (args.members,)
-        )
+        conn.execute("SELECT setval(pg_get_serial_sequence('member', 'id'), %s)", (args.members,))
         timings["indexes_and_constraints_s"] = round(time.perf_counter() - step, 2)
         conn.commit()
 
@@ -435,14 +433,21 @@ def time_degrees(network, batches) -> tuple[list[float], Counter]:
     return samples, answers
 
 
-def explain(network, a: int, b: int) -> str:
-    from sqlalchemy import text
+def explain(network, a: int, b: int | list[int]) -> str:
+    """EXPLAIN ANALYZE of the query degree(a, b), or degrees(a, b) when b is a list."""
+    from sqlalchemy import bindparam, text
 
     from linkmsg.extensions import db
 
-    statement = text("EXPLAIN (ANALYZE, BUFFERS, TIMING) " + str(network._DEGREE_SQL))
-    plan = db.session.execute(statement, {"a": a, "b": b}).scalars().all()
-    return "\n".join(plan)
+    prefix = "EXPLAIN (ANALYZE, BUFFERS) "
+    if isinstance(b, list):
+        statement = text(prefix + network._BATCH_DEGREE_SQL.text).bindparams(
+            bindparam("ids", expanding=True)
+        )
+        params = {"a": a, "ids": sorted(set(b) - {a})}
+    else:
+        statement, params = text(prefix + network._DEGREE_SQL.text), {"a": a, "b": b}
+    return "\n".join(db.session.execute(statement, params).scalars().all())
 
 
 # --------------------------------------------------------------------------- check
@@ -622,7 +627,10 @@ def main(argv=None) -> int:
     with psycopg.connect(server_url(args.server, args.database), autocommit=True) as conn:
         meta = None if args.rebuild else reusable(conn, wanted)
     if meta:
-        log(f"reusing {args.database} (loaded {meta['loaded_at']}, took {meta['load']['total_s']} s)")
+        log(
+            f"reusing {args.database} (loaded {meta['loaded_at']},"
+            f" took {meta['load']['total_s']} s; --rebuild to reload)"
+        )
         loaded_now = False
     else:
         log(f"loading {args.members:,} members, ~{args.per_member} connections each")
@@ -660,6 +668,7 @@ def main(argv=None) -> int:
             network.degrees(a, rng.sample(range(1, args.members + 1), args.page))
 
         pairs = random_pairs(args.members, args.pairs, rng)
+        report["load_average_before"] = list(os.getloadavg())
         samples, answers, by_answer = time_degree(network, pairs)
         batches = []
         for _ in range(args.batches):
@@ -667,14 +676,18 @@ def main(argv=None) -> int:
             ids = [m for m in rng.sample(range(1, args.members + 1), args.page + 1) if m != viewer]
             batches.append((viewer, ids[: args.page]))
         batch_samples, batch_answers = time_degrees(network, batches)
+        report["load_average_after"] = list(os.getloadavg())
 
         single = summarize(samples)
         single["target_p95_ms"] = TARGET_P95_MS
         single["meets_target"] = single["p95_ms"] < TARGET_P95_MS
         single["answers"] = distribution(answers)
-        single["by_answer"] = {LABELS[k]: summarize(v) for k, v in sorted(
-            by_answer.items(), key=lambda item: 4 if item[0] is None else item[0]
-        )}
+        single["by_answer"] = {
+            LABELS[k]: summarize(v)
+            for k, v in sorted(
+                by_answer.items(), key=lambda item: 4 if item[0] is None else item[0]
+            )
+        }
         report["degree"] = single
         batch = summarize(batch_samples)
         batch["page"] = args.page
@@ -688,6 +701,14 @@ def main(argv=None) -> int:
                 plan = explain(network, a, b)
                 report["explain"].append({"a": a, "b": b, "ms": round(elapsed, 3), "plan": plan})
                 log(f"\nEXPLAIN ANALYZE degree({a}, {b}) [{elapsed:.2f} ms in the timed run]")
+                log(plan)
+            slowest = sorted(zip(batch_samples, batches, strict=True), reverse=True)[:1]
+            for elapsed, (viewer, ids) in slowest:
+                plan = explain(network, viewer, ids)
+                report["explain"].append(
+                    {"viewer": viewer, "ids": ids, "ms": round(elapsed, 3), "plan": plan}
+                )
+                log(f"\nEXPLAIN ANALYZE degrees({viewer}, ...) [{elapsed:.2f} ms in the timed run]")
                 log(plan)
         db.session.rollback()
 
@@ -734,6 +755,12 @@ def print_report(report: dict) -> None:
             f"{label} {v['count']} ({v['share']:.1%})" for label, v in stats["answers"].items()
         )
         log(f"{title}: {parts}")
+    log(
+        "load average (1, 5, 15 min) before "
+        + " ".join(f"{x:.2f}" for x in report["load_average_before"])
+        + ", after "
+        + " ".join(f"{x:.2f}" for x in report["load_average_after"])
+    )
     verdict = "met" if single["meets_target"] else "MISSED"
     log(f"target p95 < {single['target_p95_ms']} ms for degree(): {verdict}")
 

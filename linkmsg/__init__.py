@@ -106,9 +106,18 @@ def _normalize_db_url(url: str) -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from .blueprints import auth, health, home, network, notifications, profiles, settings
+    from .blueprints import (
+        auth,
+        health,
+        home,
+        messaging,
+        network,
+        notifications,
+        profiles,
+        settings,
+    )
 
-    for module in (auth, health, home, network, notifications, profiles, settings):
+    for module in (auth, health, home, messaging, network, notifications, profiles, settings):
         app.register_blueprint(module.bp)
 
 

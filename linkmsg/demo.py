@@ -74,7 +74,48 @@ def seed(rng: random.Random | None = None) -> list[Member] | None:
     for hook in SEED_HOOKS:
         hook(members, rng)
     db.session.commit()
+    _seed_threads(members)
     return members
+
+
+CONVERSATIONS = [
+    (
+        1,
+        [
+            (1, "Hi Ava! Are you still looking for a backend engineer for the payments team?"),
+            (0, "Hi Ben — yes, we are. Would you be up for a chat this week?"),
+            (
+                1,
+                "Sure. Thursday afternoon works for me.\nHere's my portfolio: https://example.com/ben",
+            ),
+        ],
+    ),
+    (
+        2,
+        [
+            (2, "Thanks for sharing the research plan, it looks great."),
+            (0, "Glad it helps! Let me know if the interview guide needs changes."),
+        ],
+    ),
+    (
+        29,
+        [
+            (29, "Hello Ava, I'm writing the onboarding docs. Could you review the first draft?"),
+        ],
+    ),
+]
+
+
+def _seed_threads(members: list[Member]) -> None:
+    """A few conversations for the first demo member, through the messaging service."""
+    from .services import messaging
+
+    first = members[0]
+    for other_index, lines in CONVERSATIONS:
+        other = members[other_index]
+        for who, body in lines:
+            sender, recipient = (first, other) if who == 0 else (other, first)
+            messaging.start(sender, recipient, body)
 
 
 def _seed_network(members: list[Member], rng: random.Random) -> None:

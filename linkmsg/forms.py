@@ -3,8 +3,17 @@
 Limits come from the services, which check them again for every caller.
 """
 
+import secrets
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
 
 from .services import accounts
@@ -101,3 +110,16 @@ class SettingsForm(FlaskForm):
     show_active = BooleanField("Show when I'm active")
     email_notifications = BooleanField("Email me about new messages when I'm away")
     accepts_inmail = BooleanField("Accept InMail from members outside my network")
+
+
+class MessageForm(FlaskForm):
+    """A message. `idempotency_key` is new for every rendered form, so a double submit or
+    a retried request of the same form sends one message."""
+
+    body = TextAreaField("Write a message")
+    idempotency_key = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.idempotency_key.data:
+            self.idempotency_key.data = secrets.token_urlsafe(16)

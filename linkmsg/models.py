@@ -227,3 +227,88 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     actor: Mapped[Member | None] = relationship(foreign_keys=[actor_id], lazy="raise")
+
+
+THREAD_ORDINARY = "ordinary"
+THREAD_INMAIL = "inmail"
+
+
+class Thread(db.Model):
+    """A conversation between exactly two members (a_id < b_id)."""
+
+    __tablename__ = "thread"
+    __table_args__ = (
+        CheckConstraint("a_id < b_id", name="pair_ordered"),
+        CheckConstraint("kind IN ('ordinary', 'inmail')", name="kind_known"),
+        # One ordinary thread per pair; concurrent first messages meet here.
+        Index(
+            "uq_thread_ordinary_pair",
+            "a_id",
+            "b_id",
+            unique=True,
+            sqlite_where=text("kind = 'ordinary'"),
+            postgresql_where=text("kind = 'ordinary'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    a_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    b_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default=THREAD_ORDINARY)
+    last_message_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def other_id(self, member_id: int) -> int:
+        return self.b_id if member_id == self.a_id else self.a_id
+
+
+class ThreadMember(db.Model):
+    """A member's side of a thread: the inbox reads this table alone, by (member, activity).
+
+    `last_message_id` mirrors the thread's newest message so that the inbox is one index
+    range scan; `unread_count` is kept by the messaging service on send and read.
+    """
+
+    __tablename__ = "thread_member"
+    __table_args__ = (
+        Index("ix_thread_member_inbox", "member_id", "last_message_id"),
+        Index(
+            "ix_thread_member_unread",
+            "member_id",
+            sqlite_where=text("unread_count > 0"),
+            postgresql_where=text("unread_count > 0"),
+        ),
+    )
+
+    thread_id: Mapped[int] = mapped_column(
+        ForeignKey("thread.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
+    )
+    other_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    last_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    last_read_message_id: Mapped[int] = mapped_column(Integer, default=0)
+    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    archived: Mapped[bool] = mapped_column(default=False)
+    muted: Mapped[bool] = mapped_column(default=False)
+
+    thread: Mapped[Thread] = relationship(lazy="raise")
+
+
+class Message(db.Model):
+    """A message is immutable: nothing edits or deletes it."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_thread_id", "thread_id", "id"),
+        # A retried or double-submitted form carries the same key: one message.
+        UniqueConstraint("sender_id", "idempotency_key", name="uq_message_sender_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("thread.id", ondelete="CASCADE"))
+    sender_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text, default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -51,8 +51,10 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
 
 def init_app(app: Flask) -> None:
     from .services.network import degree_label
+    from .text import linkify
 
     app.jinja_env.filters["timeago"] = timeago
+    app.jinja_env.filters["linkify"] = linkify
     app.jinja_env.globals["network_label"] = degree_label
 
     @app.context_processor

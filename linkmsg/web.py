@@ -16,7 +16,7 @@ def is_htmx() -> bool:
     )
 
 
-def render(page: str, fragment: str | None = None, *, status: int = 200, **context) -> Response:
+def render(page: str, fragment: str | None = None, /, *, status: int = 200, **context) -> Response:
     """Render the fragment for htmx requests and the full page otherwise.
 
     The page includes the same fragment, so both carry one copy of the markup.

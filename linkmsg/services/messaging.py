@@ -1,11 +1,34 @@
-"""Who may message whom. (Threads, messages and read state build on this module.)"""
+"""Messaging: who may message whom, threads, sending, the inbox, read state.
+
+Every rule of SPEC section 3 lives here; the views only call these functions.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from ..models import Member
+from flask import current_app
+from sqlalchemy import case, or_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..extensions import db
+from ..models import (
+    THREAD_ORDINARY,
+    Member,
+    Message,
+    Thread,
+    ThreadMember,
+    utcnow,
+)
 from . import accounts, network, safety
+from .errors import Forbidden, NotFound, ValidationFailed
+
+INBOX_PAGE_SIZE = 20
+THREAD_PAGE_SIZE = 30
+_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+# ---------------------------------------------------------------- who may message whom
 
 
 @dataclass(frozen=True)
@@ -19,6 +42,22 @@ class Permission:
 
 
 ALLOWED = Permission(True)
+
+
+class MessagingRefused(Forbidden):
+    """The messaging rule says no; the message names the reason and the way forward."""
+
+    def __init__(self, permission: Permission):
+        super().__init__(permission.reason)
+        self.permission = permission
+
+
+def _fields(missing: list[str]) -> str:
+    return (
+        " and ".join(missing)
+        if len(missing) <= 2
+        else ", ".join(missing[:-1]) + " and " + missing[-1]
+    )
 
 
 def can_message(sender: Member, recipient: Member) -> Permission:
@@ -35,13 +74,10 @@ def can_message(sender: Member, recipient: Member) -> Permission:
         return Permission(False, f"You can't message {recipient.name}.")
     missing = accounts.missing_profile_fields(sender)
     if missing:
-        fields = (
-            " and ".join(missing)
-            if len(missing) <= 2
-            else ", ".join(missing[:-1]) + " and " + missing[-1]
-        )
         return Permission(
-            False, f"Add your {fields} to your profile to message {recipient.name}.", "profile"
+            False,
+            f"Add your {_fields(missing)} to your profile to message {recipient.name}.",
+            "profile",
         )
     if not network.are_connected(sender.id, recipient.id):
         return Permission(
@@ -55,3 +91,334 @@ def can_message(sender: Member, recipient: Member) -> Permission:
             f"{recipient.name} hasn't completed their profile yet, so they can't receive messages.",
         )
     return ALLOWED
+
+
+def require_can_message(sender: Member, recipient: Member) -> None:
+    """Raises MessagingRefused with the reason when `sender` may not message `recipient`."""
+    permission = can_message(sender, recipient)
+    if not permission.allowed:
+        raise MessagingRefused(permission)
+
+
+# ---------------------------------------------------------------- threads
+
+
+def _insert_ignoring_conflict(model, values: dict, index_elements: list[str], index_where=None):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the id, or None when the row existed.
+
+    Atomic on PostgreSQL and SQLite alike, so concurrent first messages or double
+    submits cannot create two rows.
+    """
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
+        .returning(model.id)
+    )
+    return db.session.execute(statement).scalar()
+
+
+def find_thread(a_id: int, b_id: int) -> Thread | None:
+    """The ordinary thread between two members, if they have one."""
+    low, high = sorted((a_id, b_id))
+    return db.session.scalar(
+        db.select(Thread).where(
+            Thread.a_id == low, Thread.b_id == high, Thread.kind == THREAD_ORDINARY
+        )
+    )
+
+
+def _get_or_create_thread(a_id: int, b_id: int) -> Thread:
+    low, high = sorted((a_id, b_id))
+    thread_id = _insert_ignoring_conflict(
+        Thread,
+        {"a_id": low, "b_id": high, "kind": THREAD_ORDINARY, "created_at": utcnow()},
+        ["a_id", "b_id"],
+        index_where=Thread.kind == THREAD_ORDINARY,
+    )
+    if thread_id is not None:
+        db.session.add_all(
+            [
+                ThreadMember(thread_id=thread_id, member_id=low, other_id=high),
+                ThreadMember(thread_id=thread_id, member_id=high, other_id=low),
+            ]
+        )
+        db.session.flush()
+    return find_thread(low, high)
+
+
+@dataclass(frozen=True)
+class ThreadView:
+    """A thread as one of its members sees it."""
+
+    thread: Thread
+    membership: ThreadMember
+    other: Member
+
+
+def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
+    """The thread if `member_id` is in it and it is not hidden by a block.
+
+    Raises NotFound otherwise — the same answer whether the thread does not exist or
+    belongs to others, so that nobody learns it exists.
+    """
+    row = db.session.execute(
+        db.select(ThreadMember, Thread, Member)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
+        .join(Member, Member.id == ThreadMember.other_id)
+        .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
+    ).first()
+    if row is None or safety.blocked_either_way(member_id, row[2].id):
+        raise NotFound("This conversation does not exist.")
+    membership, thread, other = row
+    return ThreadView(thread, membership, other)
+
+
+# ---------------------------------------------------------------- sending
+
+
+def clean_body(body: str | None) -> str:
+    """Trimmed, newlines kept (as \\n). Raises ValidationFailed when empty or too long."""
+    body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    limit = current_app.config["MESSAGE_MAX_CHARS"]
+    if not body:
+        raise ValidationFailed("Write a message before sending.", field="body")
+    if len(body) > limit:
+        raise ValidationFailed(
+            f"Your message can be at most {limit:,} characters (this one has {len(body):,}).",
+            field="body",
+        )
+    return body
+
+
+def _existing_message(sender_id: int, key: str | None) -> Message | None:
+    if key is None:
+        return None
+    return db.session.scalar(
+        db.select(Message).where(Message.sender_id == sender_id, Message.idempotency_key == key)
+    )
+
+
+def _append(thread: Thread, sender_id: int, body: str, key: str | None) -> tuple[Message, bool]:
+    """Add a message to the thread and bring both members' sides up to date.
+
+    Returns (message, created); created is False for a repeated idempotency key.
+    """
+    message_id = _insert_ignoring_conflict(
+        Message,
+        {
+            "thread_id": thread.id,
+            "sender_id": sender_id,
+            "body": body,
+            "idempotency_key": key,
+            "created_at": utcnow(),
+        },
+        ["sender_id", "idempotency_key"],
+    )
+    if message_id is None:
+        db.session.rollback()
+        return _existing_message(sender_id, key), False
+    newest = case(
+        (Thread.last_message_id.is_(None), message_id),
+        (Thread.last_message_id < message_id, message_id),
+        else_=Thread.last_message_id,
+    )
+    db.session.execute(
+        db.update(Thread).where(Thread.id == thread.id).values(last_message_id=newest)
+    )
+    member_newest = case(
+        (ThreadMember.last_message_id < message_id, message_id), else_=ThreadMember.last_message_id
+    )
+    db.session.execute(
+        db.update(ThreadMember)
+        .where(ThreadMember.thread_id == thread.id, ThreadMember.member_id == sender_id)
+        .values(
+            last_message_id=member_newest,
+            last_read_message_id=member_newest,
+            unread_count=0,
+            archived=False,
+        )
+    )
+    db.session.execute(
+        db.update(ThreadMember)
+        .where(ThreadMember.thread_id == thread.id, ThreadMember.member_id != sender_id)
+        .values(
+            last_message_id=member_newest,
+            unread_count=ThreadMember.unread_count + 1,
+            archived=False,
+        )
+    )
+    db.session.commit()
+    return db.session.get(Message, message_id), True
+
+
+def _key(idempotency_key: str | None) -> str | None:
+    if idempotency_key and _KEY_RE.match(idempotency_key):
+        return idempotency_key
+    return None
+
+
+@dataclass(frozen=True)
+class Sent:
+    message: Message
+    thread_id: int
+    created: bool  # False when this was a repeat of an earlier submit
+
+
+def start(
+    sender: Member, recipient: Member, body: str, *, idempotency_key: str | None = None
+) -> Sent:
+    """Send a first (or further) message to a member, creating the thread if needed.
+
+    Raises MessagingRefused when the rule says no and ValidationFailed for a bad body;
+    nothing is saved then.
+    """
+    key = _key(idempotency_key)
+    earlier = _existing_message(sender.id, key)
+    if earlier is not None:
+        return Sent(earlier, earlier.thread_id, False)
+    require_can_message(sender, recipient)
+    body = clean_body(body)
+    thread = _get_or_create_thread(sender.id, recipient.id)
+    message, created = _append(thread, sender.id, body, key)
+    return Sent(message, message.thread_id, created)
+
+
+def reply_permission(view: ThreadView, member: Member) -> Permission:
+    """Whether `member` may still write in this thread (the right to message can end)."""
+    return can_message(member, view.other)
+
+
+def reply(sender: Member, thread_id: int, body: str, *, idempotency_key: str | None = None) -> Sent:
+    """Send a message in an existing thread.
+
+    Raises NotFound when the sender is not in it, MessagingRefused when the right to
+    message has ended, ValidationFailed for a bad body.
+    """
+    view = get_thread_for(sender.id, thread_id)
+    key = _key(idempotency_key)
+    earlier = _existing_message(sender.id, key)
+    if earlier is not None:
+        return Sent(earlier, earlier.thread_id, False)
+    permission = reply_permission(view, sender)
+    if not permission.allowed:
+        raise MessagingRefused(permission)
+    body = clean_body(body)
+    message, created = _append(view.thread, sender.id, body, key)
+    return Sent(message, thread_id, created)
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    membership: ThreadMember
+    other: Member
+    last: Message
+
+
+def inbox(
+    member_id: int,
+    *,
+    unread_only: bool = False,
+    before: int | None = None,
+    limit: int = INBOX_PAGE_SIZE,
+):
+    """The member's threads by latest activity, in one query whatever their number.
+
+    Each row carries the other member and the last message. Threads hidden by a block
+    are left out. Returns (rows, cursor for the next page or None).
+    """
+    query = (
+        db.select(ThreadMember, Member, Message)
+        .join(Member, Member.id == ThreadMember.other_id)
+        .join(Message, Message.id == ThreadMember.last_message_id)
+        .where(
+            ThreadMember.member_id == member_id,
+            ThreadMember.archived.is_(False),
+            ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+        )
+        .order_by(ThreadMember.last_message_id.desc())
+        .limit(limit + 1)
+    )
+    if unread_only:
+        query = query.where(ThreadMember.unread_count > 0)
+    if before is not None:
+        query = query.where(ThreadMember.last_message_id < before)
+    rows = [InboxRow(*row) for row in db.session.execute(query)]
+    cursor = rows[limit - 1].membership.last_message_id if len(rows) > limit else None
+    return rows[:limit], cursor
+
+
+def unread_thread_count(member_id: int) -> int:
+    """Threads with unread messages, as the navigation badge counts them."""
+    return db.session.scalar(
+        db.select(db.func.count())
+        .select_from(ThreadMember)
+        .where(
+            ThreadMember.member_id == member_id,
+            ThreadMember.unread_count > 0,
+            ThreadMember.archived.is_(False),
+            ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+        )
+    )
+
+
+@dataclass(frozen=True)
+class MessagePage:
+    messages: list[Message]  # oldest first
+    older_cursor: int | None  # pass as `before` for the page before this one
+    newest: bool  # this page ends at the newest message
+
+
+def messages(
+    thread_id: int, *, before: int | None = None, limit: int = THREAD_PAGE_SIZE
+) -> MessagePage:
+    """A page of a thread's history, keyset-paged on message id (never OFFSET)."""
+    query = (
+        db.select(Message)
+        .where(Message.thread_id == thread_id)
+        .order_by(Message.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(Message.id < before)
+    rows = list(db.session.scalars(query))
+    older = rows[limit - 1].id if len(rows) > limit else None
+    page = rows[:limit]
+    page.reverse()
+    return MessagePage(page, older, before is None)
+
+
+def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> None:
+    """The member has seen the thread up to this message: it no longer counts as unread."""
+    if up_to_message_id is None:
+        return
+    db.session.execute(
+        db.update(ThreadMember)
+        .where(
+            ThreadMember.thread_id == thread_id,
+            ThreadMember.member_id == member_id,
+            or_(
+                ThreadMember.last_read_message_id < up_to_message_id, ThreadMember.unread_count > 0
+            ),
+        )
+        .values(
+            last_read_message_id=case(
+                (ThreadMember.last_read_message_id < up_to_message_id, up_to_message_id),
+                else_=ThreadMember.last_read_message_id,
+            ),
+            # Whatever arrived after the message the member saw stays unread.
+            unread_count=db.select(db.func.count(Message.id))
+            .where(
+                Message.thread_id == thread_id,
+                Message.id > up_to_message_id,
+                Message.sender_id != member_id,
+            )
+            .scalar_subquery(),
+        )
+    )
+    db.session.commit()

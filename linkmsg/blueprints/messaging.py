@@ -1,0 +1,142 @@
+"""Messaging: the inbox, a thread, the compose form. Every rule is in services.messaging."""
+
+from flask import Blueprint, abort, request, url_for
+from flask_login import current_user, login_required
+
+from ..forms import MessageForm
+from ..services import messaging, network
+from ..services.errors import ValidationFailed
+from ..templating import NAV_COUNTERS
+from ..web import is_htmx, render, see_other
+
+bp = Blueprint("messaging", __name__)
+
+NAV_COUNTERS["unread"] = lambda member: (
+    messaging.unread_thread_count(member.id) if member.is_authenticated else 0
+)
+
+FILTERS = ("all", "unread")
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.route("/messaging")
+@login_required
+def inbox():
+    selected = request.args.get("filter", "all")
+    if selected not in FILTERS:
+        selected = "all"
+    rows, cursor = messaging.inbox(
+        current_user.id, unread_only=selected == "unread", before=_int_arg("before")
+    )
+    return render(
+        "messaging/inbox.html",
+        "messaging/_thread_list.html",
+        rows=rows,
+        cursor=cursor,
+        selected=selected,
+        filters=FILTERS,
+    )
+
+
+def _thread_context(view, *, before=None, form=None):
+    page = messaging.messages(view.thread.id, before=before)
+    permission = messaging.reply_permission(view, current_user)
+    return {
+        "view": view,
+        "other": view.other,
+        "page": page,
+        "permission": permission,
+        "form": form or MessageForm(formdata=None),
+        "degree": network.degree_label(network.degree(current_user.id, view.other.id)),
+        "active": network.active_status(view.other, current_user),
+    }
+
+
+@bp.route("/messaging/t/<int:thread_id>")
+@login_required
+def thread(thread_id: int):
+    view = messaging.get_thread_for(current_user.id, thread_id)
+    before = _int_arg("before")
+    if before is not None and is_htmx():
+        # "Load older messages" swapped in place: the older page alone.
+        page = messaging.messages(thread_id, before=before)
+        return render("messaging/_older.html", page=page, view=view)
+    context = _thread_context(view, before=before)
+    if context["page"].newest and context["page"].messages:
+        messaging.mark_read(current_user.id, thread_id, context["page"].messages[-1].id)
+    return render("messaging/thread.html", **context)
+
+
+@bp.route("/messaging/t/<int:thread_id>", methods=["POST"])
+@login_required
+def reply(thread_id: int):
+    view = messaging.get_thread_for(current_user.id, thread_id)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        sent = messaging.reply(
+            current_user, thread_id, form.body.data, idempotency_key=form.idempotency_key.data
+        )
+    except ValidationFailed as error:
+        form.body.errors.append(error.message)
+        return _reply_form_error(view, form, error.status_code)
+    if is_htmx():
+        # The new message joins the list; a fresh form (with a new key) replaces the old one.
+        return render(
+            "messaging/_sent.html",
+            message=sent.message if sent.created else None,
+            view=view,
+            form=MessageForm(formdata=None),
+            permission=messaging.ALLOWED,
+            me=current_user,
+        )
+    return see_other(
+        url_for("messaging.thread", thread_id=thread_id, _anchor=f"message-{sent.message.id}")
+    )
+
+
+def _reply_form_error(view, form, status: int):
+    if is_htmx():
+        response = render(
+            "messaging/_reply.html",
+            view=view,
+            form=form,
+            permission=messaging.ALLOWED,
+            status=status,
+        )
+        response.headers["HX-Retarget"] = "#reply"
+        response.headers["HX-Reswap"] = "outerHTML"
+        return response
+    return render("messaging/thread.html", status=status, **_thread_context(view, form=form))
+
+
+@bp.route("/messaging/new/<handle>", methods=["GET", "POST"])
+@login_required
+def new(handle: str):
+    recipient = network.get_visible_member(current_user.id, handle)
+    existing = messaging.find_thread(current_user.id, recipient.id)
+    if existing is not None and request.method == "GET":
+        return see_other(url_for("messaging.thread", thread_id=existing.id))
+    if request.method == "GET":
+        messaging.require_can_message(current_user, recipient)
+        return render("messaging/new.html", recipient=recipient, form=MessageForm(formdata=None))
+    form = MessageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        sent = messaging.start(
+            current_user, recipient, form.body.data, idempotency_key=form.idempotency_key.data
+        )
+    except ValidationFailed as error:
+        form.body.errors.append(error.message)
+        return render(
+            "messaging/new.html", recipient=recipient, form=form, status=error.status_code
+        )
+    return see_other(
+        url_for("messaging.thread", thread_id=sent.thread_id, _anchor=f"message-{sent.message.id}")
+    )

@@ -1,0 +1,36 @@
+"""Rendering member-written text: escaped, newlines kept, web links made clickable."""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup, escape
+
+# http(s) URLs and bare www. addresses; nothing else (no javascript:, data:, ...).
+_URL_RE = re.compile(r"(?i)\b(https?://[^\s<>\"']+|www\.[^\s<>\"']+)")
+_TRAILING = ".,;:!?)]}'\""
+
+
+def linkify(text: str | None) -> Markup:
+    """Escape `text` and turn http(s) and www. addresses into nofollow links."""
+    text = text or ""
+    out: list[str] = []
+    position = 0
+    for match in _URL_RE.finditer(text):
+        url = match.group(0)
+        trail = ""
+        while url and url[-1] in _TRAILING:
+            # Keep a closing bracket that belongs to the URL, e.g. wiki links.
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break
+            trail = url[-1] + trail
+            url = url[:-1]
+        out.append(str(escape(text[position : match.start()])))
+        href = url if url.lower().startswith(("http://", "https://")) else "https://" + url
+        out.append(
+            f'<a href="{escape(href)}" rel="nofollow noopener" target="_blank">{escape(url)}</a>'
+        )
+        out.append(str(escape(trail)))
+        position = match.end()
+    out.append(str(escape(text[position:])))
+    return Markup("".join(out))
