@@ -266,7 +266,8 @@ class ThreadMember(db.Model):
     """A member's side of a thread: the inbox reads this table alone, by (member, activity).
 
     `last_message_id` mirrors the thread's newest message so that the inbox is one index
-    range scan; `unread_count` is kept by the messaging service on send and read.
+    range scan. The thread is unread while it is ahead of `last_read_message_id`: both
+    only ever grow (max), so concurrent sends and reads cannot leave a wrong count.
     """
 
     __tablename__ = "thread_member"
@@ -275,8 +276,8 @@ class ThreadMember(db.Model):
         Index(
             "ix_thread_member_unread",
             "member_id",
-            sqlite_where=text("unread_count > 0"),
-            postgresql_where=text("unread_count > 0"),
+            sqlite_where=text("last_message_id > last_read_message_id"),
+            postgresql_where=text("last_message_id > last_read_message_id"),
         ),
     )
 
@@ -289,7 +290,6 @@ class ThreadMember(db.Model):
     other_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
     last_message_id: Mapped[int] = mapped_column(Integer, default=0)
     last_read_message_id: Mapped[int] = mapped_column(Integer, default=0)
-    unread_count: Mapped[int] = mapped_column(Integer, default=0)
     archived: Mapped[bool] = mapped_column(default=False)
     muted: Mapped[bool] = mapped_column(default=False)
 

@@ -61,7 +61,7 @@ def get_member(member_id: int) -> Member:
 
 
 def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.get_data(as_text=True), "html.parser")
+    return BeautifulSoup(response.get_data(as_text=True), "lxml")
 
 
 def by_testid(response, testid: str):
@@ -126,3 +126,9 @@ def connect(a: MemberRef | int, b: MemberRef | int) -> None:
     result = network.invite(a_id, b_id)
     if not result.connected:
         network.accept(b_id, result.invitation.id)
+
+
+def is_fragment(response) -> bool:
+    """An htmx fragment: markup without the page around it."""
+    text = response.get_data(as_text=True).lower()
+    return "<html" not in text and "<body" not in text

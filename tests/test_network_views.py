@@ -6,7 +6,7 @@ from linkmsg.extensions import db
 from linkmsg.models import Invitation, Member, utcnow
 from linkmsg.services import network, safety
 
-from .factories import by_testid, connect, get_member, soup, texts
+from .factories import by_testid, connect, get_member, is_fragment, soup, texts
 
 
 @pytest.fixture
@@ -166,8 +166,8 @@ def test_htmx_invite_returns_the_control_fragment(app, browser, pair):
     response = browser.post(f"/network/invite/{bob.handle}", {"next": "/search?q=bob"}, htmx=True)
     assert response.status_code == 200
     assert "HX-Request" in response.headers["Vary"]
+    assert is_fragment(response)  # a fragment, not a page
     page = soup(response)
-    assert page.find("html") is None  # a fragment, not a page
     fragment = page.select_one('[data-testid="connect-control"]')
     assert fragment["data-state"] == "sent"
     assert fragment["id"] == f"connect-{bob.id}"
@@ -283,7 +283,7 @@ def test_search_page_shows_degree_badges_and_connect(app, browser, member_factor
 def test_search_fragment_for_htmx_and_empty_state(app, browser, member_factory):
     browser.login(member_factory())
     fragment = browser.get("/search?q=nobodyhere", htmx=True)
-    assert soup(fragment).find("html") is None
+    assert is_fragment(fragment)
     assert by_testid(fragment, "search-results")
     assert "No members match" in texts(fragment, "empty")[0]
 

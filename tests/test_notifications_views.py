@@ -2,7 +2,7 @@
 
 from linkmsg.services import network
 
-from .factories import by_testid, connect, soup, texts
+from .factories import by_testid, connect, is_fragment, texts
 
 
 def badge(response):
@@ -64,7 +64,7 @@ def test_notifications_fragment_for_htmx_and_older_pages(app, browser, member_fa
     app.config["NOTIFICATIONS_PER_PAGE"] = 2
     browser.login(me)
     fragment = browser.get("/notifications", htmx=True)
-    assert soup(fragment).find("html") is None
+    assert is_fragment(fragment)
     assert len(by_testid(fragment, "notification")) == 2
     older = browser.get(by_testid(fragment, "next-page")[0]["href"])
     assert len(by_testid(older, "notification")) == 1

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import case, or_
+from sqlalchemy import case, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
@@ -136,7 +136,7 @@ def _get_or_create_thread(a_id: int, b_id: int) -> Thread:
         Thread,
         {"a_id": low, "b_id": high, "kind": THREAD_ORDINARY, "created_at": utcnow()},
         ["a_id", "b_id"],
-        index_where=Thread.kind == THREAD_ORDINARY,
+        index_where=text("kind = 'ordinary'"),
     )
     if thread_id is not None:
         db.session.add_all(
@@ -228,30 +228,29 @@ def _append(thread: Thread, sender_id: int, body: str, key: str | None) -> tuple
     db.session.execute(
         db.update(Thread).where(Thread.id == thread.id).values(last_message_id=newest)
     )
-    member_newest = case(
-        (ThreadMember.last_message_id < message_id, message_id), else_=ThreadMember.last_message_id
-    )
+    # Both members' sides move to the newest message; the sender has read up to theirs.
     db.session.execute(
         db.update(ThreadMember)
-        .where(ThreadMember.thread_id == thread.id, ThreadMember.member_id == sender_id)
+        .where(ThreadMember.thread_id == thread.id)
         .values(
-            last_message_id=member_newest,
-            last_read_message_id=member_newest,
-            unread_count=0,
-            archived=False,
-        )
-    )
-    db.session.execute(
-        db.update(ThreadMember)
-        .where(ThreadMember.thread_id == thread.id, ThreadMember.member_id != sender_id)
-        .values(
-            last_message_id=member_newest,
-            unread_count=ThreadMember.unread_count + 1,
+            last_message_id=_at_least(ThreadMember.last_message_id, message_id),
+            last_read_message_id=case(
+                (
+                    ThreadMember.member_id == sender_id,
+                    _at_least(ThreadMember.last_read_message_id, message_id),
+                ),
+                else_=ThreadMember.last_read_message_id,
+            ),
             archived=False,
         )
     )
     db.session.commit()
     return db.session.get(Message, message_id), True
+
+
+def _at_least(column, value: int):
+    """max(column, value), evaluated on the row as it is when the update takes its lock."""
+    return case((column < value, value), else_=column)
 
 
 def _key(idempotency_key: str | None) -> str | None:
@@ -318,6 +317,10 @@ class InboxRow:
     membership: ThreadMember
     other: Member
     last: Message
+    unread: int  # messages from the other member the owner has not seen
+
+
+_UNREAD = ThreadMember.last_message_id > ThreadMember.last_read_message_id
 
 
 def inbox(
@@ -345,12 +348,39 @@ def inbox(
         .limit(limit + 1)
     )
     if unread_only:
-        query = query.where(ThreadMember.unread_count > 0)
+        query = query.where(_UNREAD)
     if before is not None:
         query = query.where(ThreadMember.last_message_id < before)
-    rows = [InboxRow(*row) for row in db.session.execute(query)]
-    cursor = rows[limit - 1].membership.last_message_id if len(rows) > limit else None
-    return rows[:limit], cursor
+    found = db.session.execute(query).all()
+    cursor = found[limit - 1][0].last_message_id if len(found) > limit else None
+    found = found[:limit]
+    counts = _unread_counts(
+        member_id,
+        [tm.thread_id for tm, _, _ in found if tm.last_message_id > tm.last_read_message_id],
+    )
+    return [
+        InboxRow(tm, other, last, counts.get(tm.thread_id, 0)) for tm, other, last in found
+    ], cursor
+
+
+def _unread_counts(member_id: int, thread_ids: list[int]) -> dict[int, int]:
+    """Unread messages per thread for a page of unread threads, in one query."""
+    if not thread_ids:
+        return {}
+    rows = db.session.execute(
+        db.select(Message.thread_id, db.func.count(Message.id))
+        .join(
+            ThreadMember,
+            (ThreadMember.thread_id == Message.thread_id) & (ThreadMember.member_id == member_id),
+        )
+        .where(
+            Message.thread_id.in_(thread_ids),
+            Message.id > ThreadMember.last_read_message_id,
+            Message.sender_id != member_id,
+        )
+        .group_by(Message.thread_id)
+    )
+    return dict(rows.all())
 
 
 def unread_thread_count(member_id: int) -> int:
@@ -360,7 +390,7 @@ def unread_thread_count(member_id: int) -> int:
         .select_from(ThreadMember)
         .where(
             ThreadMember.member_id == member_id,
-            ThreadMember.unread_count > 0,
+            _UNREAD,
             ThreadMember.archived.is_(False),
             ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
         )
@@ -394,7 +424,7 @@ def messages(
 
 
 def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> None:
-    """The member has seen the thread up to this message: it no longer counts as unread."""
+    """The member has seen the thread up to this message; anything newer stays unread."""
     if up_to_message_id is None:
         return
     db.session.execute(
@@ -402,23 +432,8 @@ def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> N
         .where(
             ThreadMember.thread_id == thread_id,
             ThreadMember.member_id == member_id,
-            or_(
-                ThreadMember.last_read_message_id < up_to_message_id, ThreadMember.unread_count > 0
-            ),
+            ThreadMember.last_read_message_id < up_to_message_id,
         )
-        .values(
-            last_read_message_id=case(
-                (ThreadMember.last_read_message_id < up_to_message_id, up_to_message_id),
-                else_=ThreadMember.last_read_message_id,
-            ),
-            # Whatever arrived after the message the member saw stays unread.
-            unread_count=db.select(db.func.count(Message.id))
-            .where(
-                Message.thread_id == thread_id,
-                Message.id > up_to_message_id,
-                Message.sender_id != member_id,
-            )
-            .scalar_subquery(),
-        )
+        .values(last_read_message_id=_at_least(ThreadMember.last_read_message_id, up_to_message_id))
     )
     db.session.commit()

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-27 00:19:04.755003
+Create Date: 2026-11-27 00:24:31.250187
 
 """
 
@@ -80,7 +80,6 @@ def upgrade():
         sa.Column("other_id", sa.Integer(), nullable=False),
         sa.Column("last_message_id", sa.Integer(), nullable=False),
         sa.Column("last_read_message_id", sa.Integer(), nullable=False),
-        sa.Column("unread_count", sa.Integer(), nullable=False),
         sa.Column("archived", sa.Boolean(), nullable=False),
         sa.Column("muted", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -111,8 +110,8 @@ def upgrade():
             "ix_thread_member_unread",
             ["member_id"],
             unique=False,
-            sqlite_where=sa.text("unread_count > 0"),
-            postgresql_where=sa.text("unread_count > 0"),
+            sqlite_where=sa.text("last_message_id > last_read_message_id"),
+            postgresql_where=sa.text("last_message_id > last_read_message_id"),
         )
 
     # ### end Alembic commands ###
@@ -123,8 +122,8 @@ def downgrade():
     with op.batch_alter_table("thread_member", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_thread_member_unread",
-            sqlite_where=sa.text("unread_count > 0"),
-            postgresql_where=sa.text("unread_count > 0"),
+            sqlite_where=sa.text("last_message_id > last_read_message_id"),
+            postgresql_where=sa.text("last_message_id > last_read_message_id"),
         )
         batch_op.drop_index("ix_thread_member_inbox")
 
