@@ -10,7 +10,7 @@ from flask import Flask, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from . import cli, templating
+from . import cli, realtime, templating
 from .config import Config
 from .extensions import csrf, db, login_manager, migrate
 from .services.errors import DomainError
@@ -69,6 +69,7 @@ def create_app(config: dict | type | None = None) -> Flask:
     login_manager.login_message_category = "info"
 
     templating.init_app(app)
+    realtime.init_app(app)
     _register_blueprints(app)
     _register_handlers(app)
     cli.register(app)

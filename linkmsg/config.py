@@ -55,6 +55,21 @@ class Config:
     SEARCH_RESULTS_PER_PAGE = 20
     NOTIFICATIONS_PER_PAGE = 30
 
+    # Live events: keep-alive comment interval, retention of replayable events.
+    SSE_KEEPALIVE_SECONDS = _env_int("SSE_KEEPALIVE_SECONDS", 15)
+    SSE_RETRY_MS = 3000
+    EVENT_RETENTION_DAYS = _env_int("EVENT_RETENTION_DAYS", 30)
+    SSE_QUEUE_SIZE = 1000
+
+    # Email notifications: only to members away this long, at most one per thread per
+    # quiet period. PUBLIC_URL makes the links in emails absolute.
+    EMAIL_WHEN_AWAY_SECONDS = _env_int("EMAIL_WHEN_AWAY_SECONDS", 5 * 60)
+    EMAIL_QUIET_PERIOD_SECONDS = _env_int("EMAIL_QUIET_PERIOD_SECONDS", 15 * 60)
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
+    MAIL_WORKER_INTERVAL_SECONDS = 2
+    # Run the mail worker as a thread of the web process (what `make run` does).
+    MAIL_WORKER_THREAD = _env_bool("MAIL_WORKER_THREAD", False)
+
     # Werkzeug's scrypt: memory-hard, salted.
     PASSWORD_HASH_METHOD = "scrypt"
 

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    JSON,
     CheckConstraint,
     Date,
     DateTime,
@@ -311,4 +312,57 @@ class Message(db.Model):
     sender_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
     body: Mapped[str] = mapped_column(Text, default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Event(db.Model):
+    """Something a member's open pages should show live. Written in the transaction that
+    caused it; its id is the SSE `id:`, so a reconnecting stream replays what it missed."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_member_id", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class EventHorizon(db.Model):
+    """One row: the highest event id pruned so far. A stream asking to resume from before
+    it cannot be replayed exactly and is told to reload instead."""
+
+    __tablename__ = "event_horizon"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pruned_through_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+OUTBOX_PENDING = "pending"
+OUTBOX_SENT = "sent"
+OUTBOX_SKIPPED = "skipped"
+OUTBOX_FAILED = "failed"
+
+
+class Outbox(db.Model):
+    """An email to send, written in the same transaction as the message it is about.
+    The mail worker sends it, retries it, or records why it was not needed."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_member_thread", "member_id", "thread_id", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("thread.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=OUTBOX_PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

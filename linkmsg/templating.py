@@ -65,7 +65,6 @@ def init_app(app: Flask) -> None:
                 if item.endpoint not in current_app.view_functions:
                     continue
                 url = url_for(item.endpoint)
-                counter = NAV_COUNTERS.get(item.badge or "")
                 items.append(
                     {
                         "url": url,
@@ -73,16 +72,25 @@ def init_app(app: Flask) -> None:
                         "icon": item.icon,
                         "badge": item.badge,
                         "active": request.path.startswith(url),
-                        "count": counter(current_user) if counter else 0,
                     }
                 )
             return items
 
-        counter = NAV_COUNTERS.get("unread")
-        unread = counter(current_user) if counter and current_user.is_authenticated else 0
+        def count(name: str) -> int:
+            counter = NAV_COUNTERS.get(name)
+            return counter(current_user) if counter and current_user.is_authenticated else 0
+
+        def live_last_event_id() -> int:
+            from .services import events
+
+            return events.latest_id(current_user.id) if current_user.is_authenticated else 0
+
         return {
             "avatar": app.jinja_env.get_template("partials/_avatar.html").module.avatar,
             "nav_items": nav_items,
             "endpoints": current_app.view_functions,
-            "unread_threads": unread,
+            "me": current_user,
+            "unread_threads": count("unread"),
+            "unread_notifications": count("notifications"),
+            "live_last_event_id": live_last_event_id,
         }

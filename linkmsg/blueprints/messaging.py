@@ -100,6 +100,18 @@ def reply(thread_id: int):
     )
 
 
+@bp.route("/messaging/t/<int:thread_id>/read", methods=["POST"])
+@login_required
+def read(thread_id: int):
+    """A live message arrived in an open thread: it has been seen."""
+    messaging.get_thread_for(current_user.id, thread_id)
+    up_to = request.form.get("up_to", "")
+    if not up_to.isdigit() or len(up_to) > 18:
+        abort(400)
+    messaging.mark_read(current_user.id, thread_id, int(up_to))
+    return "", 204
+
+
 def _reply_form_error(view, form, status: int):
     if is_htmx():
         response = render(

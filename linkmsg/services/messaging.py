@@ -21,7 +21,7 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
-from . import accounts, network, safety
+from . import accounts, events, network, outbox, safety
 from .errors import Forbidden, NotFound, ValidationFailed
 
 INBOX_PAGE_SIZE = 20
@@ -244,6 +244,10 @@ def _append(thread: Thread, sender_id: int, body: str, key: str | None) -> tuple
             archived=False,
         )
     )
+    recipient_id = thread.other_id(sender_id)
+    for member_id in (sender_id, recipient_id):
+        events.record(member_id, events.MESSAGE, thread_id=thread.id, message_id=message_id)
+    outbox.queue_message_email(recipient_id, thread.id, message_id)
     db.session.commit()
     return db.session.get(Message, message_id), True
 
@@ -363,6 +367,21 @@ def inbox(
     ], cursor
 
 
+def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:
+    """One thread's inbox row for the member, as `inbox` renders it."""
+    found = db.session.execute(
+        db.select(ThreadMember, Member, Message)
+        .join(Member, Member.id == ThreadMember.other_id)
+        .join(Message, Message.id == ThreadMember.last_message_id)
+        .where(ThreadMember.member_id == member_id, ThreadMember.thread_id == thread_id)
+    ).first()
+    if found is None:
+        return None
+    tm, other, last = found
+    counts = _unread_counts(member_id, [thread_id])
+    return InboxRow(tm, other, last, counts.get(thread_id, 0))
+
+
 def _unread_counts(member_id: int, thread_ids: list[int]) -> dict[int, int]:
     """Unread messages per thread for a page of unread threads, in one query."""
     if not thread_ids:
@@ -424,10 +443,15 @@ def messages(
 
 
 def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> None:
-    """The member has seen the thread up to this message; anything newer stays unread."""
+    """The member has seen the thread up to this message; anything newer stays unread.
+
+    The member's other open pages hear of it, so their badges agree.
+    """
     if up_to_message_id is None:
         return
-    db.session.execute(
+    newest = db.session.scalar(db.select(Thread.last_message_id).where(Thread.id == thread_id))
+    up_to_message_id = min(up_to_message_id, newest or 0)
+    changed = db.session.execute(
         db.update(ThreadMember)
         .where(
             ThreadMember.thread_id == thread_id,
@@ -435,5 +459,7 @@ def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> N
             ThreadMember.last_read_message_id < up_to_message_id,
         )
         .values(last_read_message_id=_at_least(ThreadMember.last_read_message_id, up_to_message_id))
-    )
+    ).rowcount
+    if changed:
+        events.record(member_id, events.READ, thread_id=thread_id)
     db.session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..extensions import db
 from ..models import Member, Notification, utcnow
+from . import events
 
 INVITATION_RECEIVED = "invitation_received"
 INVITATION_ACCEPTED = "invitation_accepted"
@@ -16,6 +17,8 @@ def notify(
     """Add a notification to the current transaction (the caller commits)."""
     notification = Notification(member_id=member_id, kind=kind, actor_id=actor_id, ref_id=ref_id)
     db.session.add(notification)
+    db.session.flush()
+    events.record(member_id, events.NOTIFICATION, notification_id=notification.id)
     return notification
 
 

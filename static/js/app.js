@@ -1,4 +1,5 @@
-// LinkMsg's only script of its own: configuration for htmx. Everything works without it.
+// LinkMsg's only script of its own: htmx configuration and the live stream's upkeep.
+// Every feature works without it.
 (function () {
   "use strict";
 
@@ -10,10 +11,44 @@
     }
   });
 
+  // A message can arrive twice on the same page: from the send's own response and from
+  // the live stream (or a replay). Keep the first copy.
+  function dropDuplicateMessages() {
+    var seen = {};
+    document.querySelectorAll('li[data-testid="message"][id]').forEach(function (item) {
+      if (seen[item.id]) {
+        item.remove();
+      } else {
+        seen[item.id] = true;
+      }
+    });
+  }
+
+  document.addEventListener("htmx:afterSettle", dropDuplicateMessages);
+  document.addEventListener("htmx:oobAfterSwap", dropDuplicateMessages);
+
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var message = event.detail;
+    if (message && message.type === "reload") {
+      // The stream could not replay what was missed: the page is rendered afresh.
+      window.location.reload();
+      return;
+    }
+    dropDuplicateMessages();
+    // htmx-ext-sse reconnects with the URL it started with; keep that URL's resume
+    // point current so a reconnect replays only what this page has not seen.
+    var live = document.getElementById("live");
+    if (live && message && message.lastEventId) {
+      var url = new URL(live.getAttribute("sse-connect"), window.location.href);
+      url.searchParams.set("last_event_id", message.lastEventId);
+      live.setAttribute("sse-connect", url.pathname + url.search);
+    }
+  });
+
   // After a swap, put focus where the new content is, for keyboard and screen reader users.
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
-    if (!target) return;
+    if (!target || target.id === "live") return;
     var focusable = target.querySelector("[data-autofocus], [aria-invalid='true']");
     if (focusable) focusable.focus();
   });

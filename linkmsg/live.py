@@ -1,0 +1,93 @@
+"""What an event looks like on a member's open pages: HTML made of out-of-band swaps.
+
+One event carries every piece of the page it changes — the message appended to an open
+thread, the thread's row at the top of the inbox, the navigation badges, a sentence for
+screen readers — each rendered from the same partial the full pages use. A piece whose
+target is not on the page is ignored by htmx.
+"""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from .extensions import db
+from .models import Event, Member, Message, Notification
+from .services import events, messaging, notifications
+from .services.errors import NotFound
+
+# Sent when a stream cannot replay exactly what was missed: the page reloads itself.
+RELOAD = "reload"
+
+
+def render(event: Event) -> str:
+    member = db.session.get(Member, event.member_id)
+    if member is None:
+        return ""
+    renderer = _RENDERERS.get(event.kind)
+    return renderer(member, event) if renderer else ""
+
+
+def _counts(member: Member) -> dict:
+    return {
+        "unread_threads": messaging.unread_thread_count(member.id),
+        "unread_notifications": notifications.unread_count(member.id),
+    }
+
+
+def _message(member: Member, event: Event) -> str:
+    payload = event.payload
+    message = db.session.get(Message, payload["message_id"])
+    try:
+        view = messaging.get_thread_for(member.id, payload["thread_id"])
+    except NotFound:
+        return _badges(member)
+    row = messaging.inbox_row(member.id, view.thread.id)
+    sender = member if message.sender_id == member.id else view.other
+    return render_template(
+        "live/_message_event.html",
+        me=member,
+        view=view,
+        message=message,
+        row=row,
+        sender=sender,
+        **_counts(member),
+    )
+
+
+def _read(member: Member, event: Event) -> str:
+    try:
+        view = messaging.get_thread_for(member.id, event.payload["thread_id"])
+    except NotFound:
+        return _badges(member)
+    row = messaging.inbox_row(member.id, view.thread.id)
+    return render_template("live/_read_event.html", me=member, row=row, **_counts(member))
+
+
+def _notification(member: Member, event: Event) -> str:
+    found = db.session.execute(
+        db.select(Notification, Member)
+        .outerjoin(Member, Member.id == Notification.actor_id)
+        .where(Notification.id == event.payload["notification_id"])
+    ).first()
+    if found is None:
+        return _badges(member)
+    notification, actor = found
+    return render_template(
+        "live/_notification_event.html",
+        me=member,
+        notification=notification,
+        actor=actor,
+        unread_ids={notification.id} if notification.read_at is None else set(),
+        **_counts(member),
+    )
+
+
+def _badges(member: Member) -> str:
+    return render_template("live/_badges.html", me=member, **_counts(member))
+
+
+_RENDERERS = {
+    events.MESSAGE: _message,
+    events.READ: _read,
+    events.NOTIFICATION: _notification,
+}
