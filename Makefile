@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/flask --app app db upgrade
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/flask --app app seed-demo
-	env -u DATABASE_URL -u REDIS_URL $(BIN)/flask --app app run --host 127.0.0.1 --port 5000
+	env -u DATABASE_URL -u REDIS_URL MAIL_WORKER_THREAD=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000 --with-threads
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -73,6 +73,10 @@ def create_app(config: dict | type | None = None) -> Flask:
     _register_blueprints(app)
     _register_handlers(app)
     cli.register(app)
+    if app.config.get("MAIL_WORKER_THREAD"):
+        from . import mail
+
+        mail.start_thread(app)
     return app
 
 

@@ -5,6 +5,36 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
+    @app.cli.command("mail-worker")
+    @click.option("--once", is_flag=True, help="One pass over the outbox, then exit.")
+    def mail_worker(once: bool):
+        """Send the emails the outbox owes (SMTP from MAIL_* settings), with retries."""
+        import threading
+
+        from . import mail
+
+        if once:
+            click.echo(mail.send_due())
+            return
+        click.echo("Mail worker running; Ctrl+C to stop.")
+        try:
+            mail.run(app, threading.Event())
+        except KeyboardInterrupt:
+            pass
+
+    @app.cli.command("prune-events")
+    @click.option(
+        "--days", type=int, default=None, help="Keep this many days (EVENT_RETENTION_DAYS)."
+    )
+    def prune_events(days: int | None):
+        """Delete live events past the retention window."""
+        from datetime import timedelta
+
+        from .services import events
+
+        keep = days if days is not None else app.config["EVENT_RETENTION_DAYS"]
+        click.echo(f"Pruned {events.prune(timedelta(days=keep))} events.")
+
     @app.cli.command("seed-demo")
     def seed_demo():
         """Load about 30 demo members with a realistic network (first run only)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Flask, current_app, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from flask_login import current_user
 
 from .models import utcnow
@@ -76,20 +76,24 @@ def init_app(app: Flask) -> None:
                 )
             return items
 
+        # Emails and events render outside any request: nobody is logged in there.
+        user = current_user if has_request_context() else None
+        signed_in = user is not None and user.is_authenticated
+
         def count(name: str) -> int:
             counter = NAV_COUNTERS.get(name)
-            return counter(current_user) if counter and current_user.is_authenticated else 0
+            return counter(user) if counter and signed_in else 0
 
         def live_last_event_id() -> int:
             from .services import events
 
-            return events.latest_id(current_user.id) if current_user.is_authenticated else 0
+            return events.latest_id(user.id) if signed_in else 0
 
         return {
             "avatar": app.jinja_env.get_template("partials/_avatar.html").module.avatar,
             "nav_items": nav_items,
             "endpoints": current_app.view_functions,
-            "me": current_user,
+            "me": user,
             "unread_threads": count("unread"),
             "unread_notifications": count("notifications"),
             "live_last_event_id": live_last_event_id,

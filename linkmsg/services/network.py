@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, bindparam, or_, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from ..models import (
@@ -578,7 +579,8 @@ def touch_active(member: Member, now: datetime | None = None) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     db.session.commit()
-    member.last_active_at = now
+    # Reflect the write without marking the member dirty (which would flush it again).
+    set_committed_value(member, "last_active_at", now)
     return bool(updated)
 
 

@@ -1,0 +1,111 @@
+"""The mail worker: sends what the outbox owes, over SMTP, with retries and backoff.
+
+Run it as `flask --app app mail-worker`, or as a thread of the web process
+(MAIL_WORKER_THREAD=1, which `make run` sets). With no MAIL_SERVER configured, emails
+are written to the log instead of sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import threading
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from flask import Flask, current_app, render_template
+
+from .extensions import db
+from .models import Member, Outbox, Thread
+from .services import outbox
+
+log = logging.getLogger(__name__)
+
+
+def build_email(row: Outbox) -> EmailMessage | None:
+    """The email for an outbox row: a plain-text and an HTML part, a link to the thread."""
+    member = db.session.get(Member, row.member_id)
+    thread = db.session.get(Thread, row.thread_id)
+    messages = outbox.unread_messages(row)
+    if member is None or thread is None or not messages:
+        return None
+    senders = {m.sender_id for m in messages}
+    sender = db.session.get(Member, next(iter(senders)))
+    link = current_app.config["PUBLIC_URL"].rstrip("/") + f"/messaging/t/{thread.id}"
+    context = {"member": member, "sender": sender, "messages": messages, "link": link}
+    email = EmailMessage()
+    count = len(messages)
+    email["Subject"] = (
+        f"New message from {sender.name}"
+        if count == 1
+        else f"{count} new messages from {sender.name}"
+    )
+    email["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+    email["To"] = member.email
+    email["Message-ID"] = make_msgid(domain="linkmsg.local")
+    email.set_content(render_template("email/new_message.txt", **context))
+    email.add_alternative(render_template("email/new_message.html", **context), subtype="html")
+    return email
+
+
+def deliver(email: EmailMessage) -> None:
+    """Send over SMTP, or log it when no server is configured. Raises on SMTP failure."""
+    config = current_app.config
+    if not config.get("MAIL_SERVER"):
+        log.info("email (no MAIL_SERVER configured):\n%s", email.as_string())
+        return
+    with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
+        if config.get("MAIL_USE_TLS"):
+            smtp.starttls()
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
+        smtp.send_message(email)
+
+
+def send_due(now: datetime | None = None) -> dict[str, int]:
+    """One pass over the outbox. Returns how many rows were sent, skipped and retried."""
+    counts = {"sent": 0, "skipped": 0, "retry": 0}
+    for row in outbox.due(now):
+        decision = outbox.decide(row, now)
+        if not decision.send:
+            outbox.mark_skipped(row, decision.reason)
+            counts["skipped"] += 1
+            continue
+        email = build_email(row)
+        if email is None:
+            outbox.mark_skipped(row, "nothing unread")
+            counts["skipped"] += 1
+            continue
+        try:
+            deliver(email)
+        except (smtplib.SMTPException, OSError) as error:
+            log.warning("email %s not sent (attempt %s): %s", row.id, row.attempts + 1, error)
+            outbox.mark_failed_attempt(row, f"{type(error).__name__}: {error}", now)
+            counts["retry"] += 1
+        else:
+            outbox.mark_sent(row, now)
+            counts["sent"] += 1
+    db.session.commit()
+    return counts
+
+
+def run(app: Flask, stop: threading.Event, interval: float | None = None) -> None:
+    """Poll the outbox until `stop` is set. A failing pass is logged, never fatal."""
+    interval = interval or app.config["MAIL_WORKER_INTERVAL_SECONDS"]
+    while not stop.is_set():
+        with app.app_context():
+            try:
+                send_due()
+            except Exception:  # keep the worker alive; the rows stay pending
+                log.exception("mail worker pass failed")
+                db.session.rollback()
+            finally:
+                db.session.remove()
+        stop.wait(interval)
+
+
+def start_thread(app: Flask) -> threading.Event:
+    stop = threading.Event()
+    threading.Thread(target=run, args=(app, stop), name="linkmsg-mail", daemon=True).start()
+    return stop

@@ -1,0 +1,104 @@
+"""Helpers for tests that need the app on a real port and a real event-stream client."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from werkzeug.serving import make_server
+
+
+class LiveServer:
+    """The app served by a threaded WSGI server on a free loopback port."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(timeout=5)
+        self.server.server_close()
+
+
+@dataclass
+class SSE:
+    id: str | None = None
+    event: str | None = None
+    data: str = ""
+    comments: list[str] = field(default_factory=list)
+
+
+class EventStream:
+    """A GET /stream read line by line, as an EventSource would."""
+
+    def __init__(self, port: int, *, cookie: str | None = None, path: str = "/stream", headers=None):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        request_headers = {"Accept": "text/event-stream", **(headers or {})}
+        if cookie:
+            request_headers["Cookie"] = f"session={cookie}"
+        self.conn.request("GET", path, headers=request_headers)
+        self.sock = self.conn.sock  # the response takes the socket over once streaming
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.headers = dict(self.response.getheaders())
+
+    def next(self, timeout: float = 5.0, *, skip_comments: bool = True) -> SSE | None:
+        """The next event (or comment block), or None when nothing came in time."""
+        self.sock.settimeout(timeout)
+        current = SSE()
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                raw = self.response.fp.readline()
+                if not raw:
+                    return None
+                line = raw.decode().rstrip("\n")
+                if line == "":
+                    if current.event or current.data or current.id:
+                        return current
+                    if current.comments and not skip_comments:
+                        return current
+                    current = SSE()
+                    continue
+                if line.startswith(":"):
+                    current.comments.append(line[1:].strip())
+                    continue
+                name, _, value = line.partition(":")
+                if name == "data":
+                    current.data = (current.data + "\n" if current.data else "") + value
+                elif name == "event":
+                    current.event = value
+                elif name == "id":
+                    current.id = value
+        except (TimeoutError, socket.timeout):
+            return None
+        return None
+
+    def events(self, count: int, timeout: float = 5.0) -> list[SSE]:
+        found = []
+        while len(found) < count:
+            event = self.next(timeout)
+            if event is None:
+                break
+            found.append(event)
+        return found
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.response.close()
+        self.sock.close()
+        self.conn.close()

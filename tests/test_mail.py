@@ -1,0 +1,193 @@
+"""Email notifications through the outbox, against a real SMTP server on loopback."""
+
+import email
+import re
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from linkmsg import mail
+from linkmsg.extensions import db
+from linkmsg.models import Member, Outbox, utcnow
+from linkmsg.services import messaging
+
+from .factories import connect, make_member, texts
+
+
+class Sink:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(email.message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller, sink
+    controller.stop()
+
+
+@pytest.fixture
+def mail_app(app_factory, smtp):
+    controller, _ = smtp
+    return app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, PUBLIC_URL="http://linkmsg.test")
+
+
+def setup_pair(app):
+    with app.app_context():
+        ann, bob = make_member("Ann Lee"), make_member("Bob Stone")
+        connect(ann, bob)
+        return ann, bob
+
+
+def send(app, sender, recipient, body):
+    with app.app_context():
+        return messaging.start(db.session.get(Member, sender.id), db.session.get(Member, recipient.id), body)
+
+
+def run_worker(app, now=None):
+    with app.app_context():
+        return mail.send_due(now)
+
+
+def text_part(message) -> str:
+    for part in message.walk():
+        if part.get_content_type() == "text/plain":
+            return part.get_payload(decode=True).decode()
+    raise AssertionError("no text part")
+
+
+def test_a_burst_of_messages_sends_one_email_with_both_parts(mail_app, smtp):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    for body in ("First", "Second", "Third <b>bold</b>"):
+        send(mail_app, ann, bob, body)
+    counts = run_worker(mail_app)
+    assert counts == {"sent": 1, "skipped": 2, "retry": 0}
+    assert len(sink.messages) == 1
+    message = sink.messages[0]
+    assert message["To"] == bob.email
+    assert message["Subject"] == "3 new messages from Ann Lee"
+    types = sorted(part.get_content_type() for part in message.walk() if not part.is_multipart())
+    assert types == ["text/html", "text/plain"]
+    body = text_part(message)
+    assert "> Third <b>bold</b>" in body
+    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    # Later passes send nothing more.
+    assert run_worker(mail_app) == {"sent": 0, "skipped": 0, "retry": 0}
+    assert len(sink.messages) == 1
+
+
+def test_no_email_to_an_active_member(mail_app, smtp):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    with mail_app.app_context():
+        db.session.get(Member, bob.id).last_active_at = utcnow()
+        db.session.commit()
+    send(mail_app, ann, bob, "Are you there?")
+    assert run_worker(mail_app)["skipped"] == 1
+    assert sink.messages == []
+    with mail_app.app_context():
+        assert db.session.scalar(db.select(Outbox.last_error)) == "active"
+
+
+def test_no_email_when_turned_off(mail_app, smtp):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    with mail_app.app_context():
+        db.session.get(Member, bob.id).email_notifications = False
+        db.session.commit()
+    send(mail_app, ann, bob, "Hello")
+    run_worker(mail_app)
+    assert sink.messages == []
+    with mail_app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(Outbox)) == 0
+
+
+def test_no_email_when_the_message_was_read_first(mail_app, smtp):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    sent = send(mail_app, ann, bob, "Hello")
+    with mail_app.app_context():
+        messaging.mark_read(bob.id, sent.thread_id, sent.message.id)
+    run_worker(mail_app)
+    assert sink.messages == []
+
+
+def test_one_email_per_thread_per_quiet_period(mail_app, smtp):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    send(mail_app, ann, bob, "One")
+    run_worker(mail_app)
+    send(mail_app, ann, bob, "Two")
+    run_worker(mail_app)
+    assert len(sink.messages) == 1
+    send(mail_app, ann, bob, "Three")
+    run_worker(mail_app, now=utcnow() + timedelta(minutes=16))
+    assert len(sink.messages) == 2
+    assert "> Three" in text_part(sink.messages[1])
+
+
+def test_an_email_that_could_not_be_sent_is_retried_not_lost(app_factory):
+    port = free_port()
+    app = app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+    ann, bob = setup_pair(app)
+    send(app, ann, bob, "Are you there?")
+    assert run_worker(app) == {"sent": 0, "skipped": 0, "retry": 1}
+    with app.app_context():
+        row = db.session.scalar(db.select(Outbox))
+        assert row.status == "pending" and row.attempts == 1
+        assert row.next_attempt_at > utcnow()
+        retry_at = row.next_attempt_at
+    assert run_worker(app) == {"sent": 0, "skipped": 0, "retry": 0}  # not due yet
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        assert run_worker(app, now=retry_at + timedelta(seconds=1))["sent"] == 1
+    finally:
+        controller.stop()
+    assert len(sink.messages) == 1
+    with app.app_context():
+        assert db.session.scalar(db.select(Outbox.status)) == "sent"
+
+
+def test_the_link_in_the_email_opens_the_thread(mail_app, smtp, browser):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    send(mail_app, ann, bob, "Please review the contract")
+    run_worker(mail_app)
+    link = re.search(r"Reply on LinkMsg: (\S+)", text_part(sink.messages[0])).group(1)
+    assert link.startswith("http://linkmsg.test/messaging/t/")
+    path = link.removeprefix("http://linkmsg.test")
+    from .factories import Browser
+
+    reader = Browser(mail_app)
+    assert reader.get(path).status_code == 302  # log in first
+    reader.login(bob)
+    page = reader.get(path)
+    assert page.status_code == 200
+    assert texts(page, "message-body") == ["Please review the contract"]
+
+
+def test_without_smtp_the_email_is_logged(app, caplog):
+    ann, bob = setup_pair(app)
+    send(app, ann, bob, "Logged, not sent")
+    with caplog.at_level("INFO", logger="linkmsg.mail"):
+        assert run_worker(app)["sent"] == 1
+    assert "Logged, not sent" in caplog.text
