@@ -42,7 +42,9 @@ class SSE:
 class EventStream:
     """A GET /stream read line by line, as an EventSource would."""
 
-    def __init__(self, port: int, *, cookie: str | None = None, path: str = "/stream", headers=None):
+    def __init__(
+        self, port: int, *, cookie: str | None = None, path: str = "/stream", headers=None
+    ):
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         request_headers = {"Accept": "text/event-stream", **(headers or {})}
         if cookie:
@@ -81,7 +83,7 @@ class EventStream:
                     current.event = value
                 elif name == "id":
                     current.id = value
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return None
         return None
 

@@ -47,7 +47,9 @@ def session_cookie(app, member) -> str:
 
 def send(app, sender, recipient, body):
     with app.app_context():
-        return messaging.start(db.session.get(Member, sender.id), db.session.get(Member, recipient.id), body)
+        return messaging.start(
+            db.session.get(Member, sender.id), db.session.get(Member, recipient.id), body
+        )
 
 
 def latest(app, member) -> int:
@@ -97,7 +99,9 @@ def test_a_member_only_ever_gets_their_own_events(live_app):
         with app.app_context():
             network.record_view(cat.id, bob.id)  # and one for Bob
         event = stream.next(timeout=5)
-        assert event is not None and "Cat Diaz" in event.data and "viewed your profile" in event.data
+        assert (
+            event is not None and "Cat Diaz" in event.data and "viewed your profile" in event.data
+        )
         with app.app_context():
             assert db.session.get(Event, int(event.id)).member_id == bob.id
     finally:
@@ -205,7 +209,9 @@ def test_with_redis_down_a_send_succeeds_and_the_event_is_replayed_later(app_fac
     from .factories import soup
 
     key = soup(page).find("input", attrs={"name": "idempotency_key"})["value"]
-    response = browser.post(f"/messaging/new/{bob.handle}", {"body": "Redis is down", "idempotency_key": key})
+    response = browser.post(
+        f"/messaging/new/{bob.handle}", {"body": "Redis is down", "idempotency_key": key}
+    )
     assert response.status_code == 303
     with LiveServer(app) as server:
         stream = open_stream(server, app, bob, path=f"/stream?last_event_id={resume_from}")

@@ -43,7 +43,9 @@ def smtp():
 @pytest.fixture
 def mail_app(app_factory, smtp):
     controller, _ = smtp
-    return app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, PUBLIC_URL="http://linkmsg.test")
+    return app_factory(
+        MAIL_SERVER="127.0.0.1", MAIL_PORT=controller.port, PUBLIC_URL="http://linkmsg.test"
+    )
 
 
 def setup_pair(app):
@@ -55,7 +57,9 @@ def setup_pair(app):
 
 def send(app, sender, recipient, body):
     with app.app_context():
-        return messaging.start(db.session.get(Member, sender.id), db.session.get(Member, recipient.id), body)
+        return messaging.start(
+            db.session.get(Member, sender.id), db.session.get(Member, recipient.id), body
+        )
 
 
 def run_worker(app, now=None):
@@ -85,7 +89,11 @@ def test_a_burst_of_messages_sends_one_email_with_both_parts(mail_app, smtp):
     assert types == ["text/html", "text/plain"]
     body = text_part(message)
     assert "> Third <b>bold</b>" in body
-    html = next(p for p in message.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+    html = (
+        next(p for p in message.walk() if p.get_content_type() == "text/html")
+        .get_payload(decode=True)
+        .decode()
+    )
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
     # Later passes send nothing more.
     assert run_worker(mail_app) == {"sent": 0, "skipped": 0, "retry": 0}

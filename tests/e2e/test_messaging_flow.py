@@ -75,7 +75,9 @@ def test_two_members_exchange_messages(live_server, chromium, js):
             # Alice still has the thread open: the reply appears there live, and since she
             # has seen it, it does not count as unread.
             expect(alice.get_by_test_id("message")).to_have_count(2)
-            expect(alice.get_by_test_id("message-sender")).to_have_text(["Alice Moreau", "Bob Stone"])
+            expect(alice.get_by_test_id("message-sender")).to_have_text(
+                ["Alice Moreau", "Bob Stone"]
+            )
             alice.goto(live_server.url + "/messaging")
             expect(alice.get_by_test_id("thread-row")).to_have_attribute("data-unread", "0")
             expect(alice.get_by_test_id("unread-badge")).to_have_count(0)
@@ -84,10 +86,14 @@ def test_two_members_exchange_messages(live_server, chromium, js):
             alice.goto(live_server.url + "/messaging")
             expect(alice.get_by_test_id("unread-badge")).to_have_text("1")
             expect(alice.get_by_test_id("thread-row")).to_have_attribute("data-unread", "1")
-            expect(alice.get_by_test_id("thread-preview")).to_have_text("Thursday works. See https://example.com/agenda")
+            expect(alice.get_by_test_id("thread-preview")).to_have_text(
+                "Thursday works. See https://example.com/agenda"
+            )
             alice.get_by_test_id("thread-row").get_by_role("link").click()
             expect(alice.get_by_test_id("message")).to_have_count(2)
-            expect(alice.get_by_test_id("message-sender")).to_have_text(["Alice Moreau", "Bob Stone"])
+            expect(alice.get_by_test_id("message-sender")).to_have_text(
+                ["Alice Moreau", "Bob Stone"]
+            )
     finally:
         alice_ctx.close()
         bob_ctx.close()
