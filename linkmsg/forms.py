@@ -10,6 +10,7 @@ from wtforms import (
     BooleanField,
     EmailField,
     HiddenField,
+    MultipleFileField,
     PasswordField,
     StringField,
     TextAreaField,
@@ -117,6 +118,7 @@ class MessageForm(FlaskForm):
     a retried request of the same form sends one message."""
 
     body = TextAreaField("Write a message")
+    files = MultipleFileField("Attach files")
     idempotency_key = HiddenField()
 
     def __init__(self, *args, **kwargs):

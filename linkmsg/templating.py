@@ -50,8 +50,13 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
 
 
 def init_app(app: Flask) -> None:
+    from .services.attachments import ACCEPT, human_size, label
     from .services.network import degree_label
     from .text import linkify
+
+    app.jinja_env.filters["filesize"] = human_size
+    app.jinja_env.globals["file_label"] = label
+    app.jinja_env.globals["accept_files"] = ACCEPT
 
     app.jinja_env.filters["timeago"] = timeago
     app.jinja_env.filters["linkify"] = linkify

@@ -41,8 +41,8 @@ def test_first_message_creates_one_thread_and_later_ones_reuse_it(friends):
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("", "Write a message before sending."),
-        ("   \n\t ", "Write a message before sending."),
+        ("", "Write a message or attach a file before sending."),
+        ("   \n\t ", "Write a message or attach a file before sending."),
         ("x" * 8001, "Your message can be at most 8,000 characters (this one has 8,001)."),
     ],
 )

@@ -101,7 +101,7 @@ def test_empty_reply_with_htmx_comes_back_in_the_form(app, browser, friends):
     )
     assert response.status_code == 422
     assert response.headers["HX-Retarget"] == "#reply"
-    assert texts(response, "form-error") == ["Write a message before sending."]
+    assert texts(response, "form-error") == ["Write a message or attach a file before sending."]
 
 
 def test_bodies_are_escaped_and_only_web_links_are_clickable(app, browser, friends):

@@ -1,11 +1,12 @@
 """Messaging: the inbox, a thread, the compose form. Every rule is in services.messaging."""
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..forms import MessageForm
-from ..services import messaging, network
+from ..services import attachments, messaging, network
 from ..services.errors import ValidationFailed
+from ..storage import get_storage
 from ..templating import NAV_COUNTERS
 from ..web import is_htmx, render, see_other
 
@@ -16,6 +17,19 @@ NAV_COUNTERS["unread"] = lambda member: (
 )
 
 FILTERS = ("all", "unread")
+
+
+def _uploads() -> list[attachments.Upload]:
+    return [
+        attachments.Upload(f.filename, f.stream)
+        for f in request.files.getlist("files")
+        if f and f.filename
+    ]
+
+
+def _field(form, error):
+    """The form field a validation error belongs next to."""
+    return form.files if error.field == "files" else form.body
 
 
 def _int_arg(name: str) -> int | None:
@@ -80,10 +94,14 @@ def reply(thread_id: int):
         abort(400)
     try:
         sent = messaging.reply(
-            current_user, thread_id, form.body.data, idempotency_key=form.idempotency_key.data
+            current_user,
+            thread_id,
+            form.body.data,
+            idempotency_key=form.idempotency_key.data,
+            uploads=_uploads(),
         )
     except ValidationFailed as error:
-        form.body.errors.append(error.message)
+        _field(form, error).errors.append(error.message)
         return _reply_form_error(view, form, error.status_code)
     if is_htmx():
         # The new message joins the list; a fresh form (with a new key) replaces the old one.
@@ -142,13 +160,59 @@ def new(handle: str):
         abort(400)
     try:
         sent = messaging.start(
-            current_user, recipient, form.body.data, idempotency_key=form.idempotency_key.data
+            current_user,
+            recipient,
+            form.body.data,
+            idempotency_key=form.idempotency_key.data,
+            uploads=_uploads(),
         )
     except ValidationFailed as error:
-        form.body.errors.append(error.message)
+        _field(form, error).errors.append(error.message)
         return render(
             "messaging/new.html", recipient=recipient, form=form, status=error.status_code
         )
     return see_other(
         url_for("messaging.thread", thread_id=sent.thread_id, _anchor=f"message-{sent.message.id}")
     )
+
+
+@bp.route("/messaging/files/<int:attachment_id>")
+@login_required
+def download(attachment_id: int):
+    """A file, for the two members of its thread only (404 for anyone else).
+
+    Images are shown inline; everything else downloads. Range requests and conditional
+    GETs are answered by send_file.
+    """
+    attachment = attachments.get_for(current_user.id, attachment_id)
+    return _send(
+        attachment.storage_key, attachment.content_type, attachment, inline=attachment.is_image
+    )
+
+
+@bp.route("/messaging/files/<int:attachment_id>/thumbnail")
+@login_required
+def thumbnail(attachment_id: int):
+    attachment = attachments.get_for(current_user.id, attachment_id)
+    if not attachment.thumb_key:
+        abort(404)
+    return _send(attachment.thumb_key, "image/webp", attachment, inline=True)
+
+
+def _send(key: str, content_type: str, attachment, *, inline: bool):
+    storage = get_storage()
+    path = storage.local_path(key)
+    source = path if path is not None else storage.open(key)
+    response = send_file(
+        source,
+        mimetype=content_type,
+        as_attachment=not inline,
+        download_name=attachment.name,
+        conditional=True,
+        etag=attachment.sha256 if key == attachment.storage_key else attachment.sha256 + "-thumb",
+        max_age=3600,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

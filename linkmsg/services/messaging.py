@@ -6,6 +6,7 @@ Every rule of SPEC section 3 lives here; the views only call these functions.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flask import current_app
@@ -21,7 +22,7 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
-from . import accounts, events, network, outbox, safety
+from . import accounts, attachments, events, network, outbox, safety
 from .errors import Forbidden, NotFound, ValidationFailed
 
 INBOX_PAGE_SIZE = 20
@@ -179,12 +180,13 @@ def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
 # ---------------------------------------------------------------- sending
 
 
-def clean_body(body: str | None) -> str:
-    """Trimmed, newlines kept (as \\n). Raises ValidationFailed when empty or too long."""
+def clean_body(body: str | None, *, has_files: bool = False) -> str:
+    """Trimmed, newlines kept (as \\n). Raises ValidationFailed when too long, or empty
+    without attachments (a message may be attachments only)."""
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
     limit = current_app.config["MESSAGE_MAX_CHARS"]
-    if not body:
-        raise ValidationFailed("Write a message before sending.", field="body")
+    if not body and not has_files:
+        raise ValidationFailed("Write a message or attach a file before sending.", field="body")
     if len(body) > limit:
         raise ValidationFailed(
             f"Your message can be at most {limit:,} characters (this one has {len(body):,}).",
@@ -201,7 +203,9 @@ def _existing_message(sender_id: int, key: str | None) -> Message | None:
     )
 
 
-def _append(thread: Thread, sender_id: int, body: str, key: str | None) -> tuple[Message, bool]:
+def _append(
+    thread: Thread, sender_id: int, body: str, key: str | None, files: list | None = None
+) -> tuple[Message, bool]:
     """Add a message to the thread and bring both members' sides up to date.
 
     Returns (message, created); created is False for a repeated idempotency key.
@@ -219,7 +223,9 @@ def _append(thread: Thread, sender_id: int, body: str, key: str | None) -> tuple
     )
     if message_id is None:
         db.session.rollback()
+        attachments.discard(files or [])
         return _existing_message(sender_id, key), False
+    attachments.attach(message_id, files or [])
     newest = case(
         (Thread.last_message_id.is_(None), message_id),
         (Thread.last_message_id < message_id, message_id),
@@ -271,7 +277,12 @@ class Sent:
 
 
 def start(
-    sender: Member, recipient: Member, body: str, *, idempotency_key: str | None = None
+    sender: Member,
+    recipient: Member,
+    body: str,
+    *,
+    idempotency_key: str | None = None,
+    uploads: Sequence[attachments.Upload] = (),
 ) -> Sent:
     """Send a first (or further) message to a member, creating the thread if needed.
 
@@ -283,9 +294,15 @@ def start(
     if earlier is not None:
         return Sent(earlier, earlier.thread_id, False)
     require_can_message(sender, recipient)
-    body = clean_body(body)
-    thread = _get_or_create_thread(sender.id, recipient.id)
-    message, created = _append(thread, sender.id, body, key)
+    body = clean_body(body, has_files=any(u.filename for u in uploads))
+    files = attachments.prepare(list(uploads))
+    try:
+        thread = _get_or_create_thread(sender.id, recipient.id)
+        message, created = _append(thread, sender.id, body, key, files)
+    except BaseException:
+        db.session.rollback()
+        attachments.discard(files)
+        raise
     return Sent(message, message.thread_id, created)
 
 
@@ -294,7 +311,14 @@ def reply_permission(view: ThreadView, member: Member) -> Permission:
     return can_message(member, view.other)
 
 
-def reply(sender: Member, thread_id: int, body: str, *, idempotency_key: str | None = None) -> Sent:
+def reply(
+    sender: Member,
+    thread_id: int,
+    body: str,
+    *,
+    idempotency_key: str | None = None,
+    uploads: Sequence[attachments.Upload] = (),
+) -> Sent:
     """Send a message in an existing thread.
 
     Raises NotFound when the sender is not in it, MessagingRefused when the right to
@@ -308,8 +332,14 @@ def reply(sender: Member, thread_id: int, body: str, *, idempotency_key: str | N
     permission = reply_permission(view, sender)
     if not permission.allowed:
         raise MessagingRefused(permission)
-    body = clean_body(body)
-    message, created = _append(view.thread, sender.id, body, key)
+    body = clean_body(body, has_files=any(u.filename for u in uploads))
+    files = attachments.prepare(list(uploads))
+    try:
+        message, created = _append(view.thread, sender.id, body, key, files)
+    except BaseException:
+        db.session.rollback()
+        attachments.discard(files)
+        raise
     return Sent(message, thread_id, created)
 
 

@@ -45,6 +45,15 @@
     }
   });
 
+  // Upload progress for forms with files (htmx reports it; without JS the browser does).
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target.closest ? event.target.closest("form") : null;
+    var bar = form ? form.querySelector(".upload-progress") : null;
+    if (!bar || !event.detail.lengthComputable) return;
+    bar.hidden = false;
+    bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
+  });
+
   // After a swap, put focus where the new content is, for keyboard and screen reader users.
   document.addEventListener("htmx:afterSwap", function (event) {
     var target = event.detail.target;
