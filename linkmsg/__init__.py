@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, render_template, request
+from flask import Flask, abort, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
@@ -14,7 +14,7 @@ from . import cli, realtime, templating
 from .config import Config
 from .extensions import csrf, db, login_manager, migrate
 from .services.errors import DomainError
-from .web import domain_error_response, is_htmx
+from .web import IdConverter, domain_error_response, is_htmx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,6 +68,7 @@ def create_app(config: dict | type | None = None) -> Flask:
     login_manager.login_message = "Log in to continue."
     login_manager.login_message_category = "info"
 
+    app.url_map.converters["id"] = IdConverter
     templating.init_app(app)
     realtime.init_app(app)
     _register_blueprints(app)
@@ -134,12 +135,25 @@ def _register_handlers(app: Flask) -> None:
         return accounts.load_session_member(session_id)
 
     @app.before_request
+    def refuse_nul_bytes():
+        # No field of ours takes control bytes; PostgreSQL refuses NUL in text outright.
+        if request.endpoint == "static":
+            return None
+        values = list(request.args.values())
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += list(request.form.values())
+        if any("\x00" in value for value in values):
+            abort(400)
+        return None
+
+    @app.before_request
     def record_presence():
         if request.endpoint not in ("static", "health.healthz") and current_user.is_authenticated:
             network.touch_active(current_user._get_current_object())
 
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
+        _rollback()
         return domain_error_response(error)
 
     @app.errorhandler(CSRFError)
@@ -175,7 +189,16 @@ def _make_error_handler(status: int, message: str):
     return handler
 
 
+def _rollback() -> None:
+    """Leave any failed transaction behind, so the error page itself can query."""
+    try:
+        db.session.rollback()
+    except Exception:  # the connection itself may be gone; the page still renders
+        pass
+
+
 def _error_page(status: int, message: str):
+    _rollback()
     template = "errors/_http.html" if is_htmx() else "errors/http.html"
     body = render_template(template, status=status, message=message, path=request.path)
     return body, status

@@ -100,10 +100,8 @@ class InviteForm(FlaskForm):
     note = TextAreaField(
         "Add a note (optional)",
         description="Say how you know them, in up to 300 characters.",
-        validators=[
-            Optional(),
-            Length(max=300, message="Your note can be at most 300 characters."),
-        ],
+        # The length is checked by the service, after line breaks are normalised.
+        validators=[Optional()],
     )
 
 

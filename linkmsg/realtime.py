@@ -269,9 +269,9 @@ class MemberEventStream(ServerSentEventsBlueprint):
 
 
 def _last_event_id() -> int | None:
-    raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or ""
-    raw = raw.strip()
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    from .web import parse_id
+
+    return parse_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
 
 
 events_bp = MemberEventStream("stream", __name__)

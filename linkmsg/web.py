@@ -5,8 +5,27 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Response, flash, make_response, redirect, render_template, request, url_for
+from werkzeug.routing import IntegerConverter
 
 from .services.errors import DomainError
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+
+def parse_id(value: str | None) -> int | None:
+    """A row id from a query or form value, or None: ASCII digits within range only."""
+    value = (value or "").strip()
+    if not value or len(value) > 10 or not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else None
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>` in routes: an integer that fits an id column (else 404, never a 500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, max=MAX_ID)
 
 
 def is_htmx() -> bool:

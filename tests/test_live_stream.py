@@ -99,9 +99,7 @@ def test_a_member_only_ever_gets_their_own_events(live_app):
         with app.app_context():
             network.record_view(cat.id, bob.id)  # and one for Bob
         event = stream.next(timeout=5)
-        assert (
-            event is not None and "Cat Diaz" in event.data and "viewed your profile" in event.data
-        )
+        assert event is not None and "viewed your profile" in event.data
         with app.app_context():
             assert db.session.get(Event, int(event.id)).member_id == bob.id
     finally:

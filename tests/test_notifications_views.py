@@ -36,7 +36,8 @@ def test_invitation_received_accepted_and_profile_view_are_notified(app, browser
     assert kinds == ["invitation_accepted", "profile_viewed"]
     text = " ".join(texts(page, "notification"))
     assert "Bob Stone accepted your invitation." in text
-    assert "Bob Stone viewed your profile." in text
+    # Ann is a free member: who viewed her is on the viewers page (the last 5), not here.
+    assert "Someone viewed your profile." in text and "Bob Stone viewed" not in text
 
 
 def test_notifications_are_private(app, browser, member_factory):
@@ -68,3 +69,30 @@ def test_notifications_fragment_for_htmx_and_older_pages(app, browser, member_fa
     assert len(by_testid(fragment, "notification")) == 2
     older = browser.get(by_testid(fragment, "next-page")[0]["href"])
     assert len(by_testid(older, "notification")) == 1
+
+
+def test_premium_members_see_who_viewed_them_in_notifications(app, browser, member_factory):
+    ann = member_factory(name="Ann Lee", plan="premium")
+    bob = member_factory(name="Bob Stone")
+    with app.app_context():
+        network.record_view(bob.id, ann.id)
+    browser.login(ann)
+    assert (
+        "Bob Stone viewed your profile." in texts(browser.get("/notifications"), "notification")[0]
+    )
+
+
+def test_a_blocked_members_notifications_disappear(app, browser, member_factory):
+    from linkmsg.services import safety
+
+    ann, bob = member_factory(name="Ann Lee"), member_factory(name="Bob Stone")
+    with app.app_context():
+        network.invite(bob.id, ann.id)
+        network.record_view(bob.id, ann.id)
+        safety.block(bob.id, ann.id)
+        network.record_view(bob.id, ann.id)  # after the block: not recorded
+    browser.login(ann)
+    page = browser.get("/notifications")
+    assert by_testid(page, "notification") == []
+    assert "Bob Stone" not in page.get_data(as_text=True)
+    assert badge(browser.get("/")) == 0

@@ -8,7 +8,7 @@ from ..services import attachments, messaging, network
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
 from ..templating import NAV_COUNTERS
-from ..web import is_htmx, render, see_other
+from ..web import is_htmx, parse_id, render, see_other
 
 bp = Blueprint("messaging", __name__)
 
@@ -33,8 +33,7 @@ def _field(form, error):
 
 
 def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_id(request.args.get(name))
 
 
 @bp.route("/messaging")
@@ -70,7 +69,7 @@ def _thread_context(view, *, before=None, form=None):
     }
 
 
-@bp.route("/messaging/t/<int:thread_id>")
+@bp.route("/messaging/t/<id:thread_id>")
 @login_required
 def thread(thread_id: int):
     view = messaging.get_thread_for(current_user.id, thread_id)
@@ -79,13 +78,15 @@ def thread(thread_id: int):
         # "Load older messages" swapped in place: the older page alone.
         page = messaging.messages(thread_id, before=before)
         return render("messaging/_older.html", page=page, view=view)
+    if before is None:
+        # The newest page is about to be shown: read up to the newest message. Done before
+        # loading, so the commit does not expire what the page renders.
+        messaging.mark_read(current_user.id, thread_id, view.thread.last_message_id)
     context = _thread_context(view, before=before)
-    if context["page"].newest and context["page"].messages:
-        messaging.mark_read(current_user.id, thread_id, context["page"].messages[-1].id)
     return render("messaging/thread.html", **context)
 
 
-@bp.route("/messaging/t/<int:thread_id>", methods=["POST"])
+@bp.route("/messaging/t/<id:thread_id>", methods=["POST"])
 @login_required
 def reply(thread_id: int):
     view = messaging.get_thread_for(current_user.id, thread_id)
@@ -103,6 +104,9 @@ def reply(thread_id: int):
     except ValidationFailed as error:
         _field(form, error).errors.append(error.message)
         return _reply_form_error(view, form, error.status_code)
+    except messaging.MessagingRefused as error:
+        # The right to message ended while the page was open: the form gives way to why.
+        return _reply_form_error(view, form, error.status_code, error.permission)
     if is_htmx():
         # The new message joins the list; a fresh form (with a new key) replaces the old one.
         return render(
@@ -118,25 +122,25 @@ def reply(thread_id: int):
     )
 
 
-@bp.route("/messaging/t/<int:thread_id>/read", methods=["POST"])
+@bp.route("/messaging/t/<id:thread_id>/read", methods=["POST"])
 @login_required
 def read(thread_id: int):
     """A live message arrived in an open thread: it has been seen."""
     messaging.get_thread_for(current_user.id, thread_id)
-    up_to = request.form.get("up_to", "")
-    if not up_to.isdigit() or len(up_to) > 18:
+    up_to = parse_id(request.form.get("up_to"))
+    if up_to is None:
         abort(400)
-    messaging.mark_read(current_user.id, thread_id, int(up_to))
+    messaging.mark_read(current_user.id, thread_id, up_to)
     return "", 204
 
 
-def _reply_form_error(view, form, status: int):
+def _reply_form_error(view, form, status: int, permission=messaging.ALLOWED):
     if is_htmx():
         response = render(
             "messaging/_reply.html",
             view=view,
             form=form,
-            permission=messaging.ALLOWED,
+            permission=permission,
             status=status,
         )
         response.headers["HX-Retarget"] = "#reply"
@@ -176,7 +180,7 @@ def new(handle: str):
     )
 
 
-@bp.route("/messaging/files/<int:attachment_id>")
+@bp.route("/messaging/files/<id:attachment_id>")
 @login_required
 def download(attachment_id: int):
     """A file, for the two members of its thread only (404 for anyone else).
@@ -190,7 +194,7 @@ def download(attachment_id: int):
     )
 
 
-@bp.route("/messaging/files/<int:attachment_id>/thumbnail")
+@bp.route("/messaging/files/<id:attachment_id>/thumbnail")
 @login_required
 def thumbnail(attachment_id: int):
     attachment = attachments.get_for(current_user.id, attachment_id)

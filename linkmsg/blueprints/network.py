@@ -8,15 +8,15 @@ from ..forms import EmptyForm, InviteForm
 from ..models import Member
 from ..services import network
 from ..services.errors import DomainError, ValidationFailed
-from ..web import done, is_htmx, render, safe_next
+from ..web import done, is_htmx, parse_id, render, safe_next
 
 bp = Blueprint("network", __name__)
 
 
 def _cursor():
     """The (name, id) keyset cursor of a paged member list, from ?after_name=&after_id=."""
-    name, member_id = request.args.get("after_name"), request.args.get("after_id", "")
-    return (name, int(member_id)) if name is not None and member_id.isdigit() else None
+    name, member_id = request.args.get("after_name"), parse_id(request.args.get("after_id"))
+    return (name[:200], member_id) if name is not None and member_id is not None else None
 
 
 def _here() -> str:
@@ -99,7 +99,7 @@ _INVITATION_ACTIONS = {
 
 
 @bp.route(
-    "/network/invitations/<int:invitation_id>/<any(accept, ignore, withdraw):action>",
+    "/network/invitations/<id:invitation_id>/<any(accept, ignore, withdraw):action>",
     methods=["POST"],
 )
 @login_required

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from ..services import notifications
 from ..templating import NAV_COUNTERS
-from ..web import render
+from ..web import parse_id, render
 
 bp = Blueprint("notifications", __name__)
 
@@ -17,10 +17,9 @@ NAV_COUNTERS["notifications"] = lambda member: (
 @bp.route("/notifications")
 @login_required
 def index():
-    before = request.args.get("before", "")
     items, next_before = notifications.page(
         current_user.id,
-        before_id=int(before) if before.isdigit() else None,
+        before_id=parse_id(request.args.get("before")),
         limit=current_app.config["NOTIFICATIONS_PER_PAGE"],
     )
     # Shown unread this once, then read: the page renders before the update lands.
@@ -31,6 +30,8 @@ def index():
         items=items,
         unread_ids=unread_ids,
         next_before=next_before,
+        # What this page shows is read once it has been sent: the badge says so already.
+        **({"unread_notifications": 0} if unread_ids else {}),
     )
     if items and unread_ids:
         notifications.mark_all_read(current_user.id, up_to_id=max(unread_ids))

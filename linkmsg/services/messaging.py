@@ -481,6 +481,13 @@ def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> N
         return
     newest = db.session.scalar(db.select(Thread.last_message_id).where(Thread.id == thread_id))
     up_to_message_id = min(up_to_message_id, newest or 0)
+    seen = db.session.scalar(
+        db.select(ThreadMember.last_read_message_id).where(
+            ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id
+        )
+    )
+    if seen is None or seen >= up_to_message_id:
+        return  # nothing new: no write, no transaction held
     changed = db.session.execute(
         db.update(ThreadMember)
         .where(

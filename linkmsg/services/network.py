@@ -491,7 +491,7 @@ def record_view(viewer_id: int, viewed_id: int) -> bool:
 
     Returns True when this was the first view of the day (and a notification went out).
     """
-    if viewer_id == viewed_id:
+    if viewer_id == viewed_id or safety.blocked_either_way(viewer_id, viewed_id):
         return False
     now = utcnow()
     exists = db.session.scalar(

@@ -33,10 +33,20 @@ def retract(member_id: int, kind: str, ref_id: int) -> None:
     )
 
 
+def _visible(member_id: int):
+    """Notifications whose actor is not hidden from the member by a block, either way."""
+    from .safety import hidden_member_ids_query
+
+    return db.or_(
+        Notification.actor_id.is_(None),
+        Notification.actor_id.not_in(hidden_member_ids_query(member_id)),
+    )
+
+
 def unread_count(member_id: int) -> int:
     return db.session.scalar(
         db.select(db.func.count(Notification.id)).where(
-            Notification.member_id == member_id, Notification.read_at.is_(None)
+            Notification.member_id == member_id, Notification.read_at.is_(None), _visible(member_id)
         )
     )
 
@@ -49,7 +59,7 @@ def page(member_id: int, *, before_id: int | None = None, limit: int = 30):
     query = (
         db.select(Notification, Member)
         .outerjoin(Member, Member.id == Notification.actor_id)
-        .where(Notification.member_id == member_id)
+        .where(Notification.member_id == member_id, _visible(member_id))
         .order_by(Notification.id.desc())
         .limit(limit + 1)
     )

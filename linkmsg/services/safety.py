@@ -13,6 +13,7 @@ from ..models import (
     Invitation,
     utcnow,
 )
+from . import notifications
 from .errors import ValidationFailed
 
 
@@ -64,6 +65,15 @@ def block(blocker_id: int, blocked_id: int) -> None:
         )
     )
     low, high = sorted((blocker_id, blocked_id))
+    withdrawn = db.session.execute(
+        db.select(Invitation.id, Invitation.recipient_id).where(
+            Invitation.pair_low == low,
+            Invitation.pair_high == high,
+            Invitation.status.in_(INVITATION_OPEN),
+        )
+    ).all()
+    for invitation_id, recipient_id in withdrawn:
+        notifications.retract(recipient_id, notifications.INVITATION_RECEIVED, invitation_id)
     db.session.execute(
         db.update(Invitation)
         .where(

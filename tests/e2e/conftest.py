@@ -69,3 +69,34 @@ def page(request, chromium):
     page.js_enabled = request.param
     yield page
     context.close()
+
+
+E2E_PASSWORD = "a long enough secret"
+
+
+def make_members(app, *names: str, connected: bool = True) -> list[int]:
+    """Members with full profiles (email: <handle>@example.com), connected in a chain."""
+    from linkmsg.services import accounts, network
+
+    with app.app_context():
+        ids = []
+        for name in names:
+            member = accounts.register(f"{accounts.slugify(name)}@example.com", E2E_PASSWORD, name)
+            accounts.update_profile(
+                member.id, accounts.ProfileInput(name, "Engineer", "Lisbon", "")
+            )
+            ids.append(member.id)
+        if connected:
+            for a, b in zip(ids, ids[1:], strict=False):
+                network.accept(b, network.invite(a, b).invitation.id)
+        return ids
+
+
+def log_in(page, base_url: str, email: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(base_url + "/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(E2E_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Welcome back", exact=False)).to_be_visible()

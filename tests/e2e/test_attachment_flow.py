@@ -4,24 +4,16 @@ from playwright.sync_api import expect
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import accounts, messaging, network
+from linkmsg.services import messaging
 
 from .. import files
-
-PASSWORD = "a long enough secret"
+from .conftest import log_in, make_members
 
 
 def test_reply_with_a_picture_and_a_document(live_server, page, tmp_path):
     app = live_server.app
+    ids = make_members(app, "Alice Moreau", "Bob Stone")
     with app.app_context():
-        ids = []
-        for name in ("Alice Moreau", "Bob Stone"):
-            member = accounts.register(f"{accounts.slugify(name)}@example.com", PASSWORD, name)
-            accounts.update_profile(
-                member.id, accounts.ProfileInput(name, "Engineer", "Lisbon", "")
-            )
-            ids.append(member.id)
-        network.accept(ids[1], network.invite(ids[0], ids[1]).invitation.id)
         thread_id = messaging.start(
             db.session.get(Member, ids[1]), db.session.get(Member, ids[0]), "Send me the deck?"
         ).thread_id
@@ -32,10 +24,7 @@ def test_reply_with_a_picture_and_a_document(live_server, page, tmp_path):
     bad = tmp_path / "page.png"
     bad.write_bytes(files.refused("page.png"))
 
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill("alice-moreau@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server.url, "alice-moreau@example.com")
     page.goto(f"{live_server.url}/messaging/t/{thread_id}")
 
     page.get_by_label("Attach files").set_input_files(str(bad))

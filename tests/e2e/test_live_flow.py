@@ -12,11 +12,10 @@ from werkzeug.serving import make_server
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import accounts, messaging, network
+from linkmsg.services import messaging
 
 from ..conftest import build_app
-
-PASSWORD = "a long enough secret"
+from .conftest import log_in, make_members
 
 
 class RestartableServer:
@@ -77,25 +76,14 @@ def sign_in(chromium, server, email):
     context = chromium.new_context()
     context.set_default_timeout(10_000)
     page = context.new_page()
-    page.goto(server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Welcome back", exact=False)).to_be_visible()
+    log_in(page, server.url, email)
     return context, page
 
 
 def test_live_message_badge_and_resume_after_restart(server, chromium):
     app = server.app
+    ids = make_members(app, "Alice Moreau", "Bob Stone")
     with app.app_context():
-        ids = []
-        for name in ("Alice Moreau", "Bob Stone"):
-            member = accounts.register(f"{accounts.slugify(name)}@example.com", PASSWORD, name)
-            accounts.update_profile(
-                member.id, accounts.ProfileInput(name, "Engineer", "Lisbon", "")
-            )
-            ids.append(member.id)
-        network.accept(ids[1], network.invite(ids[0], ids[1]).invitation.id)
         thread_id = messaging.start(
             db.session.get(Member, ids[0]), db.session.get(Member, ids[1]), "Hi Bob"
         ).thread_id

@@ -3,34 +3,19 @@
 import pytest
 from playwright.sync_api import expect
 
-from linkmsg.services import accounts, network
-
-PASSWORD = "a long enough secret"
+from .conftest import log_in, make_members
 
 
 def make_pair(live_server):
-    with live_server.app.app_context():
-        emails = []
-        ids = []
-        for name, headline in (("Alice Moreau", "Recruiter"), ("Bob Stone", "Engineer")):
-            member = accounts.register(f"{accounts.slugify(name)}@example.com", PASSWORD, name)
-            accounts.update_profile(member.id, accounts.ProfileInput(name, headline, "Lisbon", ""))
-            emails.append(member.email)
-            ids.append(member.id)
-        invitation = network.invite(ids[0], ids[1]).invitation
-        network.accept(ids[1], invitation.id)
-    return emails
+    make_members(live_server.app, "Alice Moreau", "Bob Stone")
+    return ["alice-moreau@example.com", "bob-stone@example.com"]
 
 
 def open_as(chromium, live_server, email, js):
     context = chromium.new_context(java_script_enabled=js)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Welcome back", exact=False)).to_be_visible()
+    log_in(page, live_server.url, email)
     return context, page
 
 

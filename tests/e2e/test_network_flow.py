@@ -4,7 +4,8 @@ from playwright.sync_api import expect
 
 from linkmsg.services import accounts
 
-PASSWORD = "a long enough secret"
+from .conftest import E2E_PASSWORD as PASSWORD
+from .conftest import log_in
 
 
 def make(live_server, name, headline):
@@ -14,18 +15,10 @@ def make(live_server, name, headline):
         return member.email
 
 
-def log_in(page, live_server, email):
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Welcome back", exact=False)).to_be_visible()
-
-
 def test_search_connect_and_accept(live_server, page):
     ann = make(live_server, "Ann Lee", "Designer at Northwind")
     bob = make(live_server, "Bob Stone", "Engineer at Northwind")
-    log_in(page, live_server, ann)
+    log_in(page, live_server.url, ann)
 
     page.get_by_label("Search members").fill("northwind")
     page.get_by_label("Search members").press("Enter")
@@ -44,7 +37,7 @@ def test_search_connect_and_accept(live_server, page):
         expect(page.get_by_test_id("flash")).to_have_text("Invitation sent to Bob Stone.")
 
     page.context.clear_cookies()
-    log_in(page, live_server, bob)
+    log_in(page, live_server.url, bob)
     page.goto(live_server.url + "/network")
     page.get_by_role("button", name="Accept invitation from Ann Lee").click()
     expect(page.get_by_test_id("connected").first).to_be_visible()
