@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
 from pathlib import Path
@@ -111,20 +112,24 @@ def _normalize_db_url(url: str) -> str:
     return url
 
 
-def _register_blueprints(app: Flask) -> None:
-    from .blueprints import (
-        auth,
-        health,
-        home,
-        messaging,
-        network,
-        notifications,
-        profiles,
-        settings,
-    )
+# One module per area in linkmsg/blueprints, each declaring `bp`.
+BLUEPRINTS = (
+    "auth",
+    "health",
+    "home",
+    "inmail",
+    "messaging",
+    "network",
+    "notifications",
+    "premium",
+    "profiles",
+    "settings",
+)
 
-    for module in (auth, health, home, messaging, network, notifications, profiles, settings):
-        app.register_blueprint(module.bp)
+
+def _register_blueprints(app: Flask) -> None:
+    for name in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(f"{__name__}.blueprints.{name}").bp)
 
 
 def _register_handlers(app: Flask) -> None:

@@ -22,6 +22,13 @@ def register(app: Flask) -> None:
         except KeyboardInterrupt:
             pass
 
+    @app.cli.command("renew-subscriptions")
+    def renew_subscriptions():
+        """Apply Premium renewals (monthly credits) and the end of canceled plans."""
+        from .services import billing
+
+        click.echo(f"Renewed or ended {billing.renew_all()} subscriptions.")
+
     @app.cli.command("prune-events")
     @click.option(
         "--days", type=int, default=None, help="Keep this many days (EVENT_RETENTION_DAYS)."

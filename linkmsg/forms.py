@@ -123,3 +123,7 @@ class MessageForm(FlaskForm):
         super().__init__(*args, **kwargs)
         if not self.idempotency_key.data:
             self.idempotency_key.data = secrets.token_urlsafe(16)
+
+
+class InMailForm(MessageForm):
+    subject = StringField("Subject")

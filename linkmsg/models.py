@@ -251,6 +251,15 @@ class Thread(db.Model):
             sqlite_where=text("kind = 'ordinary'"),
             postgresql_where=text("kind = 'ordinary'"),
         ),
+        # And one InMail thread per pair, where every InMail between them goes.
+        Index(
+            "uq_thread_inmail_pair",
+            "a_id",
+            "b_id",
+            unique=True,
+            sqlite_where=text("kind = 'inmail'"),
+            postgresql_where=text("kind = 'inmail'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -397,3 +406,81 @@ class Attachment(db.Model):
 Message.attachments = relationship(
     Attachment, lazy="selectin", order_by=Attachment.id, viewonly=True
 )
+
+
+SUBSCRIPTION_ACTIVE = "active"  # renews at renews_at
+SUBSCRIPTION_CANCELED = "canceled"  # premium until renews_at, then ends
+SUBSCRIPTION_ENDED = "ended"
+
+
+class Subscription(db.Model):
+    """A member's Premium plan, as a billing system records it (no payment processor)."""
+
+    __tablename__ = "subscription"
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'canceled', 'ended')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=SUBSCRIPTION_ACTIVE)
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    renews_at: Mapped[datetime] = mapped_column(DateTime)
+    canceled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Bumped by every credit movement: the row lock that serialises a member's spending.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CreditEntry(db.Model):
+    """One movement of InMail credits. A member's balance is the sum of their entries."""
+
+    __tablename__ = "credit_ledger"
+    __table_args__ = (Index("ix_credit_ledger_member", "member_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    delta: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))  # allowance | inmail | refund
+    ref_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+INMAIL_SENT = "sent"
+INMAIL_REPLIED = "replied"
+INMAIL_DECLINED = "declined"
+
+
+class InMail(db.Model):
+    __tablename__ = "inmail"
+    __table_args__ = (
+        CheckConstraint("status IN ('sent', 'replied', 'declined')", name="status_known"),
+        # The single-message rule: one unanswered InMail per sender and recipient.
+        Index(
+            "uq_inmail_unanswered",
+            "sender_id",
+            "recipient_id",
+            unique=True,
+            sqlite_where=text("status = 'sent'"),
+            postgresql_where=text("status = 'sent'"),
+        ),
+        Index("ix_inmail_sender", "sender_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("thread.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), unique=True
+    )
+    sender_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    subject: Mapped[str] = mapped_column(String(200))
+    template: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=INMAIL_SENT)
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime)
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime)
+    credit_entry_id: Mapped[int | None] = mapped_column(Integer)
+    refund_entry_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+Message.inmail = relationship(InMail, lazy="selectin", uselist=False, viewonly=True)

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..forms import MessageForm
-from ..services import attachments, messaging, network
+from ..services import attachments, inmail, messaging, network
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
 from ..templating import NAV_COUNTERS
@@ -16,7 +16,7 @@ NAV_COUNTERS["unread"] = lambda member: (
     messaging.unread_thread_count(member.id) if member.is_authenticated else 0
 )
 
-FILTERS = ("all", "unread")
+FILTERS = ("all", "unread", "inmail")
 
 
 def _uploads() -> list[attachments.Upload]:
@@ -43,7 +43,10 @@ def inbox():
     if selected not in FILTERS:
         selected = "all"
     rows, cursor = messaging.inbox(
-        current_user.id, unread_only=selected == "unread", before=_int_arg("before")
+        current_user.id,
+        unread_only=selected == "unread",
+        inmail_only=selected == "inmail",
+        before=_int_arg("before"),
     )
     return render(
         "messaging/inbox.html",
@@ -82,6 +85,8 @@ def thread(thread_id: int):
         # The newest page is about to be shown: read up to the newest message. Done before
         # loading, so the commit does not expire what the page renders.
         messaging.mark_read(current_user.id, thread_id, view.thread.last_message_id)
+        if view.thread.kind == "inmail":
+            inmail.mark_opened(thread_id, current_user.id)
     context = _thread_context(view, before=before)
     return render("messaging/thread.html", **context)
 

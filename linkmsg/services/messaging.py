@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import (
+    THREAD_INMAIL,
     THREAD_ORDINARY,
     Member,
     Message,
@@ -22,7 +23,7 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
-from . import accounts, attachments, events, network, outbox, safety
+from . import accounts, attachments, events, inmail, network, outbox, safety
 from .errors import Forbidden, NotFound, ValidationFailed
 
 INBOX_PAGE_SIZE = 20
@@ -61,8 +62,9 @@ def _fields(missing: list[str]) -> str:
     )
 
 
-def can_message(sender: Member, recipient: Member) -> Permission:
-    """The messaging rule of SPEC section 3, in the order a member can act on it."""
+def basic_refusal(sender: Member, recipient: Member, verb: str = "message") -> Permission | None:
+    """The refusals every way of writing shares (messages, InMail, replies): self,
+    suspension, a block either way, the writer's own incomplete profile."""
     if sender.id == recipient.id:
         return Permission(False, "You can't message yourself.")
     if recipient.suspended_at is not None or sender.suspended_at is not None:
@@ -77,9 +79,17 @@ def can_message(sender: Member, recipient: Member) -> Permission:
     if missing:
         return Permission(
             False,
-            f"Add your {_fields(missing)} to your profile to message {recipient.name}.",
+            f"Add your {_fields(missing)} to your profile to {verb} {recipient.name}.",
             "profile",
         )
+    return None
+
+
+def can_message(sender: Member, recipient: Member) -> Permission:
+    """The messaging rule of SPEC section 3, in the order a member can act on it."""
+    refusal = basic_refusal(sender, recipient)
+    if refusal is not None:
+        return refusal
     if not network.are_connected(sender.id, recipient.id):
         return Permission(
             False,
@@ -121,23 +131,21 @@ def _insert_ignoring_conflict(model, values: dict, index_elements: list[str], in
     return db.session.execute(statement).scalar()
 
 
-def find_thread(a_id: int, b_id: int) -> Thread | None:
-    """The ordinary thread between two members, if they have one."""
+def find_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> Thread | None:
+    """The thread of this kind between two members, if they have one."""
     low, high = sorted((a_id, b_id))
     return db.session.scalar(
-        db.select(Thread).where(
-            Thread.a_id == low, Thread.b_id == high, Thread.kind == THREAD_ORDINARY
-        )
+        db.select(Thread).where(Thread.a_id == low, Thread.b_id == high, Thread.kind == kind)
     )
 
 
-def _get_or_create_thread(a_id: int, b_id: int) -> Thread:
+def _get_or_create_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> Thread:
     low, high = sorted((a_id, b_id))
     thread_id = _insert_ignoring_conflict(
         Thread,
-        {"a_id": low, "b_id": high, "kind": THREAD_ORDINARY, "created_at": utcnow()},
+        {"a_id": low, "b_id": high, "kind": kind, "created_at": utcnow()},
         ["a_id", "b_id"],
-        index_where=text("kind = 'ordinary'"),
+        index_where=text(f"kind = '{kind}'"),
     )
     if thread_id is not None:
         db.session.add_all(
@@ -147,7 +155,7 @@ def _get_or_create_thread(a_id: int, b_id: int) -> Thread:
             ]
         )
         db.session.flush()
-    return find_thread(low, high)
+    return find_thread(low, high, kind)
 
 
 @dataclass(frozen=True)
@@ -206,7 +214,8 @@ def _existing_message(sender_id: int, key: str | None) -> Message | None:
 def _append(
     thread: Thread, sender_id: int, body: str, key: str | None, files: list | None = None
 ) -> tuple[Message, bool]:
-    """Add a message to the thread and bring both members' sides up to date.
+    """Add a message to the thread and bring both members' sides up to date, in the
+    caller's transaction (the caller commits).
 
     Returns (message, created); created is False for a repeated idempotency key.
     """
@@ -254,7 +263,7 @@ def _append(
     for member_id in (sender_id, recipient_id):
         events.record(member_id, events.MESSAGE, thread_id=thread.id, message_id=message_id)
     outbox.queue_message_email(recipient_id, thread.id, message_id)
-    db.session.commit()
+    db.session.flush()
     return db.session.get(Message, message_id), True
 
 
@@ -299,6 +308,7 @@ def start(
     try:
         thread = _get_or_create_thread(sender.id, recipient.id)
         message, created = _append(thread, sender.id, body, key, files)
+        db.session.commit()
     except BaseException:
         db.session.rollback()
         attachments.discard(files)
@@ -307,7 +317,10 @@ def start(
 
 
 def reply_permission(view: ThreadView, member: Member) -> Permission:
-    """Whether `member` may still write in this thread (the right to message can end)."""
+    """Whether `member` may still write in this thread (the right to message can end;
+    a thread that grew from an answered InMail stays open)."""
+    if view.thread.kind == THREAD_INMAIL:
+        return inmail.reply_permission(view, member)
     return can_message(member, view.other)
 
 
@@ -336,6 +349,9 @@ def reply(
     files = attachments.prepare(list(uploads))
     try:
         message, created = _append(view.thread, sender.id, body, key, files)
+        if created and view.thread.kind == THREAD_INMAIL:
+            inmail.answered_by_reply(view.thread.id, sender.id)
+        db.session.commit()
     except BaseException:
         db.session.rollback()
         attachments.discard(files)
@@ -352,6 +368,7 @@ class InboxRow:
     other: Member
     last: Message
     unread: int  # messages from the other member the owner has not seen
+    kind: str = THREAD_ORDINARY
 
 
 _UNREAD = ThreadMember.last_message_id > ThreadMember.last_read_message_id
@@ -361,6 +378,7 @@ def inbox(
     member_id: int,
     *,
     unread_only: bool = False,
+    inmail_only: bool = False,
     before: int | None = None,
     limit: int = INBOX_PAGE_SIZE,
 ):
@@ -370,9 +388,10 @@ def inbox(
     are left out. Returns (rows, cursor for the next page or None).
     """
     query = (
-        db.select(ThreadMember, Member, Message)
+        db.select(ThreadMember, Member, Message, Thread.kind)
         .join(Member, Member.id == ThreadMember.other_id)
         .join(Message, Message.id == ThreadMember.last_message_id)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
         .where(
             ThreadMember.member_id == member_id,
             ThreadMember.archived.is_(False),
@@ -383,6 +402,8 @@ def inbox(
     )
     if unread_only:
         query = query.where(_UNREAD)
+    if inmail_only:
+        query = query.where(Thread.kind == THREAD_INMAIL)
     if before is not None:
         query = query.where(ThreadMember.last_message_id < before)
     found = db.session.execute(query).all()
@@ -390,26 +411,28 @@ def inbox(
     found = found[:limit]
     counts = _unread_counts(
         member_id,
-        [tm.thread_id for tm, _, _ in found if tm.last_message_id > tm.last_read_message_id],
+        [tm.thread_id for tm, _, _, _ in found if tm.last_message_id > tm.last_read_message_id],
     )
     return [
-        InboxRow(tm, other, last, counts.get(tm.thread_id, 0)) for tm, other, last in found
+        InboxRow(tm, other, last, counts.get(tm.thread_id, 0), kind)
+        for tm, other, last, kind in found
     ], cursor
 
 
 def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:
     """One thread's inbox row for the member, as `inbox` renders it."""
     found = db.session.execute(
-        db.select(ThreadMember, Member, Message)
+        db.select(ThreadMember, Member, Message, Thread.kind)
         .join(Member, Member.id == ThreadMember.other_id)
         .join(Message, Message.id == ThreadMember.last_message_id)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
         .where(ThreadMember.member_id == member_id, ThreadMember.thread_id == thread_id)
     ).first()
     if found is None:
         return None
-    tm, other, last = found
+    tm, other, last, kind = found
     counts = _unread_counts(member_id, [thread_id])
-    return InboxRow(tm, other, last, counts.get(thread_id, 0))
+    return InboxRow(tm, other, last, counts.get(thread_id, 0), kind)
 
 
 def _unread_counts(member_id: int, thread_ids: list[int]) -> dict[int, int]:
