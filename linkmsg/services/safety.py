@@ -92,3 +92,32 @@ def unblock(blocker_id: int, blocked_id: int) -> None:
         db.delete(Block).where(Block.blocker_id == blocker_id, Block.blocked_id == blocked_id)
     )
     db.session.commit()
+
+
+def blocked_members(member_id: int) -> list:
+    """The members `member_id` has blocked, most recent first."""
+    from ..models import Member
+
+    return list(
+        db.session.scalars(
+            db.select(Member)
+            .join(Block, Block.blocked_id == Member.id)
+            .where(Block.blocker_id == member_id)
+            .order_by(Block.created_at.desc())
+        )
+    )
+
+
+def blocked_member(blocker_id: int, handle: str):
+    """A member this member has blocked, by handle. Raises NotFound otherwise."""
+    from ..models import Member
+    from .errors import NotFound
+
+    member = db.session.scalar(
+        db.select(Member)
+        .join(Block, Block.blocked_id == Member.id)
+        .where(Block.blocker_id == blocker_id, Member.handle == handle)
+    )
+    if member is None:
+        raise NotFound("You have not blocked this member.")
+    return member
