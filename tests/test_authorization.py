@@ -1,0 +1,166 @@
+"""Every route the app registers, as anonymous, as an unrelated member and as the owner.
+
+The table below must name every (endpoint, method) in `app.url_map`: a new route that
+is not listed fails `test_every_route_is_listed`, so nothing escapes this walk.
+"""
+
+import io
+
+import pytest
+
+from linkmsg.extensions import db
+from linkmsg.models import Member
+from linkmsg.services import attachments, billing, inmail, messaging, network
+
+from .factories import Browser, connect, make_member
+from .files import image
+
+# (endpoint, method) -> (owner, path template, form, {anon, stranger, owner})
+# Owners: "ann" (a thread with Bob, an attachment, an invitation and an InMail waiting),
+# "dee" (Premium). The stranger, Eve, has no tie to anyone.
+ROUTES = {
+    ("home.index", "GET"): ("ann", "/", None, (200, 200, 200)),
+    ("health.healthz", "GET"): ("ann", "/healthz", None, (200, 200, 200)),
+    ("static", "GET"): ("ann", "/static/css/app.css", None, (200, 200, 200)),
+    ("auth.login", "GET"): ("ann", "/login", None, (200, 302, 302)),
+    ("auth.login", "POST"): ("ann", "/login", {}, (422, 302, 302)),
+    ("auth.register", "GET"): ("ann", "/register", None, (200, 302, 302)),
+    ("auth.register", "POST"): ("ann", "/register", {}, (422, 302, 302)),
+    ("auth.logout", "POST"): ("ann", "/logout", {}, (302, 303, 303)),
+    ("profiles.show", "GET"): ("ann", "/in/{bob}", None, (200, 200, 200)),
+    ("profiles.edit", "GET"): ("ann", "/profile/edit", None, (302, 200, 200)),
+    ("profiles.edit", "POST"): ("ann", "/profile/edit", {"name": ""}, (302, 422, 422)),
+    ("network.index", "GET"): ("ann", "/network", None, (302, 200, 200)),
+    ("network.viewers", "GET"): ("ann", "/profile/views", None, (302, 200, 200)),
+    ("network.search", "GET"): ("ann", "/search?q=bob", None, (302, 200, 200)),
+    ("network.invite", "GET"): ("ann", "/network/invite/{fay}", None, (302, 200, 200)),
+    ("network.invite", "POST"): ("ann", "/network/invite/{fay}", {}, (302, 303, 303)),
+    ("network.answer", "POST"): (
+        "ann",
+        "/network/invitations/{invitation}/accept",
+        {},
+        (302, 404, 303),
+    ),
+    ("network.remove", "POST"): ("ann", "/network/connections/{bob}/remove", {}, (302, 404, 303)),
+    ("notifications.index", "GET"): ("ann", "/notifications", None, (302, 200, 200)),
+    ("settings.index", "GET"): ("ann", "/settings", None, (302, 200, 200)),
+    ("settings.index", "POST"): ("ann", "/settings", {"show_active": "y"}, (302, 303, 303)),
+    ("settings.blocked", "GET"): ("ann", "/settings/blocked", None, (302, 200, 200)),
+    ("settings.block", "GET"): ("ann", "/block/{bob}", None, (302, 200, 200)),
+    ("settings.block", "POST"): ("ann", "/block/{fay}", {}, (302, 303, 303)),
+    ("settings.unblock", "POST"): ("ann", "/unblock/{gus}", {}, (302, 404, 303)),
+    ("messaging.inbox", "GET"): ("ann", "/messaging", None, (302, 200, 200)),
+    ("messaging.thread", "GET"): ("ann", "/messaging/t/{thread}", None, (302, 404, 200)),
+    ("messaging.reply", "POST"): (
+        "ann",
+        "/messaging/t/{thread}",
+        {"body": "hi", "idempotency_key": "walk-key-01"},
+        (302, 404, 303),
+    ),
+    ("messaging.read", "POST"): (
+        "ann",
+        "/messaging/t/{thread}/read",
+        {"up_to": "{message}"},
+        (302, 404, 204),
+    ),
+    ("messaging.new", "GET"): ("ann", "/messaging/new/{bob}", None, (302, 403, 303)),
+    ("messaging.new", "POST"): (
+        "ann",
+        "/messaging/new/{bob}",
+        {"body": "hi", "idempotency_key": "walk-key-02"},
+        (302, 403, 303),
+    ),
+    ("messaging.download", "GET"): ("ann", "/messaging/files/{attachment}", None, (302, 404, 200)),
+    ("messaging.thumbnail", "GET"): (
+        "ann",
+        "/messaging/files/{attachment}/thumbnail",
+        None,
+        (302, 404, 200),
+    ),
+    ("inmail.new", "GET"): ("dee", "/inmail/new/{fay}", None, (302, 303, 200)),
+    ("inmail.new", "POST"): (
+        "dee",
+        "/inmail/new/{fay}",
+        {"subject": "Hi", "body": "Hello", "idempotency_key": "walk-key-03"},
+        (302, 303, 303),
+    ),
+    ("inmail.decline", "POST"): ("ann", "/inmail/{inmail}/decline", {}, (302, 404, 303)),
+    ("inmail.stats", "GET"): ("dee", "/inmail/stats", None, (302, 303, 200)),
+    ("premium.index", "GET"): ("ann", "/premium", None, (302, 200, 200)),
+    ("premium.start", "POST"): ("ann", "/premium/start", {}, (302, 303, 303)),
+    ("premium.cancel", "POST"): ("dee", "/premium/cancel", {}, (302, 404, 303)),
+    ("stream.stream", "GET"): ("ann", "/stream?last_event_id=999999", None, (401, 200, 200)),
+}
+
+
+def test_every_route_is_listed(app):
+    registered = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert registered == set(ROUTES)
+
+
+def build_world(app) -> dict:
+    with app.app_context():
+        people = {
+            key: make_member(name)
+            for key, name in (
+                ("ann", "Ann Owner"),
+                ("bob", "Bob Friend"),
+                ("cat", "Cat Inviter"),
+                ("dee", "Dee Premium"),
+                ("eve", "Eve Stranger"),
+                ("fay", "Fay Faraway"),
+                ("gus", "Gus Blocked"),
+            )
+        }
+        ann, bob = (db.session.get(Member, people[k].id) for k in ("ann", "bob"))
+        connect(people["ann"], people["bob"])
+        sent = messaging.start(
+            bob, ann, "private", uploads=[attachments.Upload("photo.png", io.BytesIO(image("PNG")))]
+        )
+        invitation = network.invite(people["cat"].id, people["ann"].id).invitation.id
+        billing.start_premium(people["dee"].id)
+        mail = inmail.send(db.session.get(Member, people["dee"].id), ann, "Hello", "Hi Ann")
+        from linkmsg.services import safety
+
+        safety.block(people["ann"].id, people["gus"].id)
+        return {
+            "people": people,
+            "thread": sent.thread_id,
+            "message": sent.message.id,
+            "attachment": sent.message.attachments[0].id,
+            "invitation": invitation,
+            "inmail": mail.inmail.id,
+            **{key: ref.handle for key, ref in people.items()},
+        }
+
+
+def fill(template: str, world: dict) -> str:
+    return template.format(**{k: v for k, v in world.items() if k != "people"})
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[1]} {r[0]}")
+def test_route_answers_each_role_as_expected(app, route):
+    owner, template, form, expected = ROUTES[route]
+    endpoint, method = route
+    world = build_world(app)
+    path = fill(template, world)
+    roles = (
+        ("anon", None),
+        ("stranger", world["people"]["eve"]),
+        ("owner", world["people"][owner]),
+    )
+    for (role, member), status in zip(roles, expected, strict=True):
+        browser = Browser(app)
+        if member is not None:
+            browser.login(member)
+        if method == "GET":
+            response = browser.get(path, buffered=False)
+        else:
+            data = {k: fill(v, world) for k, v in (form or {}).items()}
+            response = browser.post(path, data)
+        assert response.status_code == status, f"{role}: {method} {path} -> {response.status_code}"
+        response.close()
