@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 
 from . import cli, realtime, templating
 from .config import Config
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 from .services.errors import DomainError
 from .web import IdConverter, domain_error_response, is_htmx
 
@@ -61,7 +61,10 @@ def create_app(config: dict | type | None = None) -> Flask:
     if not os.path.isabs(upload):
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, upload)
 
+    if not app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
     db.init_app(app)
+    limiter.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -171,10 +174,13 @@ def _register_handlers(app: Flask) -> None:
         (404, "This page does not exist, or you do not have access to it."),
         (405, "This action is not allowed here."),
         (413, "That upload is too large."),
-        (429, "Too many requests. Try again later."),
         (500, "Something went wrong on our side. Please try again."),
     ):
         app.register_error_handler(status, _make_error_handler(status, message))
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return _error_page(429, _try_again_sentence())
 
     @app.after_request
     def security_headers(response):
@@ -192,6 +198,21 @@ def _make_error_handler(status: int, message: str):
         return _error_page(status, message)
 
     return handler
+
+
+def _try_again_sentence() -> str:
+    """'Try again in 40 seconds', from the limit that was hit."""
+    import time
+
+    current = limiter.current_limit
+    wait = max(1, int(current.reset_at - time.time())) if current else 60
+    if wait < 90:
+        when = f"{wait} seconds"
+    elif wait < 5400:
+        when = f"{round(wait / 60)} minutes"
+    else:
+        when = f"{round(wait / 3600)} hours"
+    return f"You're doing that too often. Nothing was sent; try again in {when}."
 
 
 def _rollback() -> None:

@@ -70,6 +70,15 @@ class Config:
     # Run the mail worker as a thread of the web process (what `make run` does).
     MAIL_WORKER_THREAD = _env_bool("MAIL_WORKER_THREAD", False)
 
+    # Anti-spam limits (Flask-Limiter; Redis storage when REDIS_URL is set).
+    MESSAGE_RATE_LIMIT = os.environ.get("MESSAGE_RATE_LIMIT", "20 per minute")
+    NEW_THREAD_RATE_LIMIT = os.environ.get("NEW_THREAD_RATE_LIMIT", "50 per day")
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes")
+    LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "100 per 15 minutes")
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True  # if the limit store is down, let members through
+    RATELIMIT_KEY_PREFIX = "linkmsg"
+
     # Werkzeug's scrypt: memory-hard, salted.
     PASSWORD_HASH_METHOD = "scrypt"
 

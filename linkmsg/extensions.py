@@ -1,6 +1,8 @@
 """Extension instances, bound to an app in `create_app`."""
 
-from flask_login import LoginManager
+from flask import request
+from flask_limiter import Limiter
+from flask_login import LoginManager, current_user
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -25,3 +27,13 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+def member_or_address() -> str:
+    """Rate limits count per member when logged in, per address otherwise."""
+    if current_user and current_user.is_authenticated:
+        return f"member:{current_user.id}"
+    return f"addr:{request.remote_addr or 'unknown'}"
+
+
+limiter = Limiter(key_func=member_or_address, default_limits=[])

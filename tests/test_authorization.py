@@ -164,3 +164,19 @@ def test_route_answers_each_role_as_expected(app, route):
             response = browser.post(path, data)
         assert response.status_code == status, f"{role}: {method} {path} -> {response.status_code}"
         response.close()
+
+
+POSTS = sorted(route for route in ROUTES if route[1] == "POST")
+
+
+@pytest.mark.parametrize("route", POSTS, ids=lambda r: r[0])
+@pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
+def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(app, route, htmx):
+    owner, template, form, _ = ROUTES[route]
+    world = build_world(app)
+    browser = Browser(app)
+    if route != ("auth.login", "POST") and route != ("auth.register", "POST"):
+        browser.login(world["people"][owner])
+    data = {k: fill(v, world) for k, v in (form or {}).items()}
+    response = browser.post(fill(template, world), data, csrf=False, htmx=htmx)
+    assert response.status_code == 400, f"{route}: {response.status_code}"

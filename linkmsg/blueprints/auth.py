@@ -1,8 +1,9 @@
 """Register, log in, log out."""
 
-from flask import Blueprint, flash, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
+from ..extensions import limiter
 from ..forms import EmptyForm, LoginForm, RegisterForm
 from ..services import accounts
 from ..services.errors import InvalidCredentials, ValidationFailed
@@ -38,7 +39,27 @@ def register():
     return render("auth/register.html", form=form, status=status)
 
 
+def _login_account() -> str:
+    return "login:" + accounts.normalize_email(request.form.get("email", ""))
+
+
+# Failed attempts only count: per account (guessing one password) and per address
+# (trying many accounts).
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"],
+    key_func=_login_account,
+    methods=["POST"],
+    scope="login-account",
+    deduct_when=lambda response: response.status_code == 401,
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ADDRESS_RATE_LIMIT"],
+    key_func=lambda: f"login-addr:{request.remote_addr}",
+    methods=["POST"],
+    scope="login-address",
+    deduct_when=lambda response: response.status_code == 401,
+)
 def login():
     next_url = safe_next(request.values.get("next"), url_for("home.index"))
     if current_user.is_authenticated:

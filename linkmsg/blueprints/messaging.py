@@ -1,8 +1,9 @@
 """Messaging: the inbox, a thread, the compose form. Every rule is in services.messaging."""
 
-from flask import Blueprint, abort, request, send_file, url_for
+from flask import Blueprint, abort, current_app, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from ..extensions import limiter
 from ..forms import MessageForm
 from ..services import attachments, inmail, messaging, network
 from ..services.errors import ValidationFailed
@@ -17,6 +18,17 @@ NAV_COUNTERS["unread"] = lambda member: (
 )
 
 FILTERS = ("all", "unread", "inmail")
+
+# Every way of sending shares one per-member budget of messages a minute.
+message_limit = limiter.shared_limit(
+    lambda: current_app.config["MESSAGE_RATE_LIMIT"], scope="messages", methods=["POST"]
+)
+new_thread_limit = limiter.limit(
+    lambda: current_app.config["NEW_THREAD_RATE_LIMIT"],
+    methods=["POST"],
+    scope="new-threads",
+    deduct_when=lambda response: response.status_code == 303,
+)
 
 
 def _uploads() -> list[attachments.Upload]:
@@ -93,6 +105,7 @@ def thread(thread_id: int):
 
 @bp.route("/messaging/t/<id:thread_id>", methods=["POST"])
 @login_required
+@message_limit
 def reply(thread_id: int):
     view = messaging.get_thread_for(current_user.id, thread_id)
     form = MessageForm()
@@ -156,6 +169,8 @@ def _reply_form_error(view, form, status: int, permission=messaging.ALLOWED):
 
 @bp.route("/messaging/new/<handle>", methods=["GET", "POST"])
 @login_required
+@message_limit
+@new_thread_limit
 def new(handle: str):
     recipient = network.get_visible_member(current_user.id, handle)
     existing = messaging.find_thread(current_user.id, recipient.id)

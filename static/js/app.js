@@ -24,8 +24,16 @@
     });
   }
 
-  document.addEventListener("htmx:afterSettle", dropDuplicateMessages);
-  document.addEventListener("htmx:oobAfterSwap", dropDuplicateMessages);
+  // Whichever way a message is inserted (a swap, an out-of-band swap, a replay), the
+  // duplicate goes as soon as it lands.
+  new MutationObserver(function (mutations) {
+    for (var i = 0; i < mutations.length; i++) {
+      if (mutations[i].addedNodes.length) {
+        dropDuplicateMessages();
+        return;
+      }
+    }
+  }).observe(document.documentElement, { childList: true, subtree: true });
 
   document.addEventListener("htmx:sseMessage", function (event) {
     var message = event.detail;
