@@ -117,6 +117,7 @@ def _normalize_db_url(url: str) -> str:
 
 # One module per area in linkmsg/blueprints, each declaring `bp`.
 BLUEPRINTS = (
+    "admin",
     "auth",
     "health",
     "home",

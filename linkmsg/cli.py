@@ -22,6 +22,21 @@ def register(app: Flask) -> None:
         except KeyboardInterrupt:
             pass
 
+    @app.cli.command("make-admin")
+    @click.argument("email")
+    def make_admin(email: str):
+        """Give a member the moderator role (the report queue at /admin/reports)."""
+        from .extensions import db
+        from .models import ROLE_ADMIN, Member
+        from .services.accounts import normalize_email
+
+        member = db.session.scalar(db.select(Member).where(Member.email == normalize_email(email)))
+        if member is None:
+            raise click.ClickException(f"No member with the email {email}.")
+        member.role = ROLE_ADMIN
+        db.session.commit()
+        click.echo(f"{member.name} is now a moderator.")
+
     @app.cli.command("renew-subscriptions")
     def renew_subscriptions():
         """Apply Premium renewals (monthly credits) and the end of canceled plans."""

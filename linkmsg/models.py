@@ -484,3 +484,33 @@ class InMail(db.Model):
 
 
 Message.inmail = relationship(InMail, lazy="selectin", uselist=False, viewonly=True)
+
+
+REPORT_REASONS = {
+    "spam": "Spam",
+    "harassment": "Harassment",
+    "fake": "Fake profile",
+    "other": "Something else",
+}
+
+
+class Report(db.Model):
+    """A member or a message reported to the moderators."""
+
+    __tablename__ = "report"
+    __table_args__ = (
+        CheckConstraint("reason IN ('spam', 'harassment', 'fake', 'other')", name="reason_known"),
+        CheckConstraint("status IN ('open', 'dismissed', 'actioned')", name="status_known"),
+        Index("ix_report_status", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(16))
+    details: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))

@@ -108,3 +108,32 @@ def test_seeded_member_can_log_in_with_the_printed_password(app, runner, browser
     result = runner.invoke(args=["seed-demo"])
     email, password = re.search(r"Log in as (\S+) with password '([^']+)'", result.output).groups()
     assert browser.post("/login", {"email": email, "password": password}).status_code == 303
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/healthz", "/static/css/app.css", "/no/such/page"])
+def test_security_headers_on_every_response(browser, path):
+    response = browser.get(path)
+    assert "script-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    response.close()
+
+
+def test_session_cookie_is_secure_when_served_over_https(app_factory, member_factory):
+    from .factories import Browser
+
+    app = app_factory(SESSION_COOKIE_SECURE=True)
+    browser = Browser(app)
+    member = member_factory()
+    browser.client.get("/login", base_url="https://localhost")
+    token = soup(browser.client.get("/login", base_url="https://localhost")).find(
+        "meta", attrs={"name": "csrf-token"}
+    )["content"]
+    browser.client.post(
+        "/login",
+        data={"email": member.email, "password": member.password, "csrf_token": token},
+        base_url="https://localhost",
+    )
+    cookie = browser.client.get_cookie("session", domain="localhost")
+    assert cookie is not None and cookie.secure and cookie.http_only and cookie.same_site == "Lax"

@@ -90,6 +90,17 @@ ROUTES = {
     ("premium.start", "POST"): ("ann", "/premium/start", {}, (302, 303, 303)),
     ("premium.cancel", "POST"): ("dee", "/premium/cancel", {}, (302, 404, 303)),
     ("stream.stream", "GET"): ("ann", "/stream?last_event_id=999999", None, (401, 200, 200)),
+    ("admin.report_member", "GET"): ("ann", "/report/{bob}", None, (302, 200, 200)),
+    ("admin.report_member", "POST"): ("ann", "/report/{bob}", {"reason": "spam"}, (302, 303, 303)),
+    ("admin.report_message", "GET"): ("ann", "/report/message/{message}", None, (302, 404, 200)),
+    ("admin.report_message", "POST"): (
+        "ann",
+        "/report/message/{message}",
+        {"reason": "spam"},
+        (302, 404, 303),
+    ),
+    ("admin.reports", "GET"): ("mod", "/admin/reports", None, (302, 404, 200)),
+    ("admin.resolve", "POST"): ("mod", "/admin/reports/{report}/dismiss", {}, (302, 404, 303)),
 }
 
 
@@ -114,6 +125,7 @@ def build_world(app) -> dict:
                 ("eve", "Eve Stranger"),
                 ("fay", "Fay Faraway"),
                 ("gus", "Gus Blocked"),
+                ("mod", "Mo Moderator"),
             )
         }
         ann, bob = (db.session.get(Member, people[k].id) for k in ("ann", "bob"))
@@ -127,7 +139,11 @@ def build_world(app) -> dict:
         from linkmsg.services import safety
 
         safety.block(people["ann"].id, people["gus"].id)
+        db.session.get(Member, people["mod"].id).role = "admin"
+        db.session.commit()
+        report = safety.report(people["fay"].id, people["cat"].id, "spam", "selling things")
         return {
+            "report": report.id,
             "people": people,
             "thread": sent.thread_id,
             "message": sent.message.id,

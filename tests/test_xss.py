@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import accounts, attachments, billing, inmail, messaging, network
+from linkmsg.services import accounts, attachments, billing, inmail, messaging, network, safety
 
 from .factories import Browser, make_member
 
@@ -187,6 +187,9 @@ def test_payloads_stay_text_everywhere(app, chunk):
             )
             threads.append(mail.thread_id)
             network.record_view(author.id, viewer.id)
+            safety.report(viewer.id, author.id, "other", payload, message_id=sent.message.id)
+        db.session.get(Member, viewer.id).role = "admin"
+        db.session.commit()
     browser = Browser(app)
     browser.login(viewer)
     pages = [

@@ -121,3 +121,129 @@ def blocked_member(blocker_id: int, handle: str):
     if member is None:
         raise NotFound("You have not blocked this member.")
     return member
+
+
+# ---------------------------------------------------------------- reports and moderation
+
+DETAILS_MAX = 1000
+
+
+def report(
+    reporter_id: int,
+    member_id: int,
+    reason: str,
+    details: str = "",
+    *,
+    message_id: int | None = None,
+    also_block: bool = False,
+):
+    """Report a member (or one of their messages), optionally blocking them in the same step.
+
+    Raises ValidationFailed for an unknown reason, long details or reporting oneself,
+    NotFound for a message the reporter cannot see.
+    """
+    from ..models import REPORT_REASONS, Message, Report
+    from .errors import NotFound
+
+    if reporter_id == member_id:
+        raise ValidationFailed("You can't report yourself.")
+    if reason not in REPORT_REASONS:
+        raise ValidationFailed("Choose what is wrong.", field="reason")
+    details = (details or "").replace("\r\n", "\n").strip()
+    if len(details) > DETAILS_MAX:
+        raise ValidationFailed(
+            f"Details can be at most {DETAILS_MAX:,} characters.", field="details"
+        )
+    if message_id is not None:
+        from .messaging import get_thread_for
+
+        message = db.session.get(Message, message_id)
+        if message is None or message.sender_id != member_id:
+            raise NotFound("This message does not exist.")
+        get_thread_for(reporter_id, message.thread_id)
+    item = Report(
+        reporter_id=reporter_id,
+        member_id=member_id,
+        message_id=message_id,
+        reason=reason,
+        details=details,
+    )
+    db.session.add(item)
+    db.session.commit()
+    if also_block:
+        block(reporter_id, member_id)
+    return item
+
+
+def open_reports(limit: int = 50):
+    """The moderation queue, oldest first, with the people involved and the message."""
+    from sqlalchemy.orm import aliased
+
+    from ..models import Member, Message, Report
+
+    reporter, reported = aliased(Member), aliased(Member)
+    return db.session.execute(
+        db.select(Report, reporter, reported, Message)
+        .join(reporter, reporter.id == Report.reporter_id)
+        .join(reported, reported.id == Report.member_id)
+        .outerjoin(Message, Message.id == Report.message_id)
+        .where(Report.status == "open")
+        .order_by(Report.id)
+        .limit(limit)
+    ).all()
+
+
+def context_of(message, around: int = 2):
+    """The messages around a reported one, for the moderator to read it in context."""
+    from ..models import Message
+
+    before = list(
+        db.session.scalars(
+            db.select(Message)
+            .where(Message.thread_id == message.thread_id, Message.id < message.id)
+            .order_by(Message.id.desc())
+            .limit(around)
+        )
+    )
+    after = list(
+        db.session.scalars(
+            db.select(Message)
+            .where(Message.thread_id == message.thread_id, Message.id > message.id)
+            .order_by(Message.id)
+            .limit(around)
+        )
+    )
+    return list(reversed(before)) + [message] + after
+
+
+def resolve(admin_id: int, report_id: int, action: str):
+    """Dismiss a report, or suspend the reported member (ending their sessions).
+
+    Raises NotFound for a report that is not open, Forbidden for a non-admin.
+    """
+    from ..models import Member, Report, new_session_token, utcnow
+    from .errors import Forbidden, NotFound
+
+    admin = db.session.get(Member, admin_id)
+    if admin is None or not admin.is_admin:
+        raise Forbidden("Only moderators can do this.")
+    item = db.session.get(Report, report_id)
+    if item is None or item.status != "open":
+        raise NotFound("This report is no longer open.")
+    now = utcnow()
+    item.resolved_at, item.resolved_by_id = now, admin_id
+    if action == "suspend":
+        member = db.session.get(Member, item.member_id)
+        member.suspended_at = now
+        member.session_token = new_session_token()  # every open session ends now
+        item.status = "actioned"
+        # Every open report about them is settled by the suspension.
+        db.session.execute(
+            db.update(Report)
+            .where(Report.member_id == item.member_id, Report.status == "open")
+            .values(status="actioned", resolved_at=now, resolved_by_id=admin_id)
+        )
+    else:
+        item.status = "dismissed"
+    db.session.commit()
+    return item
