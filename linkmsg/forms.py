@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    FileField,
     HiddenField,
     MultipleFileField,
     PasswordField,
@@ -63,6 +64,8 @@ class LoginForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     name = _name_field()
+    avatar = FileField("Profile picture", description="PNG, JPEG, GIF or WebP, up to 10 MB.")
+    remove_avatar = BooleanField("Remove my picture")
     headline = StringField(
         "Headline",
         description="Your role and where you work, e.g. “Product designer at Acme”.",

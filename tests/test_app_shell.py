@@ -110,7 +110,9 @@ def test_seeded_member_can_log_in_with_the_printed_password(app, runner, browser
     assert browser.post("/login", {"email": email, "password": password}).status_code == 303
 
 
-@pytest.mark.parametrize("path", ["/", "/login", "/healthz", "/static/css/app.css", "/no/such/page"])
+@pytest.mark.parametrize(
+    "path", ["/", "/login", "/healthz", "/static/css/app.css", "/no/such/page"]
+)
 def test_security_headers_on_every_response(browser, path):
     response = browser.get(path)
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]

@@ -10,7 +10,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import attachments, billing, inmail, messaging, network
+from linkmsg.services import accounts, attachments, billing, inmail, messaging, network
 
 from .factories import Browser, connect, make_member
 from .files import image
@@ -28,6 +28,7 @@ ROUTES = {
     ("auth.register", "POST"): ("ann", "/register", {}, (422, 302, 302)),
     ("auth.logout", "POST"): ("ann", "/logout", {}, (302, 303, 303)),
     ("profiles.show", "GET"): ("ann", "/in/{bob}", None, (200, 200, 200)),
+    ("profiles.avatar", "GET"): ("ann", "/in/{bob}/avatar", None, (200, 200, 200)),
     ("profiles.edit", "GET"): ("ann", "/profile/edit", None, (302, 200, 200)),
     ("profiles.edit", "POST"): ("ann", "/profile/edit", {"name": ""}, (302, 422, 422)),
     ("network.index", "GET"): ("ann", "/network", None, (302, 200, 200)),
@@ -130,6 +131,16 @@ def build_world(app) -> dict:
         }
         ann, bob = (db.session.get(Member, people[k].id) for k in ("ann", "bob"))
         connect(people["ann"], people["bob"])
+        accounts.update_profile(
+            people["bob"].id,
+            accounts.ProfileInput(
+                "Bob Friend",
+                "Engineer",
+                "Lisbon",
+                "",
+                avatar=attachments.Upload("me.png", io.BytesIO(image("PNG"))),
+            ),
+        )
         sent = messaging.start(
             bob, ann, "private", uploads=[attachments.Upload("photo.png", io.BytesIO(image("PNG")))]
         )

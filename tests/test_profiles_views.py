@@ -110,3 +110,43 @@ def test_someone_elses_incomplete_profile_does_not_show_the_reminder(browser, me
     dana = member_factory(full=False)
     browser.login(member_factory())
     assert not by_testid(browser.get(f"/in/{dana.handle}"), "profile-incomplete")
+
+
+def test_profile_picture_upload_replace_and_remove(app, browser, member_factory):
+    import io
+
+    from PIL import Image
+
+    from . import files
+
+    dana = member_factory(name="Dana Whitfield")
+    browser.login(dana)
+    form = {"name": "Dana Whitfield", "headline": "Recruiter", "location": "London", "about": ""}
+    bad = browser.post_multipart(
+        "/profile/edit",
+        {**form, "name": "Renamed", "avatar": (io.BytesIO(b"<svg onload=x>"), "me.png")},
+    )
+    assert bad.status_code == 422
+    assert texts(bad, "form-error")[0].startswith("“me.png” is not a file type LinkMsg accepts.")
+    with app.app_context():
+        assert (
+            get_member(dana.id).name == "Dana Whitfield" and get_member(dana.id).avatar_key is None
+        )
+
+    response = browser.post_multipart(
+        "/profile/edit",
+        {**form, "avatar": (io.BytesIO(files.image("JPEG", size=(900, 600))), "me.jpg")},
+    )
+    assert response.status_code == 303
+    page = browser.get(f"/in/{dana.handle}")
+    img = soup(page).select_one('[data-testid="profile"] img[data-testid="avatar"]')
+    assert img["src"] == f"/in/{dana.handle}/avatar" and img["alt"] == "Dana Whitfield"
+    picture = browser.get(img["src"])
+    assert picture.headers["Content-Type"] == "image/webp"
+    assert Image.open(io.BytesIO(picture.get_data())).size == (192, 192)
+    picture.close()
+
+    browser.post_multipart("/profile/edit", {**form, "remove_avatar": "y"})
+    assert browser.get(f"/in/{dana.handle}/avatar").status_code == 404
+    page = browser.get(f"/in/{dana.handle}")
+    assert soup(page).select_one('[data-testid="profile"] svg[data-testid="avatar"]') is not None

@@ -1,11 +1,13 @@
 """Profiles: `/in/<handle>` and `/profile/edit`."""
 
-from flask import Blueprint, request, url_for
+from flask import Blueprint, abort, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..forms import ProfileForm
 from ..services import accounts, messaging, network
+from ..services.attachments import Upload
 from ..services.errors import ValidationFailed
+from ..storage import get_storage
 from ..web import done, render
 
 bp = Blueprint("profiles", __name__)
@@ -45,6 +47,8 @@ def edit():
                     headline=form.headline.data or "",
                     location=form.location.data or "",
                     about=form.about.data or "",
+                    avatar=_avatar_upload(),
+                    remove_avatar=bool(form.remove_avatar.data),
                 ),
             )
         except ValidationFailed as error:
@@ -60,3 +64,23 @@ def edit():
         missing=accounts.describe_missing(current_user),
         status=status,
     )
+
+
+def _avatar_upload():
+    upload = request.files.get("avatar")
+    return Upload(upload.filename, upload.stream) if upload and upload.filename else None
+
+
+@bp.route("/in/<handle>/avatar")
+def avatar(handle: str):
+    """A member's picture, to whoever may see their profile."""
+    viewer = current_user if current_user.is_authenticated else None
+    member = network.get_visible_member(viewer.id if viewer else None, handle)
+    if not member.avatar_key:
+        abort(404)
+    storage = get_storage()
+    response = send_file(
+        storage.local_path(member.avatar_key), mimetype="image/webp", conditional=True, max_age=300
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

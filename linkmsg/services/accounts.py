@@ -159,13 +159,15 @@ class ProfileInput:
     headline: str
     location: str
     about: str
+    avatar: object | None = None  # an attachments.Upload with a new picture
+    remove_avatar: bool = False
 
 
 def update_profile(member_id: int, data: ProfileInput) -> Member:
-    """Save the profile fields of a member.
+    """Save the profile fields (and picture) of a member.
 
-    Raises ValidationFailed (with the field) when a value is missing or too long;
-    nothing is saved then.
+    Raises ValidationFailed (with the field) when a value is missing or too long, or the
+    picture is not one; nothing is saved then.
     """
     name = _clean_line(data.name)
     headline = _clean_line(data.headline)
@@ -176,8 +178,19 @@ def update_profile(member_id: int, data: ProfileInput) -> Member:
     _require_length(location, "location", "location", LOCATION_MAX, required=False)
     _require_length(about, "about", "about section", ABOUT_MAX, required=False)
     member = db.session.get(Member, member_id)
+    old_avatar = member.avatar_key
+    if data.avatar is not None:
+        from .attachments import store_avatar
+
+        member.avatar_key = store_avatar(data.avatar)  # raises before anything is saved
+    elif data.remove_avatar:
+        member.avatar_key = None
     member.name, member.headline, member.location, member.about = name, headline, location, about
     db.session.commit()
+    if old_avatar and old_avatar != member.avatar_key:
+        from ..storage import get_storage
+
+        get_storage().delete(old_avatar)
     return member
 
 

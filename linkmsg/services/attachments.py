@@ -158,7 +158,9 @@ def _check(name: str, detected: str | None) -> str:
     return detected
 
 
-def _thumbnail(stream: BinaryIO, name: str) -> tuple[str, int, int]:
+def _thumbnail(
+    stream: BinaryIO, name: str, size=THUMB_SIZE, *, crop: bool = False
+) -> tuple[str, int, int]:
     """A small WebP of the first frame, made once; bounded in pixels against bombs."""
     storage = get_storage()
     stream.seek(0)
@@ -167,9 +169,12 @@ def _thumbnail(stream: BinaryIO, name: str) -> tuple[str, int, int]:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stream) as image:
                 width, height = image.size
-                image.draft("RGB", THUMB_SIZE)
+                image.draft("RGB", size)
                 image = ImageOps.exif_transpose(image)
-                image.thumbnail(THUMB_SIZE)
+                if crop:
+                    image = ImageOps.fit(image, size)
+                else:
+                    image.thumbnail(size)
                 image = image.convert("RGBA" if image.mode in ("RGBA", "LA", "P") else "RGB")
                 out = io.BytesIO()
                 image.save(out, "WEBP", quality=80)
@@ -272,3 +277,31 @@ def get_for(member_id: int, attachment_id: int) -> Attachment:
     attachment, thread_id = found
     messaging.get_thread_for(member_id, thread_id)
     return attachment
+
+
+AVATAR_SIZE = (192, 192)
+
+
+def store_avatar(upload: Upload) -> str:
+    """Check an avatar image and store a square WebP of it. Returns its storage key.
+
+    Raises ValidationFailed (field "avatar") for anything but a PNG, JPEG, GIF or WebP
+    image of at most 10 MB; the original is not kept.
+    """
+    storage = get_storage()
+    name = display_name(upload.filename)
+    try:
+        stored = storage.save(upload.stream, limit=10 * 1024 * 1024)
+    except TooLarge:
+        raise ValidationFailed(f"“{name}” is larger than 10 MB.", field="avatar") from None
+    try:
+        with storage.open(stored.key) as saved:
+            content_type = _check(name, sniff(saved))
+            if not content_type.startswith("image/"):
+                raise ValidationFailed("Choose a PNG, JPEG, GIF or WebP picture.", field="avatar")
+            key, _, _ = _thumbnail(saved, name, AVATAR_SIZE, crop=True)
+    except ValidationFailed as error:
+        raise ValidationFailed(error.message, field="avatar") from None
+    finally:
+        storage.delete(stored.key)
+    return key
