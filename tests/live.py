@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import queue
 import socket
 import threading
 import time
@@ -40,7 +41,11 @@ class SSE:
 
 
 class EventStream:
-    """A GET /stream read line by line, as an EventSource would."""
+    """A GET /stream read line by line, as an EventSource would.
+
+    A reader thread does blocking reads into a queue, so that waiting for an event that
+    does not come never leaves the socket in a timed-out state.
+    """
 
     def __init__(
         self, port: int, *, cookie: str | None = None, path: str = "/stream", headers=None
@@ -54,38 +59,51 @@ class EventStream:
         self.response = self.conn.getresponse()
         self.status = self.response.status
         self.headers = dict(self.response.getheaders())
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.sock.settimeout(None)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        try:
+            while raw := self.response.fp.readline():
+                self.lines.put(raw.decode().rstrip("\n").rstrip("\r"))
+        except (OSError, ValueError):
+            pass
+        self.lines.put(None)
 
     def next(self, timeout: float = 5.0, *, skip_comments: bool = True) -> SSE | None:
         """The next event (or comment block), or None when nothing came in time."""
-        self.sock.settimeout(timeout)
         current = SSE()
         deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                raw = self.response.fp.readline()
-                if not raw:
-                    return None
-                line = raw.decode().rstrip("\n")
-                if line == "":
-                    if current.event or current.data or current.id:
-                        return current
-                    if current.comments and not skip_comments:
-                        return current
-                    current = SSE()
-                    continue
-                if line.startswith(":"):
-                    current.comments.append(line[1:].strip())
-                    continue
-                name, _, value = line.partition(":")
-                if name == "data":
-                    current.data = (current.data + "\n" if current.data else "") + value
-                elif name == "event":
-                    current.event = value
-                elif name == "id":
-                    current.id = value
-        except TimeoutError:
-            return None
-        return None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            try:
+                line = self.lines.get(timeout=remaining)
+            except queue.Empty:
+                return None
+            if line is None:
+                self.lines.put(None)  # closed: stays closed
+                return None
+            if line == "":
+                if current.event or current.data or current.id:
+                    return current
+                if current.comments and not skip_comments:
+                    return current
+                current = SSE()
+                continue
+            if line.startswith(":"):
+                current.comments.append(line[1:].strip())
+                continue
+            name, _, value = line.partition(":")
+            if name == "data":
+                current.data = (current.data + "\n" if current.data else "") + value
+            elif name == "event":
+                current.event = value
+            elif name == "id":
+                current.id = value
 
     def events(self, count: int, timeout: float = 5.0) -> list[SSE]:
         found = []
@@ -101,6 +119,7 @@ class EventStream:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self.reader.join(timeout=5)
         self.response.close()
         self.sock.close()
         self.conn.close()
