@@ -60,6 +60,7 @@ class Config:
     SSE_RETRY_MS = 3000
     EVENT_RETENTION_DAYS = _env_int("EVENT_RETENTION_DAYS", 30)
     SSE_QUEUE_SIZE = 1000
+    EVENT_CHANNEL_PREFIX = os.environ.get("EVENT_CHANNEL_PREFIX", "linkmsg:")
 
     # Email notifications: only to members away this long, at most one per thread per
     # quiet period. PUBLIC_URL makes the links in emails absolute.

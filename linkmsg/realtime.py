@@ -35,7 +35,9 @@ EXTENSION = "linkmsg.realtime"
 
 
 def channel_for(member_id: int) -> str:
-    return f"member:{member_id}"
+    """`member:<id>`, namespaced so that two sites sharing one Redis never cross-talk
+    (Redis pub/sub channels ignore the database number)."""
+    return f"{current_app.config['EVENT_CHANNEL_PREFIX']}member:{member_id}"
 
 
 # ---------------------------------------------------------------- transports

@@ -61,6 +61,7 @@ def build_app(database_url: str, tmp_path, **overrides):
         UPLOAD_FOLDER=str(tmp_path / "uploads"),
         # Each app counts its own rate limits, even in a shared Redis.
         RATELIMIT_KEY_PREFIX=f"linkmsg-test-{uuid.uuid4().hex[:8]}",
+        EVENT_CHANNEL_PREFIX=f"linkmsg-test-{uuid.uuid4().hex[:8]}:",
         **overrides,
     )
     app = create_app(config)

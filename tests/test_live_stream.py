@@ -185,8 +185,8 @@ def test_a_closed_clients_subscription_is_gone_after_the_next_keepalive(live_app
     app, server = live_app
     _, bob, _ = members(app)
     stream = open_stream(server, app, bob, path=f"/stream?last_event_id={latest(app, bob)}")
-    channel = realtime.channel_for(bob.id)
     with app.app_context():
+        channel = realtime.channel_for(bob.id)
         active = realtime.broker()
         assert active.subscriber_count(channel) == 1
     stream.close()
