@@ -43,6 +43,10 @@ def render(page: str, fragment: str | None = None, /, *, status: int = 200, **co
     template = fragment if fragment and is_htmx() else page
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
+    if request.headers.get("HX-Boosted") == "true" and request.method == "GET" and status == 200:
+        # A boosted navigation records its own address: a live update may replace the
+        # link that was clicked before htmx gets to push it.
+        response.headers["HX-Push-Url"] = request.full_path.rstrip("?")
     return response
 
 

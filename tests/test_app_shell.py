@@ -139,3 +139,10 @@ def test_session_cookie_is_secure_when_served_over_https(app_factory, member_fac
     )
     cookie = browser.client.get_cookie("session", domain="localhost")
     assert cookie is not None and cookie.secure and cookie.http_only and cookie.same_site == "Lax"
+
+
+def test_boosted_navigation_records_its_address(browser, member_factory):
+    browser.login(member_factory())
+    response = browser.get("/messaging?filter=unread", boosted=True)
+    assert response.headers["HX-Push-Url"] == "/messaging?filter=unread"
+    assert "HX-Push-Url" not in browser.get("/messaging?filter=unread", htmx=True).headers

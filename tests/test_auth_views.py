@@ -81,7 +81,7 @@ def test_login_and_logout(browser, member_factory):
     response = browser.login(dana)
     assert response.headers["Location"] == "/"
     home = browser.get("/")
-    assert "Welcome back, Dana Whitfield" in home.get_data(as_text=True)
+    assert "Welcome, Dana Whitfield" in home.get_data(as_text=True)
     assert by_testid(home, "logout")
 
     response = browser.logout()

@@ -99,4 +99,4 @@ def log_in(page, base_url: str, email: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(E2E_PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Welcome back", exact=False)).to_be_visible()
+    expect(page.get_by_role("heading", name="Welcome,", exact=False)).to_be_visible()

@@ -54,4 +54,4 @@ def test_register_complete_profile_log_out_and_in(live_server, page):
     page.get_by_label("Email").fill("robin@example.com")
     page.get_by_label("Password").fill("a much longer secret")
     submit(page, "Log in")
-    expect(page.get_by_role("heading", name="Welcome back, Robin Ortega")).to_be_visible()
+    expect(page.get_by_role("heading", name="Welcome, Robin Ortega")).to_be_visible()

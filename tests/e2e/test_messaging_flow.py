@@ -37,7 +37,7 @@ def test_two_members_exchange_messages(live_server, chromium, js):
         # Bob sees the badge and the unread row after navigating.
         bob.goto(live_server.url + "/")
         expect(bob.get_by_test_id("unread-badge")).to_have_text("1")
-        bob.get_by_role("link", name="Messaging").click()
+        bob.get_by_role("navigation", name="Main").get_by_role("link", name="Messaging").click()
         row = bob.get_by_test_id("thread-row")
         expect(row).to_have_count(1)
         expect(row).to_have_attribute("data-unread", "1")
