@@ -125,6 +125,7 @@ BLUEPRINTS = (
     "messaging",
     "network",
     "notifications",
+    "organise",
     "premium",
     "profiles",
     "settings",
@@ -157,7 +158,10 @@ def _register_handlers(app: Flask) -> None:
 
     @app.before_request
     def record_presence():
-        if request.endpoint not in ("static", "health.healthz") and current_user.is_authenticated:
+        if (
+            request.endpoint not in ("static", "health.healthz", "health.ping")
+            and current_user.is_authenticated
+        ):
             network.touch_active(current_user._get_current_object())
 
     @app.errorhandler(DomainError)

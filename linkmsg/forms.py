@@ -130,3 +130,8 @@ class MessageForm(FlaskForm):
 
 class InMailForm(MessageForm):
     subject = StringField("Subject")
+
+
+class LabelForm(FlaskForm):
+    # Length and uniqueness are the service's rules (services.organise).
+    name = StringField("Label name", validators=[Optional()])

@@ -8,7 +8,7 @@ target is not on the page is ignored by htmx.
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template as _render_template
 
 from .extensions import db
 from .models import Event, Member, Message, Notification
@@ -17,6 +17,17 @@ from .services.errors import NotFound
 
 # Sent when a stream cannot replay exactly what was missed: the page reloads itself.
 RELOAD = "reload"
+
+
+def render_template(template: str, **context) -> str:
+    """Render a live piece. It is rendered in the request of whoever caused the event, so
+    `csrf_token()` must not put *their* token into another member's page: forms in live
+    pieces carry an empty token field, and htmx sends the page's own token as a header."""
+    return _render_template(template, csrf_token=_no_token, live=True, **context)
+
+
+def _no_token() -> str:
+    return ""
 
 
 def render(event: Event) -> str:

@@ -307,6 +307,34 @@ class ThreadMember(db.Model):
     thread: Mapped[Thread] = relationship(lazy="raise")
 
 
+class Label(db.Model):
+    """A member's own folder for threads. Nobody else ever sees it."""
+
+    __tablename__ = "label"
+    __table_args__ = (UniqueConstraint("member_id", "name_key", name="uq_label_member_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(40))
+    # The name folded for comparison: "Jobs" and "jobs" are one label.
+    name_key: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ThreadLabel(db.Model):
+    """A thread filed under one of its member's labels (the label says whose)."""
+
+    __tablename__ = "thread_label"
+    __table_args__ = (Index("ix_thread_label_thread", "thread_id"),)
+
+    label_id: Mapped[int] = mapped_column(
+        ForeignKey("label.id", ondelete="CASCADE"), primary_key=True
+    )
+    thread_id: Mapped[int] = mapped_column(
+        ForeignKey("thread.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 class Message(db.Model):
     """A message is immutable: nothing edits or deletes it."""
 

@@ -62,6 +62,14 @@ def run_migrations_offline():
         context.run_migrations()
 
 
+# Kept by hand in a migration, PostgreSQL only: autogenerate leaves them alone.
+MANUAL_SCHEMA = {("column", "search_vector"), ("index", "ix_message_search")}
+
+
+def include_object(object, name, type_, reflected, compare_to):
+    return (type_, name) not in MANUAL_SCHEMA
+
+
 def run_migrations_online():
     """Run migrations in 'online' mode.
 
@@ -87,7 +95,12 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
+        context.configure(
+            connection=connection,
+            target_metadata=get_metadata(),
+            include_object=include_object,
+            **conf_args,
+        )
 
         with context.begin_transaction():
             context.run_migrations()

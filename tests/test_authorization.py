@@ -10,7 +10,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import accounts, attachments, billing, inmail, messaging, network
+from linkmsg.services import accounts, attachments, billing, inmail, messaging, network, organise
 
 from .factories import Browser, connect, make_member
 from .files import image
@@ -21,6 +21,7 @@ from .files import image
 ROUTES = {
     ("home.index", "GET"): ("ann", "/", None, (200, 200, 200)),
     ("health.healthz", "GET"): ("ann", "/healthz", None, (200, 200, 200)),
+    ("health.ping", "GET"): ("ann", "/ping", None, (200, 200, 200)),
     ("static", "GET"): ("ann", "/static/css/app.css", None, (200, 200, 200)),
     ("auth.login", "GET"): ("ann", "/login", None, (200, 302, 302)),
     ("auth.login", "POST"): ("ann", "/login", {}, (422, 302, 302)),
@@ -75,6 +76,41 @@ ROUTES = {
     ("messaging.thumbnail", "GET"): (
         "ann",
         "/messaging/files/{attachment}/thumbnail",
+        None,
+        (302, 404, 200),
+    ),
+    ("organise.archive", "POST"): ("ann", "/messaging/t/{thread}/archive", {}, (302, 404, 303)),
+    ("organise.mute", "POST"): ("ann", "/messaging/t/{thread}/mute", {}, (302, 404, 303)),
+    ("organise.unread", "POST"): ("ann", "/messaging/t/{thread}/unread", {}, (302, 404, 303)),
+    ("organise.thread_labels", "POST"): (
+        "ann",
+        "/messaging/t/{thread}/labels",
+        {"label": "{label}"},
+        (302, 404, 303),
+    ),
+    ("organise.labels", "GET"): ("ann", "/messaging/labels", None, (302, 200, 200)),
+    ("organise.labels", "POST"): ("ann", "/messaging/labels", {"name": "Walk"}, (302, 303, 303)),
+    ("organise.rename_label", "POST"): (
+        "ann",
+        "/messaging/labels/{label}",
+        {"name": "Renamed"},
+        (302, 404, 303),
+    ),
+    ("organise.delete_label", "POST"): (
+        "ann",
+        "/messaging/labels/{label}/delete",
+        {},
+        (302, 404, 303),
+    ),
+    ("organise.search_messages", "GET"): (
+        "ann",
+        "/messaging/search?q=private",
+        None,
+        (302, 200, 200),
+    ),
+    ("organise.export_thread", "GET"): (
+        "ann",
+        "/messaging/t/{thread}/export",
         None,
         (302, 404, 200),
     ),
@@ -153,8 +189,10 @@ def build_world(app) -> dict:
         db.session.get(Member, people["mod"].id).role = "admin"
         db.session.commit()
         report = safety.report(people["fay"].id, people["cat"].id, "spam", "selling things")
+        label = organise.create_label(people["ann"].id, "Jobs")
         return {
             "report": report.id,
+            "label": label.id,
             "people": people,
             "thread": sent.thread_id,
             "message": sent.message.id,

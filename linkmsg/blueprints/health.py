@@ -1,4 +1,5 @@
-"""`/healthz`: can this process reach its database (and Redis, when configured)?"""
+"""`/healthz`: can this process reach its database (and Redis, when configured)?
+`/ping`: a constant answer, the baseline of the page benchmark (bench/pages.py)."""
 
 from flask import Blueprint, current_app, jsonify
 
@@ -17,6 +18,13 @@ def healthz():
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/ping")
+def ping():
+    """Answers "pong" through the same app, middleware and headers as every page, with no
+    database work: bench/pages.py compares page throughput with this route's."""
+    return "pong", 200, {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
 
 
 def _check_database() -> str:

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import MessageForm
-from ..services import attachments, inmail, messaging, network
+from ..services import attachments, inmail, messaging, network, organise
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
 from ..templating import NAV_COUNTERS
@@ -17,7 +17,7 @@ NAV_COUNTERS["unread"] = lambda member: (
     messaging.unread_thread_count(member.id) if member.is_authenticated else 0
 )
 
-FILTERS = ("all", "unread", "inmail")
+FILTERS = ("all", "unread", "inmail", "archived")
 
 # Every way of sending shares one per-member budget of messages a minute.
 message_limit = limiter.shared_limit(
@@ -54,10 +54,17 @@ def inbox():
     selected = request.args.get("filter", "all")
     if selected not in FILTERS:
         selected = "all"
+    label = None
+    if request.args.get("label"):
+        # Only the member's own labels exist for them: anyone else's name is a 404.
+        label = organise.label_named(current_user.id, request.args["label"])
+        selected = "label"
     rows, cursor = messaging.inbox(
         current_user.id,
         unread_only=selected == "unread",
         inmail_only=selected == "inmail",
+        archived=selected == "archived",
+        label_id=label.id if label else None,
         before=_int_arg("before"),
     )
     return render(
@@ -67,16 +74,25 @@ def inbox():
         cursor=cursor,
         selected=selected,
         filters=FILTERS,
+        label=label,
+        labels=organise.labels(current_user.id),
+        shown=f"label:{label.id}" if label else selected,
+        here=request.full_path.rstrip("?"),
     )
 
 
-def _thread_context(view, *, before=None, form=None):
-    page = messaging.messages(view.thread.id, before=before)
+def _thread_context(view, *, before=None, after=None, at=None, form=None):
+    page = messaging.messages(view.thread.id, before=before, after=after, at=at)
     permission = messaging.reply_permission(view, current_user)
     return {
         "view": view,
         "other": view.other,
         "page": page,
+        "highlight": at,
+        "labels": organise.labels(current_user.id),
+        "thread_labels": messaging.labels_for_threads(current_user.id, [view.thread.id]).get(
+            view.thread.id, []
+        ),
         "permission": permission,
         "form": form or MessageForm(formdata=None),
         "degree": network.degree_label(network.degree(current_user.id, view.other.id)),
@@ -88,18 +104,18 @@ def _thread_context(view, *, before=None, form=None):
 @login_required
 def thread(thread_id: int):
     view = messaging.get_thread_for(current_user.id, thread_id)
-    before = _int_arg("before")
+    before, after, at = _int_arg("before"), _int_arg("after"), _int_arg("at")
     if before is not None and is_htmx():
         # "Load older messages" swapped in place: the older page alone.
         page = messaging.messages(thread_id, before=before)
         return render("messaging/_older.html", page=page, view=view)
-    if before is None:
+    if before is None and after is None and at is None:
         # The newest page is about to be shown: read up to the newest message. Done before
         # loading, so the commit does not expire what the page renders.
         messaging.mark_read(current_user.id, thread_id, view.thread.last_message_id)
         if view.thread.kind == "inmail":
             inmail.mark_opened(thread_id, current_user.id)
-    context = _thread_context(view, before=before)
+    context = _thread_context(view, before=before, after=after, at=at)
     return render("messaging/thread.html", **context)
 
 

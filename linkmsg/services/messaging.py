@@ -17,9 +17,11 @@ from ..extensions import db
 from ..models import (
     THREAD_INMAIL,
     THREAD_ORDINARY,
+    Label,
     Member,
     Message,
     Thread,
+    ThreadLabel,
     ThreadMember,
     utcnow,
 )
@@ -369,6 +371,7 @@ class InboxRow:
     last: Message
     unread: int  # messages from the other member the owner has not seen
     kind: str = THREAD_ORDINARY
+    labels: tuple = ()  # the owner's labels on the thread
 
 
 _UNREAD = ThreadMember.last_message_id > ThreadMember.last_read_message_id
@@ -379,13 +382,17 @@ def inbox(
     *,
     unread_only: bool = False,
     inmail_only: bool = False,
+    archived: bool = False,
+    label_id: int | None = None,
     before: int | None = None,
     limit: int = INBOX_PAGE_SIZE,
 ):
-    """The member's threads by latest activity, in one query whatever their number.
+    """The member's threads by latest activity, in a few queries whatever their number.
 
-    Each row carries the other member and the last message. Threads hidden by a block
-    are left out. Returns (rows, cursor for the next page or None).
+    Each row carries the other member, the last message and the owner's labels. The main
+    list leaves archived threads out, the archived list holds only them, and a label's
+    list holds its threads wherever they are. Threads hidden by a block are left out.
+    Returns (rows, cursor for the next page or None).
     """
     query = (
         db.select(ThreadMember, Member, Message, Thread.kind)
@@ -394,12 +401,19 @@ def inbox(
         .join(Thread, Thread.id == ThreadMember.thread_id)
         .where(
             ThreadMember.member_id == member_id,
-            ThreadMember.archived.is_(False),
             ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
         )
         .order_by(ThreadMember.last_message_id.desc())
         .limit(limit + 1)
     )
+    if label_id is not None:
+        query = query.where(
+            ThreadMember.thread_id.in_(
+                db.select(ThreadLabel.thread_id).where(ThreadLabel.label_id == label_id)
+            )
+        )
+    else:
+        query = query.where(ThreadMember.archived.is_(archived))
     if unread_only:
         query = query.where(_UNREAD)
     if inmail_only:
@@ -413,10 +427,15 @@ def inbox(
         member_id,
         [tm.thread_id for tm, _, _, _ in found if tm.last_message_id > tm.last_read_message_id],
     )
-    return [
-        InboxRow(tm, other, last, counts.get(tm.thread_id, 0), kind)
-        for tm, other, last, kind in found
-    ], cursor
+    labels = labels_for_threads(member_id, [tm.thread_id for tm, _, _, _ in found])
+    return [_row(tm, other, last, kind, counts, labels) for tm, other, last, kind in found], cursor
+
+
+def _row(tm, other, last, kind, counts, labels) -> InboxRow:
+    unread = counts.get(tm.thread_id, 0)
+    if not unread and tm.last_message_id > tm.last_read_message_id:
+        unread = 1  # marked unread by the member, though the newest message is theirs
+    return InboxRow(tm, other, last, unread, kind, tuple(labels.get(tm.thread_id, ())))
 
 
 def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:
@@ -432,7 +451,23 @@ def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:
         return None
     tm, other, last, kind = found
     counts = _unread_counts(member_id, [thread_id])
-    return InboxRow(tm, other, last, counts.get(thread_id, 0), kind)
+    return _row(tm, other, last, kind, counts, labels_for_threads(member_id, [thread_id]))
+
+
+def labels_for_threads(member_id: int, thread_ids: list[int]) -> dict[int, list[Label]]:
+    """The member's labels on each of these threads, in one query."""
+    if not thread_ids:
+        return {}
+    found: dict[int, list[Label]] = {}
+    rows = db.session.execute(
+        db.select(ThreadLabel.thread_id, Label)
+        .join(Label, Label.id == ThreadLabel.label_id)
+        .where(ThreadLabel.thread_id.in_(thread_ids), Label.member_id == member_id)
+        .order_by(Label.name_key)
+    )
+    for thread_id, label in rows:
+        found.setdefault(thread_id, []).append(label)
+    return found
 
 
 def _unread_counts(member_id: int, thread_ids: list[int]) -> dict[int, int]:
@@ -464,6 +499,7 @@ def unread_thread_count(member_id: int) -> int:
             ThreadMember.member_id == member_id,
             _UNREAD,
             ThreadMember.archived.is_(False),
+            ThreadMember.muted.is_(False),
             ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
         )
     )
@@ -474,12 +510,40 @@ class MessagePage:
     messages: list[Message]  # oldest first
     older_cursor: int | None  # pass as `before` for the page before this one
     newest: bool  # this page ends at the newest message
+    newer_cursor: int | None = None  # pass as `after` for the page after this one
 
 
 def messages(
-    thread_id: int, *, before: int | None = None, limit: int = THREAD_PAGE_SIZE
+    thread_id: int,
+    *,
+    before: int | None = None,
+    after: int | None = None,
+    at: int | None = None,
+    limit: int = THREAD_PAGE_SIZE,
 ) -> MessagePage:
-    """A page of a thread's history, keyset-paged on message id (never OFFSET)."""
+    """A page of a thread's history, keyset-paged on message id (never OFFSET).
+
+    The newest page by default; the page before `before`, the page after `after`, or
+    the page around the message `at` (a search result), with a few older ones above it.
+    """
+    if at is not None:
+        older = _older_than(thread_id, at + 1, AT_CONTEXT)
+        newer = _newer_than(thread_id, at, limit - len(older.messages))
+        return MessagePage(
+            older.messages + newer.messages,
+            older.older_cursor,
+            newer.newest,
+            newer.newer_cursor,
+        )
+    if after is not None:
+        return _newer_than(thread_id, after, limit)
+    return _older_than(thread_id, before, limit)
+
+
+AT_CONTEXT = 6  # a message opened from a search result, and the ones just before it
+
+
+def _older_than(thread_id: int, before: int | None, limit: int) -> MessagePage:
     query = (
         db.select(Message)
         .where(Message.thread_id == thread_id)
@@ -493,6 +557,21 @@ def messages(
     page = rows[:limit]
     page.reverse()
     return MessagePage(page, older, before is None)
+
+
+def _newer_than(thread_id: int, after: int, limit: int) -> MessagePage:
+    rows = list(
+        db.session.scalars(
+            db.select(Message)
+            .where(Message.thread_id == thread_id, Message.id > after)
+            .order_by(Message.id)
+            .limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    page = rows[:limit]
+    older = page[0].id if page else None  # the messages before this page, when asked for
+    return MessagePage(page, older, not more, page[-1].id if more else None)
 
 
 def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> None:
