@@ -13,7 +13,7 @@ from linkmsg.extensions import db
 from linkmsg.models import Member, Outbox, utcnow
 from linkmsg.services import messaging
 
-from .factories import connect, make_member, texts
+from .factories import Browser, connect, make_member, texts
 
 
 class Sink:
@@ -134,6 +134,31 @@ def test_no_email_when_the_message_was_read_first(mail_app, smtp):
         messaging.mark_read(bob.id, sent.thread_id, sent.message.id)
     run_worker(mail_app)
     assert sink.messages == []
+
+
+def test_no_email_for_a_muted_thread_and_email_again_once_unmuted(mail_app, smtp):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    first = send(mail_app, ann, bob, "Hello")
+    browser = Browser(mail_app)
+    browser.login(bob)
+    assert browser.post(f"/messaging/t/{first.thread_id}/mute", {"muted": "1"}).status_code == 303
+    with mail_app.app_context():
+        # Logging in made Bob active; he has been away since.
+        db.session.get(Member, bob.id).last_active_at = utcnow() - timedelta(hours=2)
+        db.session.commit()
+    send(mail_app, ann, bob, "Muted, so no email")
+    run_worker(mail_app)
+    assert sink.messages == []
+    with mail_app.app_context():
+        assert set(db.session.scalars(db.select(Outbox.last_error))) == {"muted"}
+    browser.post(f"/messaging/t/{first.thread_id}/mute", {"muted": "0"})
+    with mail_app.app_context():
+        db.session.get(Member, bob.id).last_active_at = utcnow() - timedelta(hours=2)
+        db.session.commit()
+    send(mail_app, ann, bob, "Unmuted now")
+    run_worker(mail_app)
+    assert len(sink.messages) == 1 and "Unmuted now" in text_part(sink.messages[0])
 
 
 def test_one_email_per_thread_per_quiet_period(mail_app, smtp):
