@@ -103,6 +103,7 @@ def test_archive_from_a_row_with_htmx_removes_the_row_in_place(app, browser, tri
     assert response.status_code == 200 and is_fragment(response)
     page = soup(response)
     assert not page.find(attrs={"data-testid": "thread-row"})  # gone from the main list
+    assert page.find(id=f"thread-row-{bob_thread}")["hx-swap-oob"] == "delete"
     assert "archived" in page.find(id="live-announcer").get_text()
     # From the Archived list, "Move to inbox" removes it there too.
     archived = browser.get("/messaging?filter=archived", htmx=True)
@@ -113,6 +114,7 @@ def test_archive_from_a_row_with_htmx_removes_the_row_in_place(app, browser, tri
     assert fields["list"] == "archived"
     response = browser.post(form["hx-post"], fields, htmx=True)
     assert not soup(response).find(attrs={"data-testid": "thread-row"})
+    assert soup(response).find(id=f"filed-row-{bob_thread}")["hx-swap-oob"] == "delete"
     assert side(app, ann, bob_thread).archived is False
 
 

@@ -47,9 +47,11 @@ def _row_response(thread_id: int, announce: str, default: str):
         return done(announce, _after(default))
     row = messaging.inbox_row(current_user.id, thread_id)
     shown = request.form.get("list", "all")
+    prefix = "thread-row-" if shown in ("all", "unread") else "filed-row-"
     return render(
         "messaging/_row_update.html",
         row=row if _row_still_listed(row, shown) else None,
+        row_id=f"{prefix}{thread_id}",
         shown=shown,
         announce=announce,
     )
