@@ -8,6 +8,7 @@ target is not on the page is ignored by htmx.
 
 from __future__ import annotations
 
+from flask import g
 from flask import render_template as _render_template
 
 from .extensions import db
@@ -23,7 +24,11 @@ def render_template(template: str, **context) -> str:
     """Render a live piece. It is rendered in the request of whoever caused the event, so
     `csrf_token()` must not put *their* token into another member's page: forms in live
     pieces carry an empty token field, and htmx sends the page's own token as a header."""
-    return _render_template(template, csrf_token=_no_token, live=True, **context)
+    g.rendering_live = True  # the page counts of the request's own member are not needed
+    try:
+        return _render_template(template, csrf_token=_no_token, live=True, **context)
+    finally:
+        g.rendering_live = False
 
 
 def _no_token() -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Flask, current_app, has_request_context, request, url_for
+from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_login import current_user
 
 from .models import utcnow
@@ -27,8 +27,22 @@ NAV = (
 )
 
 # Areas that contribute a count to the navigation register a callable here:
-# name -> function(member) -> int.
+# name -> function(member) -> a SELECT of one number. A page fetches them all, and the
+# newest live event id, in one round trip.
 NAV_COUNTERS: dict[str, callable] = {}
+
+
+def nav_counts(member) -> dict[str, int]:
+    from .extensions import db
+    from .services import events
+
+    names = list(NAV_COUNTERS)
+    columns = [NAV_COUNTERS[name](member).scalar_subquery() for name in names]
+    columns.append(events.latest_id_query(member.id).scalar_subquery())
+    row = db.session.execute(db.select(*columns)).one()
+    counts = dict(zip(names, (value or 0 for value in row), strict=False))
+    counts["_last_event_id"] = row[-1] or 0
+    return counts
 
 
 def timeago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -81,18 +95,17 @@ def init_app(app: Flask) -> None:
                 )
             return items
 
-        # Emails and events render outside any request: nobody is logged in there.
-        user = current_user if has_request_context() else None
+        # Emails render outside any request: nobody is logged in there. Live pieces are
+        # rendered in the request of whoever caused them and bring their own counts.
+        user = current_user._get_current_object() if has_request_context() else None
         signed_in = user is not None and user.is_authenticated
+        counts = nav_counts(user) if signed_in and not g.get("rendering_live") else {}
 
         def count(name: str) -> int:
-            counter = NAV_COUNTERS.get(name)
-            return counter(user) if counter and signed_in else 0
+            return counts.get(name, 0)
 
         def live_last_event_id() -> int:
-            from .services import events
-
-            return events.latest_id(user.id) if signed_in else 0
+            return counts.get("_last_event_id", 0)
 
         return {
             "avatar": app.jinja_env.get_template("partials/_avatar.html").module.avatar,

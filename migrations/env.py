@@ -62,12 +62,7 @@ def run_migrations_offline():
         context.run_migrations()
 
 
-# Kept by hand in a migration, PostgreSQL only: autogenerate leaves them alone.
-MANUAL_SCHEMA = {("column", "search_vector"), ("index", "ix_message_search")}
-
-
-def include_object(object, name, type_, reflected, compare_to):
-    return (type_, name) not in MANUAL_SCHEMA
+from linkmsg.models import include_object  # noqa: E402
 
 
 def run_migrations_online():

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from linkmsg.extensions import db
-from linkmsg.models import Member
+from linkmsg.models import Member, include_object
 
 from .conftest import REDIS_URL
 from .factories import by_testid, soup
@@ -87,7 +87,8 @@ def test_healthz_reports_redis_when_configured(app_factory):
 
 def test_migrations_build_exactly_the_models(ctx):
     with db.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        context = MigrationContext.configure(connection, opts={"include_object": include_object})
+        diff = compare_metadata(context, db.metadata)
     assert diff == []
 
 

@@ -13,9 +13,7 @@ from ..web import is_htmx, parse_id, render, see_other
 
 bp = Blueprint("messaging", __name__)
 
-NAV_COUNTERS["unread"] = lambda member: (
-    messaging.unread_thread_count(member.id) if member.is_authenticated else 0
-)
+NAV_COUNTERS["unread"] = lambda member: messaging.unread_thread_count_query(member.id)
 
 FILTERS = ("all", "unread", "inmail", "archived")
 
@@ -82,20 +80,23 @@ def inbox():
 
 
 def _thread_context(view, *, before=None, after=None, at=None, form=None):
-    page = messaging.messages(view.thread.id, before=before, after=after, at=at)
+    kind = view.thread.kind
+    page = messaging.messages(view.thread.id, before=before, after=after, at=at, kind=kind)
     permission = messaging.reply_permission(view, current_user)
+    labels, thread_labels = organise.labels_for_thread(current_user.id, view.thread.id)
+    # Allowed to write in an ordinary thread means connected: no need to ask again.
+    connected = permission.allowed and kind == "ordinary"
+    degree = 1 if connected else network.degree(current_user.id, view.other.id)
     return {
         "view": view,
         "other": view.other,
         "page": page,
         "highlight": at,
-        "labels": organise.labels(current_user.id),
-        "thread_labels": messaging.labels_for_threads(current_user.id, [view.thread.id]).get(
-            view.thread.id, []
-        ),
+        "labels": labels,
+        "thread_labels": thread_labels,
         "permission": permission,
         "form": form or MessageForm(formdata=None),
-        "degree": network.degree_label(network.degree(current_user.id, view.other.id)),
+        "degree": network.degree_label(degree),
         "active": network.active_status(view.other, current_user),
     }
 
@@ -112,7 +113,7 @@ def thread(thread_id: int):
     if before is None and after is None and at is None:
         # The newest page is about to be shown: read up to the newest message. Done before
         # loading, so the commit does not expire what the page renders.
-        messaging.mark_read(current_user.id, thread_id, view.thread.last_message_id)
+        messaging.mark_read(current_user.id, thread_id, view.thread.last_message_id, view=view)
         if view.thread.kind == "inmail":
             inmail.mark_opened(thread_id, current_user.id)
     context = _thread_context(view, before=before, after=after, at=at)

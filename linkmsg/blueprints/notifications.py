@@ -9,9 +9,7 @@ from ..web import parse_id, render
 
 bp = Blueprint("notifications", __name__)
 
-NAV_COUNTERS["notifications"] = lambda member: (
-    notifications.unread_count(member.id) if member.is_authenticated else 0
-)
+NAV_COUNTERS["notifications"] = lambda member: notifications.unread_count_query(member.id)
 
 
 @bp.route("/notifications")

@@ -27,9 +27,11 @@ def record(member_id: int, kind: str, **payload) -> Event:
 
 def latest_id(member_id: int) -> int:
     """The newest event id of a member: a page rendered now has seen everything up to it."""
-    return (
-        db.session.scalar(db.select(db.func.max(Event.id)).where(Event.member_id == member_id)) or 0
-    )
+    return db.session.scalar(latest_id_query(member_id)) or 0
+
+
+def latest_id_query(member_id: int):
+    return db.select(db.func.max(Event.id)).where(Event.member_id == member_id)
 
 
 def pruned_through() -> int:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask import current_app
 from sqlalchemy import case, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import noload
 
 from ..extensions import db
 from ..models import (
@@ -71,11 +72,12 @@ def basic_refusal(sender: Member, recipient: Member, verb: str = "message") -> P
         return Permission(False, "You can't message yourself.")
     if recipient.suspended_at is not None or sender.suspended_at is not None:
         return Permission(False, "This member can't be messaged.")
-    if safety.has_blocked(sender.id, recipient.id):
+    blockers = safety.blockers_between(sender.id, recipient.id)
+    if sender.id in blockers:
         return Permission(
             False, f"You blocked {recipient.name}. Unblock them in Settings to message.", "unblock"
         )
-    if safety.has_blocked(recipient.id, sender.id):
+    if recipient.id in blockers:
         return Permission(False, f"You can't message {recipient.name}.")
     missing = accounts.missing_profile_fields(sender)
     if missing:
@@ -492,7 +494,12 @@ def _unread_counts(member_id: int, thread_ids: list[int]) -> dict[int, int]:
 
 def unread_thread_count(member_id: int) -> int:
     """Threads with unread messages, as the navigation badge counts them."""
-    return db.session.scalar(
+    return db.session.scalar(unread_thread_count_query(member_id))
+
+
+def unread_thread_count_query(member_id: int):
+    """The badge's count as a query, for pages that fetch all their counts at once."""
+    return (
         db.select(db.func.count())
         .select_from(ThreadMember)
         .where(
@@ -520,6 +527,7 @@ def messages(
     after: int | None = None,
     at: int | None = None,
     limit: int = THREAD_PAGE_SIZE,
+    kind: str | None = None,
 ) -> MessagePage:
     """A page of a thread's history, keyset-paged on message id (never OFFSET).
 
@@ -527,8 +535,8 @@ def messages(
     the page around the message `at` (a search result), with a few older ones above it.
     """
     if at is not None:
-        older = _older_than(thread_id, at + 1, AT_CONTEXT)
-        newer = _newer_than(thread_id, at, limit - len(older.messages))
+        older = _older_than(thread_id, at + 1, AT_CONTEXT, kind)
+        newer = _newer_than(thread_id, at, limit - len(older.messages), kind)
         return MessagePage(
             older.messages + newer.messages,
             older.older_cursor,
@@ -536,16 +544,24 @@ def messages(
             newer.newer_cursor,
         )
     if after is not None:
-        return _newer_than(thread_id, after, limit)
-    return _older_than(thread_id, before, limit)
+        return _newer_than(thread_id, after, limit, kind)
+    return _older_than(thread_id, before, limit, kind)
 
 
 AT_CONTEXT = 6  # a message opened from a search result, and the ones just before it
 
 
-def _older_than(thread_id: int, before: int | None, limit: int) -> MessagePage:
+def _message_query(kind: str | None):
+    """Messages of a thread; an ordinary thread has no InMail to load with them."""
+    query = db.select(Message)
+    if kind == THREAD_ORDINARY:
+        query = query.options(noload(Message.inmail))
+    return query
+
+
+def _older_than(thread_id: int, before: int | None, limit: int, kind=None) -> MessagePage:
     query = (
-        db.select(Message)
+        _message_query(kind)
         .where(Message.thread_id == thread_id)
         .order_by(Message.id.desc())
         .limit(limit + 1)
@@ -559,10 +575,10 @@ def _older_than(thread_id: int, before: int | None, limit: int) -> MessagePage:
     return MessagePage(page, older, before is None)
 
 
-def _newer_than(thread_id: int, after: int, limit: int) -> MessagePage:
+def _newer_than(thread_id: int, after: int, limit: int, kind=None) -> MessagePage:
     rows = list(
         db.session.scalars(
-            db.select(Message)
+            _message_query(kind)
             .where(Message.thread_id == thread_id, Message.id > after)
             .order_by(Message.id)
             .limit(limit + 1)
@@ -574,20 +590,26 @@ def _newer_than(thread_id: int, after: int, limit: int) -> MessagePage:
     return MessagePage(page, older, not more, page[-1].id if more else None)
 
 
-def mark_read(member_id: int, thread_id: int, up_to_message_id: int | None) -> None:
+def mark_read(
+    member_id: int, thread_id: int, up_to_message_id: int | None, *, view: ThreadView | None = None
+) -> None:
     """The member has seen the thread up to this message; anything newer stays unread.
 
-    The member's other open pages hear of it, so their badges agree.
+    The member's other open pages hear of it, so their badges agree. With the `view` just
+    loaded, nothing is read again when there is nothing new.
     """
     if up_to_message_id is None:
         return
-    newest = db.session.scalar(db.select(Thread.last_message_id).where(Thread.id == thread_id))
-    up_to_message_id = min(up_to_message_id, newest or 0)
-    seen = db.session.scalar(
-        db.select(ThreadMember.last_read_message_id).where(
-            ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id
+    if view is not None:
+        newest, seen = view.thread.last_message_id, view.membership.last_read_message_id
+    else:
+        newest = db.session.scalar(db.select(Thread.last_message_id).where(Thread.id == thread_id))
+        seen = db.session.scalar(
+            db.select(ThreadMember.last_read_message_id).where(
+                ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id
+            )
         )
-    )
+    up_to_message_id = min(up_to_message_id, newest or 0)
     if seen is None or seen >= up_to_message_id:
         return  # nothing new: no write, no transaction held
     changed = db.session.execute(

@@ -44,10 +44,12 @@ def _visible(member_id: int):
 
 
 def unread_count(member_id: int) -> int:
-    return db.session.scalar(
-        db.select(db.func.count(Notification.id)).where(
-            Notification.member_id == member_id, Notification.read_at.is_(None), _visible(member_id)
-        )
+    return db.session.scalar(unread_count_query(member_id))
+
+
+def unread_count_query(member_id: int):
+    return db.select(db.func.count(Notification.id)).where(
+        Notification.member_id == member_id, Notification.read_at.is_(None), _visible(member_id)
     )
 
 

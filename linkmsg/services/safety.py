@@ -19,18 +19,20 @@ from .errors import ValidationFailed
 
 def blocked_either_way(a_id: int, b_id: int) -> bool:
     """True when either member has blocked the other."""
-    return (
-        db.session.scalar(
-            db.select(Block.blocker_id)
-            .where(
+    return bool(blockers_between(a_id, b_id))
+
+
+def blockers_between(a_id: int, b_id: int) -> set[int]:
+    """Which of the two members has blocked the other (none, one or both), in one query."""
+    return set(
+        db.session.scalars(
+            db.select(Block.blocker_id).where(
                 or_(
                     and_(Block.blocker_id == a_id, Block.blocked_id == b_id),
                     and_(Block.blocker_id == b_id, Block.blocked_id == a_id),
                 )
             )
-            .limit(1)
         )
-        is not None
     )
 
 

@@ -79,9 +79,7 @@ def search(member_id: int, query: str | None) -> list[Hit]:
     ]
     hits = [hit for hit in hits if hit.score > 0]
     hits.sort(key=lambda hit: (-hit.score, -hit.message.id))
-    return [
-        replace(hit, snippet=snippet(hit.message.body or "", words)) for hit in hits[:RESULTS]
-    ]
+    return [replace(hit, snippet=snippet(hit.message.body or "", words)) for hit in hits[:RESULTS]]
 
 
 def _visible_threads(member_id: int):
