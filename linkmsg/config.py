@@ -78,7 +78,8 @@ class Config:
     LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "100 per 15 minutes")
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True  # if the limit store is down, let members through
-    RATELIMIT_KEY_PREFIX = "linkmsg"
+    # Two sites sharing one Redis must not share their members' counters.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "linkmsg")
 
     # Werkzeug's scrypt: memory-hard, salted.
     PASSWORD_HASH_METHOD = "scrypt"

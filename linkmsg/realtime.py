@@ -2,8 +2,9 @@
 
 Our own instance of flask-sse's ServerSentEventsBlueprint (`events_bp`), subclassed so
 that:
-- the transport is Redis pub/sub when REDIS_URL is set (one client per app) and an
-  in-process fan-out otherwise (a bounded queue per open stream);
+- the transport is Redis pub/sub when REDIS_URL is set (one pub/sub connection per
+  process, shared by its streams: `RedisHub`) and an in-process fan-out otherwise; either
+  way each open stream reads a bounded queue of its own;
 - the stream's channel is the logged-in member's (`member:<id>`), never `?channel=`;
 - every event is a database row first: a stream replays the rows after Last-Event-ID
   (header or `last_event_id` parameter), then goes live, skipping what it replayed.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 
@@ -123,50 +125,206 @@ class MemoryBroker:
             return len(self.channels.get(channel, ()))
 
 
-class RedisSubscription(Subscription):
-    def __init__(self, pubsub):
-        self.pubsub = pubsub
+class HubSubscription(MemorySubscription):
+    """A stream's queue, fed by its process's RedisHub."""
+
+    def __init__(self, hub: RedisHub, channel: str, size: int, generation: int):
+        super().__init__(hub, channel, size)
+        self.generation = generation
         self.failed = False
 
-    def get(self, timeout: float) -> Message | None:
+    def fail(self) -> None:
+        """The hub lost Redis: end the stream, so that the client reconnects and replays."""
+        self.failed = True
         try:
-            raw = self.pubsub.get_message(ignore_subscribe_messages=True, timeout=timeout)
-        except redis.RedisError as error:
-            log.warning("event stream lost Redis: %s", error)
-            self.failed = True
-            return None
-        if raw is None or raw.get("type") != "message":
-            return None
-        return Message(**json.loads(raw["data"]))
+            self.queue.put_nowait(None)  # wakes the stream now rather than at its keep-alive
+        except queue.Full:
+            pass
 
     @property
     def broken(self) -> bool:
-        return self.failed
+        return self.overflowed or self.failed
 
-    def close(self) -> None:
+
+class RedisHub:
+    """One Redis pub/sub connection per process, shared by every stream open in it.
+
+    Each stream used to hold a pub/sub connection of its own: 1,000 open streams were
+    1,000 Redis connections, past redis-py's default pool of 100, so streams beyond that
+    failed to subscribe and publishes failed with them (bench/live.py). Here a listener
+    thread (a greenlet under gevent) reads the one connection and hands each message to
+    the local queues of its channel. A channel is subscribed while a stream of this
+    process wants it; `subscribe` returns once Redis has confirmed, so that a stream can
+    read its replay rows afterwards without a gap. If the connection fails, every local
+    stream ends (its client reconnects and replays from the database) and the next
+    subscriber connects again. The listener stops when the last stream closes.
+
+    Writes on the connection happen under `lock`; only the listener reads it.
+    """
+
+    name = "redis"
+    CONFIRM_SECONDS = 5.0
+    IDLE_SECONDS = 10.0  # PING after this much silence; a second silence means it is gone
+
+    def __init__(self, url: str, queue_size: int):
+        self.pool = redis.ConnectionPool.from_url(
+            url, socket_connect_timeout=2, health_check_interval=0
+        )
+        self.queue_size = queue_size
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.connection = None
+        self.generation = 0
+        self.pid = None
+        self.channels: dict[str, set[HubSubscription]] = {}
+        self.sent: dict[str, int] = {}  # SUBSCRIBE commands sent, per channel
+        self.confirmed: dict[str, int] = {}  # and confirmed by Redis
+
+    def subscribe(self, channel: str) -> HubSubscription:
+        """A local subscription to `channel`, live once this returns. Raises RedisError."""
+        with self.lock:
+            self._start()
+            generation = self.generation
+            subscription = HubSubscription(self, channel, self.queue_size, generation)
+            subscribers = self.channels.setdefault(channel, set())
+            subscribers.add(subscription)
+            try:
+                if len(subscribers) == 1:
+                    self.connection.send_command("SUBSCRIBE", channel, check_health=False)
+                    self.sent[channel] = self.sent.get(channel, 0) + 1
+                wanted = self.sent[channel]
+                confirmed = self.changed.wait_for(
+                    lambda: (
+                        self.generation != generation or self.confirmed.get(channel, 0) >= wanted
+                    ),
+                    timeout=self.CONFIRM_SECONDS,
+                )
+                if self.generation != generation:
+                    raise redis.ConnectionError("lost Redis while subscribing")
+                if not confirmed:
+                    raise redis.TimeoutError("Redis did not confirm the subscription")
+            except BaseException:
+                subscription.closed = True
+                self._discard(subscription)
+                raise
+            return subscription
+
+    def remove(self, subscription: HubSubscription) -> None:
+        with self.lock:
+            self._discard(subscription)
+
+    def _discard(self, subscription: HubSubscription) -> None:
+        if subscription.generation != self.generation:
+            return  # its connection is gone, and the channel table with it
+        subscribers = self.channels.get(subscription.channel)
+        if subscribers is None:
+            return
+        subscribers.discard(subscription)
+        if not subscribers:
+            del self.channels[subscription.channel]
+            try:
+                self.connection.send_command(
+                    "UNSUBSCRIBE", subscription.channel, check_health=False
+                )
+            except (redis.RedisError, OSError) as error:
+                log.warning("event hub could not unsubscribe: %s", error)
+
+    def _start(self) -> None:
+        """Connect and start the listener, unless this process already has them."""
+        if self.connection is not None and self.pid == os.getpid():
+            return
+        if self.pid != os.getpid():  # forked: the parent's connection is not ours
+            self.connection = None
+            self.channels, self.sent, self.confirmed = {}, {}, {}
+        connection = self.pool.make_connection()
+        connection.connect()
+        self.connection, self.pid = connection, os.getpid()
+        self.generation += 1
+        threading.Thread(
+            target=self._listen, args=(connection,), name="linkmsg-event-hub", daemon=True
+        ).start()
+
+    def _listen(self, connection) -> None:
+        waiting_for_pong = False
         try:
-            self.pubsub.close()
-        except redis.RedisError:
-            pass
+            while True:
+                if not connection.can_read(timeout=self.IDLE_SECONDS):
+                    if waiting_for_pong:
+                        raise redis.TimeoutError("Redis stopped answering")
+                    with self.lock:
+                        if connection is not self.connection:
+                            return
+                        connection.send_command("PING", check_health=False)
+                    waiting_for_pong = True
+                    continue
+                waiting_for_pong = False
+                # RESP3 (redis-py's default) sends pub/sub messages as pushes.
+                reply = connection.read_response(push_request=True)
+                if not isinstance(reply, list) or len(reply) < 3:
+                    continue  # the answer to a PING
+                kind, channel = reply[0], reply[1].decode()
+                if kind == b"message":
+                    self._deliver(channel, reply[2])
+                elif kind in (b"subscribe", b"unsubscribe"):
+                    with self.lock:
+                        if kind == b"subscribe":
+                            self.confirmed[channel] = self.confirmed.get(channel, 0) + 1
+                            self.changed.notify_all()
+                        elif not self.channels and connection is self.connection:
+                            self._stop(connection)  # the last stream of this process left
+                            return
+        except Exception as error:  # whatever it was, the streams must not wait on a dead hub
+            log.warning("event hub lost Redis: %s", error)
+            with self.lock:
+                if connection is self.connection:
+                    for subscribers in self.channels.values():
+                        for subscription in subscribers:
+                            subscription.fail()
+                    self._stop(connection)
+
+    def _stop(self, connection) -> None:
+        """Forget the connection and every channel (call under `lock`)."""
+        self.connection = None
+        self.channels, self.sent, self.confirmed = {}, {}, {}
+        self.generation += 1
+        self.changed.notify_all()
+        connection.disconnect()
+
+    def _deliver(self, channel: str, data: bytes) -> None:
+        try:
+            message = Message(**json.loads(data))
+        except (ValueError, TypeError) as error:
+            log.warning("event hub got a malformed message on %s: %s", channel, error)
+            return
+        with self.lock:
+            subscribers = list(self.channels.get(channel, ()))
+        for subscription in subscribers:
+            subscription.offer(message)
 
 
 class RedisBroker:
-    """Redis pub/sub, for several workers and hosts. One client (and pool) per app."""
+    """Redis pub/sub, for several workers and hosts: a client (and pool) per app for
+    publishing, and one hub per process for the streams."""
 
     name = "redis"
 
-    def __init__(self, url: str):
-        self.client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=30)
+    def __init__(self, url: str, queue_size: int):
+        # A burst of sends waits for a free connection rather than failing with "Too many
+        # connections" (redis-py's pools hold 100; a gevent worker may serve far more).
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=100, timeout=5, socket_connect_timeout=2, health_check_interval=30
+        )
+        self.client = redis.Redis(connection_pool=pool)
+        self.hub = RedisHub(url, queue_size)
 
-    def subscribe(self, channel: str) -> RedisSubscription:
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(channel)
-        return RedisSubscription(pubsub)
+    def subscribe(self, channel: str) -> HubSubscription:
+        return self.hub.subscribe(channel)
 
     def publish(self, channel: str, message: Message) -> None:
         self.client.publish(channel, json.dumps(message.to_dict()))
 
     def subscriber_count(self, channel: str) -> int:
+        """Subscribed connections in Redis: at most one per process, whatever its streams."""
         return dict(self.client.pubsub_numsub(channel)).get(channel.encode(), 0)
 
 
@@ -333,7 +491,9 @@ def flush_pending() -> None:
 
 def init_app(app: Flask) -> None:
     if app.config.get("REDIS_URL"):
-        app.extensions[EXTENSION] = RedisBroker(app.config["REDIS_URL"])
+        app.extensions[EXTENSION] = RedisBroker(
+            app.config["REDIS_URL"], app.config["SSE_QUEUE_SIZE"]
+        )
     else:
         app.extensions[EXTENSION] = MemoryBroker(app.config["SSE_QUEUE_SIZE"])
     app.register_blueprint(events_bp)

@@ -8,6 +8,7 @@ its reason, or fails it when LINKMSG_REQUIRE_SERVICES=1 (as CI sets).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import uuid
@@ -84,8 +85,9 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def postgres_database(tmp_path_factory):
+@contextlib.contextmanager
+def throwaway_postgres(prefix: str, tmp_dir):
+    """A new PostgreSQL database built by the migrations, dropped afterwards (its URL)."""
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -93,19 +95,25 @@ def postgres_database(tmp_path_factory):
     except Exception as error:
         admin.dispose()
         service_unavailable(f"PostgreSQL not reachable at {POSTGRES_URL}: {type(error).__name__}")
-    name = f"linkmsg_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         # A throwaway database: no need to wait for the disk on every commit.
         conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     url = sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        _migrate(url, tmp_path_factory.mktemp("pg-migrate"))
+        _migrate(url, tmp_dir)
         yield url
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_database(tmp_path_factory):
+    with throwaway_postgres("linkmsg_test", tmp_path_factory.mktemp("pg-migrate")) as url:
+        yield url
 
 
 def _empty_postgres(app) -> None:

@@ -1,0 +1,762 @@
+"""Live delivery under load: 1,000 open event streams on a real gunicorn.
+
+    .venv/bin/python -m bench.live                           # gunicorn.conf.py as checked in
+    .venv/bin/python -m bench.live --worker-class gthread --threads 1000 \
+        --output bench/results/live-gthread.json             # the same run on threads
+    .venv/bin/python -m bench.live --streams 200 --duration 10   # a quick look
+
+It builds a throwaway PostgreSQL database (`linkmsg_live_bench`, migrated, then 2 x
+--streams members loaded with COPY: every stream holder is connected to one sender),
+starts gunicorn with the checked-in gunicorn.conf.py on a free port with Redis as the
+event transport, logs every stream holder in through the login form and opens their
+event streams from one asyncio client. Then a second process, its own asyncio client,
+sends --rate messages a second for --duration seconds through the compose form, each
+from a holder's sender to that holder (a random holder each time). Measured:
+
+- delivery latency: from the send POST returning (and from it starting) to the event
+  carrying that message arriving on the recipient's stream;
+- events sent vs received (none lost, none doubled) and streams that ended (none);
+- server memory per open stream: RSS (and PSS) of all gunicorn processes after the
+  streams opened minus before, divided by the number of streams.
+
+The figures are printed and written to bench/results/live.json (or --output) with the
+machine's details; the exit status is 1 when a target is missed. The database is dropped
+at the end unless --keep-db. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import re
+import resource
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from .common import percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PASSWORD = "bench-live-password"
+TARGET_P99_MS = 100.0
+CSRF_META = re.compile(r'name="csrf-token" content="([^"]+)"')
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def summarize(samples_ms: list[float]) -> dict:
+    values = sorted(samples_ms)
+    if not values:
+        return {"n": 0}
+    return {
+        "n": len(values),
+        "p50_ms": round(statistics.median(values), 2),
+        "p90_ms": round(percentile(values, 0.90), 2),
+        "p99_ms": round(percentile(values, 0.99), 2),
+        "mean_ms": round(statistics.fmean(values), 2),
+        "min_ms": round(values[0], 2),
+        "max_ms": round(values[-1], 2),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def raise_fd_limit(wanted: int) -> tuple[int, int]:
+    """Raise this process's (and so gunicorn's) open-file limit to `wanted` if it is lower."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < wanted:
+        new = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        if new < wanted:
+            log(f"warning: open-file limit is {new} (hard limit), {wanted} wanted")
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+# --------------------------------------------------------------------------- database
+
+
+def server_url(base: str, database: str) -> str:
+    return f"{base.rstrip('/')}/{database}"
+
+
+DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+def create_database(base: str, name: str) -> None:
+    with psycopg.connect(server_url(base, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(base: str, name: str) -> None:
+    with psycopg.connect(server_url(base, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def migrate(url: str) -> None:
+    """The project's own migrations, as `flask db upgrade` runs them."""
+    import flask_migrate
+
+    from linkmsg import create_app
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url.replace("postgresql://", "postgresql+psycopg://", 1),
+            "TESTING": True,
+            "SECRET_KEY": "bench",
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+        from linkmsg.extensions import db
+
+        db.engine.dispose()
+
+
+MEMBER_COLUMNS = (
+    "id, email, password_hash, handle, name, headline, location, about, plan, role,"
+    " show_active, accepts_inmail, email_notifications, session_token, created_at"
+)
+
+
+def load_members(url: str, streams: int) -> None:
+    """Members 1..n hold streams; member n+i is holder i's sender, connected to them.
+
+    Full profiles (messaging needs them) and one cheap salted password hash for all: the
+    bench times delivery, not password hashing (production logins use scrypt).
+    """
+    from werkzeug.security import generate_password_hash
+
+    password_hash = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = []
+    for member in range(1, 2 * streams + 1):
+        role = "holder" if member <= streams else "sender"
+        rows.append(
+            f"{member}\t{role}{member}@bench.linkmsg.test\t{password_hash}\t"
+            f"bench-{role}-{member}\tBench {role.title()} {member}\tEngineer at Bench {member}\t"
+            f"Lisbon, Portugal\t\tfree\tmember\tt\tt\tf\t{secrets.token_urlsafe(24)}\t"
+            f"{now:%Y-%m-%d %H:%M:%S}\n"
+        )
+    edges = []
+    for holder in range(1, streams + 1):
+        sender = holder + streams
+        edges.append(f"{holder}\t{sender}\t{now:%Y-%m-%d %H:%M:%S}\n")
+        edges.append(f"{sender}\t{holder}\t{now:%Y-%m-%d %H:%M:%S}\n")
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        with cur.copy(f"COPY member ({MEMBER_COLUMNS}) FROM STDIN") as copy:
+            copy.write("".join(rows))
+        with cur.copy("COPY connection (member_id, other_id, created_at) FROM STDIN") as copy:
+            copy.write("".join(edges))
+        cur.execute("SELECT setval(pg_get_serial_sequence('member', 'id'), %s)", (2 * streams,))
+        cur.execute("ANALYZE")
+
+
+def holder_email(i: int) -> str:
+    return f"holder{i}@bench.linkmsg.test"
+
+
+def sender_email(i: int, streams: int) -> str:
+    return f"sender{i + streams}@bench.linkmsg.test"
+
+
+def holder_handle(i: int) -> str:
+    return f"bench-holder-{i}"
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Server:
+    """gunicorn -c gunicorn.conf.py, on a free port, with the bench's environment."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.log_file = open(log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py")],
+            cwd=ROOT,
+            env={**os.environ, **env, "BIND": f"127.0.0.1:{self.port}"},
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, workers: int, timeout: float = 30.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    # Every worker imports the app on its own: wait for all of them to boot.
+                    if len(self.workers()) >= workers:
+                        return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn not ready: {self.log_path.read_text()[-2000:]}")
+
+    def workers(self) -> list[int]:
+        children = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.process.pid:
+                    children.append(int(entry.name))
+        return children
+
+    def memory_kib(self) -> dict:
+        """RSS and PSS of the master and every worker (PSS splits pages shared after fork)."""
+        total = {"rss_kib": 0, "pss_kib": 0, "processes": 0}
+        for pid in [self.process.pid, *self.workers()]:
+            try:
+                rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            except OSError:
+                continue
+            fields = dict(
+                (line.split(":")[0], int(line.split()[1]))
+                for line in rollup.splitlines()[1:]
+                if line.split()[-1] == "kB"
+            )
+            total["rss_kib"] += fields.get("Rss", 0)
+            total["pss_kib"] += fields.get("Pss", 0)
+            total["processes"] += 1
+        return total
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log_file.close()
+
+
+# --------------------------------------------------------------------------- clients
+
+
+async def login(transport, base_url: str, email: str):
+    """Log in through the form; return the client (its jar holds the session cookie)."""
+    import httpx
+
+    client = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=30)
+    page = await client.get("/login")
+    token = CSRF_META.search(page.text).group(1)
+    response = await client.post(
+        "/login", data={"email": email, "password": PASSWORD, "csrf_token": token}
+    )
+    if response.status_code != 303:
+        raise RuntimeError(f"login of {email} answered {response.status_code}")
+    return client
+
+
+class Stream:
+    """One member's GET /stream over a raw asyncio connection (HTTP/1.1, chunked)."""
+
+    def __init__(self, index: int, arrivals: list, marker: re.Pattern):
+        self.index = index
+        self.arrivals = arrivals  # (monotonic, wall clock, holder, event id, [seq...])
+        self.marker = marker
+        self.opened = asyncio.get_running_loop().create_future()
+        self.ended: str | None = None
+        self.events = 0
+        self.keepalives = 0
+        self.writer = None
+        self.task = None
+
+    async def run(self, port: int, cookie: str) -> None:
+        try:
+            reader, self.writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
+            self.writer.write(
+                (
+                    f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                    f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n"
+                    f"Cookie: session={cookie}\r\n\r\n"
+                ).encode()
+            )
+            status = await reader.readline()
+            if b" 200 " not in status:
+                raise RuntimeError(f"stream answered {status!r}")
+            chunked = False
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"transfer-encoding:") and b"chunked" in line.lower():
+                    chunked = True
+            buffer = b""
+            while True:
+                if chunked:
+                    size_line = await reader.readline()
+                    if not size_line:
+                        break
+                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        break
+                    data = (await reader.readexactly(size + 2))[:-2]
+                else:
+                    data = await reader.read(65536)
+                    if not data:
+                        break
+                arrived = (time.monotonic(), time.time())
+                buffer += data
+                while b"\n\n" in buffer:
+                    block, buffer = buffer.split(b"\n\n", 1)
+                    self._block(block.decode(), arrived)
+            self.ended = "server closed the stream"
+        except (OSError, asyncio.IncompleteReadError, RuntimeError) as error:
+            self.ended = f"{type(error).__name__}: {error}"
+        except asyncio.CancelledError:
+            raise
+        finally:
+            if not self.opened.done():
+                self.opened.set_result(False)
+
+    def _block(self, block: str, arrived: tuple[float, float]) -> None:
+        lines = block.split("\n")
+        if any(line.startswith(": open") for line in lines) and not self.opened.done():
+            self.opened.set_result(True)
+            return
+        if all(line.startswith(":") for line in lines):
+            self.keepalives += 1
+            return
+        event_id = next((line[3:].strip() for line in lines if line.startswith("id:")), None)
+        data = "\n".join(line[5:] for line in lines if line.startswith("data:"))
+        self.events += 1
+        seqs = sorted({int(found) for found in self.marker.findall(data)})
+        self.arrivals.append((*arrived, self.index, event_id, seqs))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+# --------------------------------------------------------------------------- the run
+
+
+async def run(args, server: Server, run_id: str, url: str) -> dict:
+    import httpx
+
+    marker = re.compile(rf"lm{run_id}x(\d+)y")
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=64))
+    log(f"logging {args.streams} stream holders in through the login form")
+    started = time.monotonic()
+    semaphore = asyncio.Semaphore(16)
+
+    async def cookie_of(i: int) -> str:
+        async with semaphore:
+            client = await login(transport, server.url, holder_email(i))
+            return client.cookies["session"]
+
+    cookies = await asyncio.gather(*(cookie_of(i) for i in range(1, args.streams + 1)))
+    login_seconds = time.monotonic() - started
+    log(f"  {args.streams} logins in {login_seconds:.1f} s")
+
+    await asyncio.sleep(2)
+    before = server.memory_kib()
+    log(f"server memory before the streams: {before}")
+
+    arrivals: list = []
+    streams = [Stream(i, arrivals, marker) for i in range(1, args.streams + 1)]
+    started = time.monotonic()
+    opening = asyncio.Semaphore(args.open_concurrency)
+
+    async def open_one(stream: Stream) -> bool:
+        async with opening:
+            stream.task = asyncio.create_task(stream.run(server.port, cookies[stream.index - 1]))
+            return await stream.opened
+
+    opened = await asyncio.gather(*(open_one(s) for s in streams))
+    open_seconds = time.monotonic() - started
+    if not all(opened):
+        failures = [s.ended for s in streams if s.ended][:5]
+        raise RuntimeError(f"{opened.count(False)} streams did not open: {failures}")
+    log(f"  {args.streams} streams open in {open_seconds:.1f} s")
+    await asyncio.sleep(args.settle)
+    after = server.memory_kib()
+    log(f"server memory with the streams open: {after}")
+
+    rng = random.Random(args.seed)
+    count = int(args.duration * args.rate)
+    plan = []
+    for seq in range(count):
+        holder = rng.randrange(1, args.streams + 1)
+        plan.append(
+            {
+                "seq": seq,
+                "at": seq / args.rate,
+                "holder": holder,
+                "recipient_handle": holder_handle(holder),
+                "sender": sender_email(holder, args.streams),
+                "body": f"Live bench message lm{run_id}x{seq}y to holder {holder}.",
+            }
+        )
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    loop = asyncio.get_running_loop()
+    # The sender logs its members in first; the schedule starts once it says it is ready.
+    ready_queue = context.Queue()
+    start_queue = context.Queue()
+    process = context.Process(
+        target=_sender_entry, args=(server.url, plan, ready_queue, start_queue, results)
+    )
+    process.start()
+    message = await loop.run_in_executor(None, ready_queue.get)
+    assert message == "ready", message
+    start_at = time.monotonic() + 1.0
+    start_queue.put(start_at)
+    log(f"sending {count} messages over {args.duration:.0f} s from a separate process")
+    sent = {}
+    while True:
+        item = await loop.run_in_executor(None, results.get)
+        if item[0] == "done":
+            break
+        _, seq, t_start, t_end, status = item
+        sent[seq] = (t_start, t_end, status)
+    await loop.run_in_executor(None, process.join)
+    await asyncio.sleep(args.drain)
+    ended = [s for s in streams if s.ended]
+    for stream in streams:
+        stream.close()
+        if stream.task is not None:
+            stream.task.cancel()
+    await asyncio.gather(*(s.task for s in streams if s.task), return_exceptions=True)
+    await transport.aclose()
+
+    # Match arrivals with sends.
+    by_seq: dict[int, list] = {}
+    stray = 0
+    for arrived, wall, holder, event_id, seqs in arrivals:
+        if not seqs:
+            stray += 1
+        for seq in seqs:
+            by_seq.setdefault(seq, []).append((arrived, holder, event_id, wall))
+    # When the server created each event row (its wall clock; the same machine's clock).
+    with psycopg.connect(url) as conn:
+        created = dict(
+            conn.execute(
+                "SELECT id, created_at FROM event WHERE id = ANY(%s)",
+                ([int(got[0][2]) for got in by_seq.values()],),
+            ).fetchall()
+        )
+    after_return, after_start, after_row = [], [], []
+    lost, doubled, wrong_stream, failed = [], [], [], []
+    for item in plan:
+        seq = item["seq"]
+        if seq not in sent or sent[seq][2] != 303:
+            failed.append({"seq": seq, "status": sent.get(seq, (None, None, None))[2]})
+            continue
+        got = by_seq.get(seq, [])
+        if not got:
+            lost.append(seq)
+            continue
+        if len(got) > 1:
+            doubled.append(seq)
+        if any(holder != item["holder"] for _, holder, _, _ in got):
+            wrong_stream.append(seq)
+        arrived, _, event_id, wall = got[0]
+        after_return.append((arrived - sent[seq][1]) * 1000)
+        after_start.append((arrived - sent[seq][0]) * 1000)
+        row_time = created[int(event_id)].replace(tzinfo=UTC).timestamp()
+        after_row.append((wall - row_time) * 1000)
+    post_ms = [(t_end - t_start) * 1000 for t_start, t_end, _ in sent.values()]
+    return {
+        "logins_seconds": round(login_seconds, 1),
+        "streams_requested": args.streams,
+        "streams_opened": sum(opened),
+        "streams_open_seconds": round(open_seconds, 1),
+        "streams_ended_during_run": len(ended),
+        "streams_ended_reasons": sorted({s.ended for s in ended})[:5],
+        "keepalives_received": sum(s.keepalives for s in streams),
+        "messages_planned": count,
+        "messages_sent": sum(1 for v in sent.values() if v[2] == 303),
+        "send_failures": failed,
+        "events_received": sum(s.events for s in streams),
+        "events_matched": sum(len(v) for v in by_seq.values()),
+        "events_without_a_bench_message": stray,
+        "lost": lost,
+        "doubled": doubled,
+        "wrong_stream": wrong_stream,
+        "latency_after_post_returned": summarize(after_return),
+        "latency_after_post_started": summarize(after_start),
+        "latency_after_event_row_created": summarize(after_row),
+        "post_duration": summarize(post_ms),
+        "server_memory_before": before,
+        "server_memory_with_streams": after,
+        "rss_per_stream_kib": round((after["rss_kib"] - before["rss_kib"]) / args.streams, 1),
+        "pss_per_stream_kib": round((after["pss_kib"] - before["pss_kib"]) / args.streams, 1),
+    }
+
+
+# --------------------------------------------------------------------------- the sender
+
+
+def _sender_entry(base_url, plan, ready_queue, start_queue, results) -> None:
+    """A separate process with its own asyncio client: log the senders in, then send on
+    schedule and report when each POST started and returned."""
+    asyncio.run(_sender_main(base_url, plan, ready_queue, start_queue, results))
+
+
+async def _sender_main(base_url, plan, ready_queue, start_queue, results) -> None:
+    import httpx
+
+    transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(max_connections=200))
+    clients, tokens = {}, {}
+    for item in plan:
+        email = item["sender"]
+        if email not in clients:
+            client = await login(transport, base_url, email)
+            page = await client.get("/")
+            clients[email], tokens[email] = client, CSRF_META.search(page.text).group(1)
+    ready_queue.put("ready")
+    loop = asyncio.get_running_loop()
+    start_at = await loop.run_in_executor(None, start_queue.get)
+
+    async def send(item: dict) -> None:
+        delay = start_at + item["at"] - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        client = clients[item["sender"]]
+        started = time.monotonic()
+        response = await client.post(
+            f"/messaging/new/{item['recipient_handle']}",
+            data={
+                "csrf_token": tokens[item["sender"]],
+                "idempotency_key": secrets.token_urlsafe(16),
+                "body": item["body"],
+            },
+        )
+        returned = time.monotonic()
+        results.put(("sent", item["seq"], started, returned, response.status_code))
+
+    await asyncio.gather(*(send(item) for item in plan))
+    results.put(("done",))
+    await transport.aclose()
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine_info(base: str, redis_url: str) -> dict:
+    import gunicorn
+    import redis
+
+    cpu, memory_gib = "unknown", None
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    with psycopg.connect(server_url(base, "postgres")) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+    client = redis.Redis.from_url(redis_url)
+    try:
+        redis_version = client.info("server")["redis_version"]
+    finally:
+        client.close()
+    try:
+        import gevent
+
+        gevent_version = gevent.__version__
+    except ImportError:
+        gevent_version = None
+    return {
+        "cpu_model": cpu,
+        "cpu_cores": os.cpu_count(),
+        "memory_gib": memory_gib,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "gunicorn": gunicorn.__version__,
+        "gevent": gevent_version,
+        "psycopg": psycopg.__version__,
+        "redis_py": redis.__version__,
+        "postgresql": pg,
+        "redis": redis_version,
+        "open_files_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "load_average_at_start": os.getloadavg(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def print_report(report: dict) -> None:
+    r = report["results"]
+    s = report["server"]
+    log("")
+    log(
+        f"worker class {s['worker_class']}, {s['workers']} workers"
+        + (f" x {s['threads']} threads" if s["worker_class"] == "gthread" else "")
+    )
+    log(
+        f"streams: {r['streams_opened']}/{r['streams_requested']} opened in "
+        f"{r['streams_open_seconds']} s, {r['streams_ended_during_run']} ended during the run"
+    )
+    log(
+        f"messages: {r['messages_sent']}/{r['messages_planned']} sent, "
+        f"{r['events_matched']} events matched, lost {len(r['lost'])}, "
+        f"doubled {len(r['doubled'])}, on a wrong stream {len(r['wrong_stream'])}"
+    )
+    for key in (
+        "latency_after_post_returned",
+        "latency_after_post_started",
+        "latency_after_event_row_created",
+        "post_duration",
+    ):
+        st = r[key]
+        if st.get("n"):
+            log(
+                f"{key.replace('_', ' ')}: p50 {st['p50_ms']} ms, p90 {st['p90_ms']} ms, "
+                f"p99 {st['p99_ms']} ms, max {st['max_ms']} ms (n={st['n']})"
+            )
+    log(
+        f"server memory: RSS {r['server_memory_before']['rss_kib'] / 1024:.1f} MiB -> "
+        f"{r['server_memory_with_streams']['rss_kib'] / 1024:.1f} MiB, "
+        f"{r['rss_per_stream_kib']} KiB RSS ({r['pss_per_stream_kib']} KiB PSS) per open stream"
+    )
+    verdict = report["verdict"]
+    log(f"targets: {verdict}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of sending")
+    parser.add_argument("--rate", type=float, default=1.0, help="messages a second")
+    parser.add_argument("--worker-class", default=None, help="gevent or gthread (default: conf)")
+    parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py's")
+    parser.add_argument("--threads", type=int, default=None, help="gthread threads per worker")
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--database", default="linkmsg_live_bench")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--open-concurrency", type=int, default=50)
+    parser.add_argument("--settle", type=float, default=3.0)
+    parser.add_argument("--drain", type=float, default=5.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--output", default=None, help="default bench/results/live.json")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    limit = raise_fd_limit(max(4096, 4 * args.streams + 1024))
+    log(f"open-file limit: {limit[0]}")
+    run_id = secrets.token_hex(3)
+    url = server_url(args.server, args.database)
+    machine = machine_info(args.server, args.redis)
+    log(f"creating {args.database} and loading {2 * args.streams} members")
+    create_database(args.server, args.database)
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": args.redis,
+        "SECRET_KEY": secrets.token_hex(16),
+        "EVENT_CHANNEL_PREFIX": f"linkmsg-bench-{run_id}:",
+        "RATELIMIT_KEY_PREFIX": f"linkmsg-bench-{run_id}",
+        "UPLOAD_FOLDER": f"/tmp/linkmsg-bench-{run_id}",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+    if args.worker_class:
+        env["GUNICORN_WORKER_CLASS"] = args.worker_class
+    if args.workers:
+        env["WEB_CONCURRENCY"] = str(args.workers)
+    if args.threads:
+        env["GUNICORN_THREADS"] = str(args.threads)
+    server = None
+    try:
+        migrate(url)
+        load_members(url, args.streams)
+        conf = _conf(env)
+        server = Server(env, Path(f"/tmp/linkmsg-bench-{run_id}-gunicorn.log"))
+        server.wait_ready(conf["workers"])
+        log(f"gunicorn ready on {server.url}: {conf}")
+        results = asyncio.run(run(args, server, run_id, url))
+    finally:
+        if server is not None:
+            server.stop()
+        if not args.keep_db:
+            drop_database(args.server, args.database)
+    met = {
+        "streams_held": results["streams_opened"] == args.streams
+        and results["streams_ended_during_run"] == 0,
+        "p99_under_100ms": results["latency_after_post_returned"].get("p99_ms", 1e9)
+        < TARGET_P99_MS,
+        "nothing_lost_or_doubled": not (
+            results["lost"] or results["doubled"] or results["wrong_stream"]
+        )
+        and not results["send_failures"],
+    }
+    report = {
+        "benchmark": "live delivery over gunicorn + PostgreSQL + Redis",
+        "command": "python -m bench.live " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "server": conf,
+        "settings": {
+            "streams": args.streams,
+            "duration_s": args.duration,
+            "rate_per_s": args.rate,
+            "seed": args.seed,
+        },
+        "machine": machine,
+        "results": results,
+        "verdict": met,
+        "load_average_at_end": os.getloadavg(),
+    }
+    output = Path(args.output) if args.output else RESULTS / "live.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print_report(report)
+    log(f"written to {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
+    return 0 if all(met.values()) else 1
+
+
+def _conf(env: dict) -> dict:
+    """gunicorn.conf.py's settings under the bench's environment (what gunicorn will use)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        namespace: dict = {"__file__": str(ROOT / "gunicorn.conf.py")}
+        exec(
+            compile((ROOT / "gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"), namespace
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return {
+        key: namespace[key]
+        for key in ("worker_class", "workers", "threads", "worker_connections", "timeout")
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

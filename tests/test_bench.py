@@ -1,0 +1,171 @@
+"""The page benchmark end to end at a tiny scale, so that the bench code cannot rot.
+
+bench/generate.py loads a network of 50 members into a throwaway PostgreSQL database, and
+bench/pages.py serves it with a real gunicorn and times every page for a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from bench import generate, pages
+
+from .conftest import POSTGRES_URL, REDIS_URL, service_unavailable
+
+SCALE = 0.0005
+
+
+@pytest.fixture
+def bench_database():
+    """(server URL for the bench scripts, a database name), dropped afterwards."""
+    url = sa.engine.make_url(POSTGRES_URL).set(drivername="postgresql")
+    # The bench scripts take the server alone and add the database name.
+    server = url.render_as_string(hide_password=False).rsplit("/", 1)[0]
+    try:
+        with psycopg.connect(f"{server}/postgres", connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as error:
+        service_unavailable(f"PostgreSQL not reachable at {server}: {type(error).__name__}")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        service_unavailable(f"Redis not reachable at {REDIS_URL}: {type(error).__name__}")
+    finally:
+        client.close()
+    name = f"linkmsg_benchtest_{uuid.uuid4().hex[:10]}"
+    try:
+        yield server, name
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _scalar(conn, query: str, *params):
+    return conn.execute(query, params).fetchone()[0]
+
+
+def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_path):
+    server, name = bench_database
+    meta = generate.prepare(SCALE, name, server=server)
+    shape = generate.sizes(SCALE)
+    assert meta["loaded_this_run"]
+    assert meta["rows"]["member"] == shape["members"] == 50
+    assert meta["rows"]["thread"] == shape["threads"]
+    assert meta["rows"]["message"] == shape["messages"]
+    assert meta["rows"]["thread_member"] == 2 * shape["threads"]
+
+    with psycopg.connect(f"{server}/{name}", autocommit=True) as conn:
+        for table, count in meta["rows"].items():
+            assert _scalar(conn, f"SELECT count(*) FROM {table}") == count, table
+        # Every member can message: a full profile, and the one known password.
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM member WHERE '' IN (trim(name), trim(headline), trim(location))",
+        )
+        # Each thread's last message, on the thread and on both sides of it.
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread t JOIN thread_member tm ON tm.thread_id = t.id"
+            " WHERE t.last_message_id <> tm.last_message_id OR t.last_message_id <>"
+            " (SELECT max(id) FROM message m WHERE m.thread_id = t.id)",
+        )
+        # Read state: the sender of a message has read it; unread sides are as recorded,
+        # and nobody has read past the end.
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread_member tm WHERE tm.last_read_message_id"
+            " < coalesce((SELECT max(id) FROM message m WHERE m.thread_id = tm.thread_id"
+            " AND m.sender_id = tm.member_id), 0)"
+            " OR tm.last_read_message_id > tm.last_message_id",
+        )
+        assert (
+            _scalar(
+                conn,
+                "SELECT count(*) FROM thread_member WHERE last_read_message_id < last_message_id",
+            )
+            == meta["unread_sides"]
+        )
+        # Ordinary threads join connected members; InMail threads have their InMail.
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread t WHERE t.kind = 'ordinary' AND NOT EXISTS"
+            " (SELECT 1 FROM connection c WHERE c.member_id = t.a_id AND c.other_id = t.b_id)",
+        )
+        assert _scalar(conn, "SELECT count(*) FROM inmail") == _scalar(
+            conn, "SELECT count(*) FROM thread WHERE kind = 'inmail'"
+        )
+        # The sequences continue after the loaded rows.
+        for table in ("member", "thread", "message"):
+            assert _scalar(conn, f"SELECT nextval('{table}_id_seq')") > _scalar(
+                conn, f"SELECT max(id) FROM {table}"
+            )
+        long_threads = [p for p in meta["probe_members"] if p["long_thread"]]
+        assert len(long_threads) == shape["long_threads"]
+        for probe in long_threads:
+            assert (
+                _scalar(
+                    conn, "SELECT count(*) FROM message WHERE thread_id = %s", probe["long_thread"]
+                )
+                == shape["long_length"]
+                > 30
+            )
+
+    # Loading again with the same parameters reuses the data.
+    assert not generate.prepare(SCALE, name, server=server)["loaded_this_run"]
+
+    output = tmp_path / "pages.json"
+    requests = 12
+    pages.main(
+        [
+            "--scales",
+            str(SCALE),
+            "--databases",
+            name,
+            "--server",
+            server,
+            "--redis",
+            REDIS_URL,
+            "--workers",
+            "1",
+            "--requests",
+            str(requests),
+            "--warmup",
+            "1",
+            "--concurrency",
+            "4",
+            "--seconds",
+            "1",
+            "--rounds",
+            "1",
+            "--output",
+            str(output),
+        ]
+    )
+    report = json.loads(output.read_text())
+    (result,) = report["scales"]
+    assert result["dataset"]["rows"] == meta["rows"]
+    assert result["dataset"]["rows_now"] == meta["rows"]  # reading pages adds no messages
+    assert result["profile_second_degree"]
+    assert result["older_pages_back"] and min(result["older_pages_back"]) >= 1
+    for page in pages.PAGES:
+        stats = result["latency"][page]
+        assert stats["statuses"] == {"200": requests}, page
+        assert stats["rendered"], page
+        assert stats["n"] == requests
+        assert 0 < stats["median_ms"] <= stats["p95_ms"] <= stats["p99_ms"] <= stats["max_ms"]
+    throughput = result["throughput"]
+    for route in ("ping", "thread"):
+        assert throughput[route]["requests"] > 0
+        assert set(throughput[route]["statuses"]) == {"200"}, throughput[route]["statuses"]
+        assert throughput[route]["requests_per_s"] > 0
+    assert 0 < throughput["thread_share_of_ping"] < 1
+    assert report["comparison"] is None
+    assert set(report["targets"]) and report["machine"]["cpu_cores"]
