@@ -11,6 +11,23 @@
     }
   });
 
+  // htmx looks up a response's out-of-band pieces under the element that made the
+  // request. When a live update replaced that element meanwhile (a row's menu, after the
+  // row's own event arrived first), the lookup ran in the detached old subtree and missed
+  // everything. Answers made only of out-of-band pieces (forms marked data-oob-only) are
+  // idempotent: apply them to the document again.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var origin = event.target;
+    if (!origin.hasAttribute || !origin.hasAttribute("data-oob-only")) return;
+    // Listened on the element itself: once detached, its events no longer bubble up here.
+    origin.addEventListener("htmx:afterRequest", function (after) {
+      var detail = after.detail || {};
+      if (!origin.isConnected && detail.successful && detail.xhr) {
+        htmx.swap(document.body, detail.xhr.responseText, { swapStyle: "none" });
+      }
+    }, { once: true });
+  });
+
   // A message can arrive twice on the same page: from the send's own response and from
   // the live stream (or a replay). Keep the first copy.
   function dropDuplicateMessages() {
@@ -69,4 +86,104 @@
     var focusable = target.querySelector("[data-autofocus], [aria-invalid='true']");
     if (focusable) focusable.focus();
   });
+
+  // A swap must not drop keyboard focus to the start of the document.
+  // - A boosted navigation is a new page: focus goes where loading that page puts the
+  //   reading position, on the element its #fragment names (a conversation opens at its
+  //   reply box) or else on the main content, so that the next Tab goes into the page.
+  // - Any other swap that removed the focused element (the reply form is renewed after
+  //   each send, a conversation's row is replaced when a message arrives) puts focus on
+  //   the same control in what replaced it, or on that content's first control.
+  var FOCUSABLE = "a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), " +
+    "select:not([disabled]), textarea:not([disabled]), summary, [tabindex]:not([tabindex='-1'])";
+  var lastFocused = null;
+
+  document.addEventListener("focusin", function (event) {
+    lastFocused = event.target;
+  });
+  document.addEventListener("focusout", function (event) {
+    var element = event.target;
+    setTimeout(function () {
+      // Focus left on purpose (a click on the page's background), not by a swap or by
+      // htmx disabling the button while its request runs.
+      var left = element === lastFocused && element.isConnected && !element.disabled;
+      if (left && focusLost()) lastFocused = null;
+    }, 0);
+  });
+
+  function focusLost() {
+    var active = document.activeElement;
+    return !active || active === document.body || !active.isConnected;
+  }
+
+  // Focus a reading position that is not a control (a fragment's target, <main>): the
+  // next Tab continues from there. The temporary tabindex goes when focus moves on.
+  function placeFocus(element) {
+    if (element.matches(FOCUSABLE)) {
+      element.focus();
+      return;
+    }
+    if (!element.hasAttribute("tabindex")) {
+      element.setAttribute("tabindex", "-1");
+      element.addEventListener("blur", function () {
+        element.removeAttribute("tabindex");
+      }, { once: true });
+    }
+    element.focus();
+  }
+
+  // The control in `container` that stands for `old` (same test hook, name or link).
+  function counterpart(container, old) {
+    var keys = [["data-testid"], ["name", "value"], ["href"]];
+    for (var i = 0; i < keys.length; i++) {
+      var selector = old.tagName.toLowerCase();
+      var usable = true;
+      keys[i].forEach(function (attribute) {
+        var value = old.getAttribute(attribute);
+        if (value === null) usable = false;
+        else selector += "[" + attribute + '="' + CSS.escape(value) + '"]';
+      });
+      if (usable) {
+        var found = container.querySelector(selector);
+        if (found) return found;
+      }
+    }
+    return container.matches(FOCUSABLE) ? container : container.querySelector(FOCUSABLE);
+  }
+
+  function restoreFocus(detail) {
+    if (!focusLost()) return;
+    if (detail && detail.boosted) {
+      var anchor = detail.pathInfo && detail.pathInfo.anchor;
+      var named = anchor && document.getElementById(anchor);
+      var main = document.getElementById("main");
+      if (named || main) placeFocus(named || main);
+      return;
+    }
+    var old = lastFocused;
+    if (!old || old.isConnected) return;
+    for (var node = old; node; node = node.parentElement) {
+      var replacement = node.id && document.getElementById(node.id);
+      if (replacement) {
+        var control = node === old ? replacement : counterpart(replacement, old);
+        if (control) control.focus();
+        else placeFocus(replacement);
+        return;
+      }
+    }
+  }
+
+  // Several elements settle per response (out-of-band pieces too); act once they all have.
+  var pending = false;
+  function restoreFocusSoon(event) {
+    if (pending) return;
+    pending = true;
+    var detail = event.detail;
+    setTimeout(function () {
+      pending = false;
+      restoreFocus(detail);
+    }, 0);
+  }
+  document.addEventListener("htmx:afterSettle", restoreFocusSoon);
+  document.addEventListener("htmx:sseMessage", restoreFocusSoon);
 })();

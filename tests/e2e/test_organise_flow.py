@@ -33,6 +33,9 @@ def test_archive_label_and_search(live_server, page):
     expect(rows).to_have_count(2)
     omar_row = rows.filter(has_text="Omar Haddad")
 
+    if page.js_enabled:
+        # htmx has taken over the page's forms (so the click is not a plain form post).
+        page.wait_for_function("() => window.htmx !== undefined")
     # Archive Omar's thread from its row menu (a <details>, so no script is needed to open it).
     omar_row.get_by_test_id("thread-actions").click()
     omar_row.get_by_test_id("archive-button").click()
@@ -40,7 +43,7 @@ def test_archive_label_and_search(live_server, page):
     if page.js_enabled:
         # Swapped in place: no navigation, and screen readers hear what happened.
         assert page.url == url + "/messaging"
-        expect(page.locator("#live-announcer")).to_contain_text("archived")
+        expect(page.locator("#live-announcer")).to_contain_text("archived", timeout=10_000)
     else:
         expect(page.get_by_test_id("flash")).to_contain_text("archived")
     page.get_by_test_id("filter-archived").click()
