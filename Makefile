@@ -3,6 +3,7 @@
 #   make test  install if needed, run the whole suite
 #   make serve migrate, then gunicorn on PostgreSQL and Redis (DATABASE_URL, REDIS_URL)
 PYTHON ?= python3
+PORT ?= 5000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
@@ -19,7 +20,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/flask --app app db upgrade
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/flask --app app seed-demo
-	env -u DATABASE_URL -u REDIS_URL MAIL_WORKER_THREAD=1 $(BIN)/flask --app app run --host 127.0.0.1 --port 5000 --with-threads
+	env -u DATABASE_URL -u REDIS_URL MAIL_WORKER_THREAD=1 $(BIN)/flask --app app run --host 127.0.0.1 --port $(PORT) --with-threads
 
 # Production-shaped: PostgreSQL, Redis and gunicorn with gunicorn.conf.py (BIND, default
 # 127.0.0.1:8000; WEB_CONCURRENCY, default one gevent worker per core).

@@ -64,9 +64,10 @@ def register(app: Flask) -> None:
 
         members = demo.seed()
         if members is None:
-            click.echo("Demo data is already loaded (the database has members); nothing to do.")
-            return
-        first = members[0]
-        click.echo(f"Loaded {len(members)} demo members.")
-        click.echo(f"Log in as {first.email} with password {demo.DEMO_PASSWORD!r}")
-        click.echo(f"(every demo member uses that password; e.g. {members[3].email})")
+            click.echo("Demo data is already loaded (the database has members).")
+            first, other = demo.email_for(demo.PEOPLE[0][0]), demo.email_for(demo.PEOPLE[3][0])
+        else:
+            click.echo(f"Loaded {len(members)} demo members.")
+            first, other = members[0].email, members[3].email
+        click.echo(f"Log in as {first} with password {demo.DEMO_PASSWORD!r}")
+        click.echo(f"(every demo member uses that password; e.g. {other})")

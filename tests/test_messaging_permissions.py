@@ -21,7 +21,7 @@ BLOCKS = ["none", "sender_blocked", "recipient_blocked"]
 PROFILES = ["both_full", "sender_incomplete", "recipient_incomplete"]
 
 
-def expected(degree, block, profiles):
+def expected(degree, plan, block, profiles):
     """(profile status, message slot, reason or None, POST status) straight from SPEC §3/§6."""
     if block == "recipient_blocked":
         return 404, None, None, 404
@@ -35,12 +35,8 @@ def expected(degree, block, profiles):
             403,
         )
     if degree != "1st":
-        return (
-            200,
-            "locked",
-            "Connect with Rae Recipient to message them, or send an InMail with Premium.",
-            403,
-        )
+        inmail = "send them an InMail" if plan == "premium" else "send an InMail with Premium"
+        return (200, "locked", f"Connect with Rae Recipient to message them, or {inmail}.", 403)
     if profiles == "recipient_incomplete":
         return (
             200,
@@ -71,7 +67,7 @@ def test_permission_matrix(app, browser, degree, plan, block, profiles):
         elif block == "recipient_blocked":
             safety.block(recipient.id, sender.id)
 
-    profile_status, slot, reason, post_status = expected(degree, block, profiles)
+    profile_status, slot, reason, post_status = expected(degree, plan, block, profiles)
     browser.login(sender)
     page = browser.get(f"/in/{recipient.handle}")
     assert page.status_code == profile_status

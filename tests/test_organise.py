@@ -104,7 +104,7 @@ def test_archive_from_a_row_with_htmx_removes_the_row_in_place(app, browser, tri
     page = soup(response)
     assert not page.find(attrs={"data-testid": "thread-row"})  # gone from the main list
     assert page.find(id=f"thread-row-{bob_thread}")["hx-swap-oob"] == "delete"
-    assert "archived" in page.find(id="live-announcer").get_text()
+    assert "archived" in page.find(id="flashes").get_text()  # shown, and announced
     # From the Archived list, "Move to inbox" removes it there too.
     archived = browser.get("/messaging?filter=archived", htmx=True)
     assert is_fragment(archived)

@@ -95,10 +95,9 @@ def can_message(sender: Member, recipient: Member) -> Permission:
     if refusal is not None:
         return refusal
     if not network.are_connected(sender.id, recipient.id):
+        inmail = "send them an InMail" if sender.is_premium else "send an InMail with Premium"
         return Permission(
-            False,
-            f"Connect with {recipient.name} to message them, or send an InMail with Premium.",
-            "connect",
+            False, f"Connect with {recipient.name} to message them, or {inmail}.", "connect"
         )
     if not accounts.has_full_profile(recipient):
         return Permission(

@@ -28,6 +28,26 @@
     }, { once: true });
   });
 
+  // Menus made of <details> (the Me menu, a row's "⋯", the label picker) close on Escape
+  // and on a click elsewhere, as menus do; without JavaScript they simply stay open.
+  function closeMenus(except) {
+    document.querySelectorAll("details[open]").forEach(function (menu) {
+      if (menu !== except && !menu.contains(except)) menu.removeAttribute("open");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest ? event.target.closest("details") : null);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = event.target.closest && event.target.closest("details[open]");
+    if (open) {
+      open.removeAttribute("open");
+      var summary = open.querySelector("summary");
+      if (summary) summary.focus();
+    }
+  });
+
   // A message can arrive twice on the same page: from the send's own response and from
   // the live stream (or a replay). Keep the first copy.
   function dropDuplicateMessages() {
