@@ -12,9 +12,11 @@ from flask import g
 from flask import render_template as _render_template
 
 from .extensions import db
-from .models import Event, Member, Message, Notification
-from .services import events, messaging, notifications
+from .forms import MessageForm
+from .models import THREAD_INMAIL, Event, InMail, Member, Message, Notification
+from .services import events, messaging
 from .services.errors import NotFound
+from .templating import nav_counts
 
 # Sent when a stream cannot replay exactly what was missed: the page reloads itself.
 RELOAD = "reload"
@@ -44,9 +46,10 @@ def render(event: Event) -> str:
 
 
 def _counts(member: Member) -> dict:
+    counts = nav_counts(member)
     return {
-        "unread_threads": messaging.unread_thread_count(member.id),
-        "unread_notifications": notifications.unread_count(member.id),
+        "unread_threads": counts.get("unread", 0),
+        "unread_notifications": counts.get("notifications", 0),
     }
 
 
@@ -66,8 +69,29 @@ def _message(member: Member, event: Event) -> str:
         message=message,
         row=row,
         sender=sender,
+        **_inmail_answered(member, view, message),
         **_counts(member),
     )
+
+
+def _inmail_answered(member: Member, view, message: Message) -> dict:
+    """A reply to the member's InMail: its status and the reply box change on the page."""
+    if view.thread.kind != THREAD_INMAIL or message.sender_id == member.id:
+        return {}
+    answered = db.session.scalar(
+        db.select(Message)
+        .join(InMail, InMail.message_id == Message.id)
+        .where(InMail.thread_id == view.thread.id, InMail.sender_id == member.id)
+        .order_by(InMail.id.desc())
+        .limit(1)
+    )
+    return {
+        "answered": answered,
+        "permission": messaging.reply_permission(view, member),
+        # No CSRF field: a live piece is rendered in another member's request; htmx sends
+        # the page's own token as a header, which CSRFProtect checks for the form.
+        "form": MessageForm(formdata=None, meta={"csrf": False}),
+    }
 
 
 def _read(member: Member, event: Event) -> str:

@@ -434,3 +434,52 @@ def test_stats_are_for_premium_members(browser, member_factory):
     browser.login(member_factory())
     response = browser.get("/inmail/stats")
     assert response.status_code == 303 and response.headers["Location"] == "/premium"
+
+
+def test_a_live_reply_updates_the_senders_open_inmail(app):
+    """Sam has the InMail open; Rae replies: the status and Sam's reply box change live,
+    and the reply box works (its token comes from Sam's page, not from Rae's request)."""
+    from linkmsg import live
+    from linkmsg.models import Event
+
+    from .factories import Browser
+
+    with app.app_context():
+        sam, rae = make_member("Sam Sender"), make_member("Rae Recipient")
+        billing.start_premium(sam.id)
+        sent = send(sam, rae)
+        thread_id, inmail_message_id = sent.thread_id, sent.inmail.message_id
+    rae_browser = Browser(app)
+    rae_browser.login(rae)
+    reply = rae_browser.post(
+        f"/messaging/t/{thread_id}", {"body": "Happy to talk", "idempotency_key": "live-reply-1"}
+    )
+    assert reply.status_code == 303
+    with app.test_request_context():
+        event = db.session.scalars(
+            db.select(Event).where(Event.member_id == sam.id).order_by(Event.id.desc())
+        ).first()
+        html = live.render(event)
+    page = soup_of(html)
+    original = page.find(id=f"message-{inmail_message_id}")
+    assert original["hx-swap-oob"] == "outerHTML"
+    assert original.find(attrs={"data-testid": "inmail-status"}).get_text() == "Replied"
+    box = page.find(id="reply")
+    assert box["hx-swap-oob"] == "outerHTML" and box.find(attrs={"data-testid": "reply-form"})
+    assert not box.find("input", attrs={"name": "csrf_token"})
+    key = box.find("input", attrs={"name": "idempotency_key"})["value"]
+    sam_browser = Browser(app)
+    sam_browser.login(sam)
+    answer = sam_browser.post(
+        f"/messaging/t/{thread_id}", {"body": "Great!", "idempotency_key": key}, htmx=True
+    )
+    assert answer.status_code == 200
+    with app.app_context():
+        count = db.select(db.func.count()).select_from(Message).where(Message.body == "Great!")
+        assert db.session.scalar(count) == 1
+
+
+def soup_of(html):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(html, "lxml")
