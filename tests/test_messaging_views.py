@@ -288,6 +288,24 @@ def test_thread_stays_readable_when_the_connection_ends_and_says_why(app, browse
     assert message_count(app) == 1
 
 
+def test_a_refused_compose_page_offers_the_way_forward(app, browser, member_factory):
+    ann, cat = member_factory(name="Ann Lee"), member_factory(name="Cat Diaz")
+    browser.login(ann)
+    page = browser.get(f"/messaging/new/{cat.handle}")
+    assert page.status_code == 403
+    assert texts(page, "form-error") == [
+        "Connect with Cat Diaz to message them, or send an InMail with Premium."
+    ]
+    links = {a["href"] for a in by_testid(page, "way-forward")[0].find_all("a")}
+    assert links == {f"/in/{cat.handle}", "/premium"}
+    with app.app_context():
+        from linkmsg.services import billing
+
+        billing.start_premium(ann.id)
+    page = browser.get(f"/messaging/new/{cat.handle}")
+    assert by_testid(page, "inmail-button")[0]["href"] == f"/inmail/new/{cat.handle}"
+
+
 def test_a_blocked_thread_is_hidden_from_both(app, browser, friends):
     ann, bob = friends
     thread_id = send(app, ann, bob, "hello").thread_id

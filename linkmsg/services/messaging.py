@@ -52,9 +52,10 @@ ALLOWED = Permission(True)
 class MessagingRefused(Forbidden):
     """The messaging rule says no; the message names the reason and the way forward."""
 
-    def __init__(self, permission: Permission):
+    def __init__(self, permission: Permission, recipient: Member | None = None):
         super().__init__(permission.reason)
         self.permission = permission
+        self.recipient = recipient  # for the page to offer the way forward
 
 
 def _fields(missing: list[str]) -> str:
@@ -111,7 +112,7 @@ def require_can_message(sender: Member, recipient: Member) -> None:
     """Raises MessagingRefused with the reason when `sender` may not message `recipient`."""
     permission = can_message(sender, recipient)
     if not permission.allowed:
-        raise MessagingRefused(permission)
+        raise MessagingRefused(permission, recipient)
 
 
 # ---------------------------------------------------------------- threads
