@@ -48,6 +48,22 @@
     }
   });
 
+  // Message times are written in UTC (the server does not know the reader's time zone);
+  // where JavaScript runs they are shown in the reader's own time.
+  function localTimes(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (element) {
+      var when = new Date(element.getAttribute("datetime"));
+      if (isNaN(when.getTime())) return;
+      element.textContent = when.toLocaleString(undefined, {
+        month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+      });
+      element.title = when.toString();
+      element.removeAttribute("data-local");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
+  document.addEventListener("htmx:load", function () { localTimes(document); });
+
   // A message can arrive twice on the same page: from the send's own response and from
   // the live stream (or a replay). Keep the first copy.
   function dropDuplicateMessages() {
