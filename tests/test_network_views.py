@@ -190,8 +190,16 @@ def test_htmx_accept_ignore_withdraw_swap_the_control(app, browser, member_facto
         to_accept = network.invite(bob.id, ann.id).invitation.id
         to_ignore = network.invite(cat.id, ann.id).invitation.id
     browser.login(ann)
+    page = browser.get("/network")
+    assert soup(page).find(id="received-count").get_text() == "(2)"
+    assert texts(page, "connection-count") == ["0"]
     accepted = browser.post(f"/network/invitations/{to_accept}/accept", htmx=True)
     assert control(accepted)["data-state"] == "connected"
+    # The page's numbers change with it, out of band.
+    answer = soup(accepted)
+    assert answer.find(id="received-count")["hx-swap-oob"] == "outerHTML"
+    assert answer.find(id="received-count").get_text() == "(1)"
+    assert answer.find(id="connection-count").get_text() == "1"
     ignored = browser.post(f"/network/invitations/{to_ignore}/ignore", htmx=True)
     assert texts(ignored, "connect-notice") == ["Invitation from Cat ignored."]
     with app.app_context():

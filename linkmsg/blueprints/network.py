@@ -29,7 +29,7 @@ def _require_post_form() -> None:
         abort(400)
 
 
-def _control(member: Member, *, notice: str | None = None, status: int = 200):
+def _control(member: Member, *, notice: str | None = None, status: int = 200, oob_counts=None):
     """The Connect control of one member, re-rendered for htmx after an action."""
     rel = network.relationship(current_user.id, member.id)
     return render(
@@ -39,12 +39,14 @@ def _control(member: Member, *, notice: str | None = None, status: int = 200):
         notice=notice,
         next_url=safe_next(request.form.get("next"), url_for("network.index")),
         status=status,
+        oob_counts=oob_counts,
     )
 
 
 def _after_action(member: Member, message: str, category: str = "success"):
     if is_htmx():
-        return _control(member, notice=message)
+        counts = network.network_counts(current_user.id)
+        return _control(member, notice=message, oob_counts=counts)
     return done(message, safe_next(request.form.get("next"), url_for("network.index")), category)
 
 
@@ -59,7 +61,7 @@ def index():
         received=network.received_invitations(current_user.id),
         sent=network.sent_invitations(current_user.id),
         connections=connections,
-        connection_total=network.connection_count(current_user.id),
+        counts=network.network_counts(current_user.id),
         cursor=cursor,
         next_url=_here(),
     )

@@ -387,36 +387,48 @@ def remove_connection(member_id: int, other_id: int) -> None:
     db.session.commit()
 
 
+def _received(query, member_id: int):
+    return query.join(Member, Member.id == Invitation.sender_id).where(
+        Invitation.recipient_id == member_id,
+        Invitation.status == INVITATION_PENDING,
+        Member.suspended_at.is_(None),
+    )
+
+
+def _sent(query, member_id: int):
+    return query.join(Member, Member.id == Invitation.recipient_id).where(
+        Invitation.sender_id == member_id, Invitation.status.in_(INVITATION_OPEN)
+    )
+
+
 def received_invitations(member_id: int, limit: int = 50) -> list[Invitation]:
     """Pending invitations to the member, newest first, with their senders."""
-    return list(
-        db.session.scalars(
-            db.select(Invitation)
-            .join(Member, Member.id == Invitation.sender_id)
-            .options(db.contains_eager(Invitation.sender))
-            .where(
-                Invitation.recipient_id == member_id,
-                Invitation.status == INVITATION_PENDING,
-                Member.suspended_at.is_(None),
-            )
-            .order_by(Invitation.id.desc())
-            .limit(limit)
-        )
+    query = _received(db.select(Invitation), member_id).options(
+        db.contains_eager(Invitation.sender)
     )
+    return list(db.session.scalars(query.order_by(Invitation.id.desc()).limit(limit)))
 
 
 def sent_invitations(member_id: int, limit: int = 50) -> list[Invitation]:
     """Open invitations from the member (ignored ones look pending), newest first."""
-    return list(
-        db.session.scalars(
-            db.select(Invitation)
-            .join(Member, Member.id == Invitation.recipient_id)
-            .options(db.contains_eager(Invitation.recipient))
-            .where(Invitation.sender_id == member_id, Invitation.status.in_(INVITATION_OPEN))
-            .order_by(Invitation.id.desc())
-            .limit(limit)
+    query = _sent(db.select(Invitation), member_id).options(db.contains_eager(Invitation.recipient))
+    return list(db.session.scalars(query.order_by(Invitation.id.desc()).limit(limit)))
+
+
+def network_counts(member_id: int) -> dict[str, int]:
+    """The numbers My Network shows: invitations received and sent, connections."""
+    count = db.select(db.func.count(Invitation.id))
+    row = db.session.execute(
+        db.select(
+            _received(count, member_id).scalar_subquery(),
+            _sent(count, member_id).scalar_subquery(),
+            db.select(db.func.count())
+            .select_from(Connection)
+            .where(Connection.member_id == member_id)
+            .scalar_subquery(),
         )
-    )
+    ).one()
+    return {"received": row[0], "sent": row[1], "connections": row[2]}
 
 
 def connection_count(member_id: int) -> int:
