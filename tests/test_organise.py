@@ -104,6 +104,17 @@ def test_archive_from_a_row_with_htmx_removes_the_row_in_place(app, browser, tri
     page = soup(response)
     assert not page.find(attrs={"data-testid": "thread-row"})  # gone from the main list
     assert page.find(id=f"thread-row-{bob_thread}")["hx-swap-oob"] == "delete"
+    # Undo: a plain form that puts it back and returns to the list.
+    undo = page.find(attrs={"data-testid": "undo-button"}).find_parent("form")
+    undo_fields = {
+        i["name"]: i["value"] for i in undo.find_all("input") if i["name"] != "csrf_token"
+    }
+    assert undo_fields == {"archived": "0", "next": "/messaging"}
+    assert not undo.has_attr("hx-post")
+    back = browser.post(undo["action"], undo_fields)
+    assert back.status_code == 303 and back.headers["Location"] == "/messaging"
+    assert bob_thread in rows(browser.get("/messaging"))
+    browser.post(form["hx-post"], fields, htmx=True)  # archived again for what follows
     assert "archived" in page.find(id="flashes").get_text()  # shown, and announced
     # From the Archived list, "Move to inbox" removes it there too.
     archived = browser.get("/messaging?filter=archived", htmx=True)

@@ -41,8 +41,11 @@ def _row_still_listed(row, shown: str) -> bool:
     return not archived
 
 
-def _row_response(thread_id: int, announce: str, default: str):
-    """The row for htmx (or nothing, when it left the list); otherwise a redirect."""
+def _row_response(thread_id: int, announce: str, default: str, undo: dict | None = None):
+    """The row for htmx (or nothing, when it left the list); otherwise a redirect.
+
+    `undo` ({"action": url, fields...}) adds an Undo button to the htmx answer: a plain
+    form, so undoing reloads the list the member was looking at."""
     if not is_htmx():
         return done(announce, _after(default))
     row = messaging.inbox_row(current_user.id, thread_id)
@@ -54,6 +57,7 @@ def _row_response(thread_id: int, announce: str, default: str):
         row_id=f"{prefix}{thread_id}",
         shown=shown,
         announce=announce,
+        undo=undo,
     )
 
 
@@ -68,7 +72,12 @@ def archive(thread_id: int):
             f"Your conversation with {view.other.name} is archived. "
             "It comes back when a new message arrives."
         )
-        return _row_response(thread_id, message, url_for("messaging.inbox"))
+        undo = {
+            "action": url_for("organise.archive", thread_id=thread_id),
+            "archived": "0",
+            "next": _after(url_for("messaging.inbox")),
+        }
+        return _row_response(thread_id, message, url_for("messaging.inbox"), undo)
     message = f"Your conversation with {view.other.name} is back in your inbox."
     return _row_response(thread_id, message, url_for("messaging.thread", thread_id=thread_id))
 
