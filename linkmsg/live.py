@@ -69,14 +69,28 @@ def _message(member: Member, event: Event) -> str:
         message=message,
         row=row,
         sender=sender,
-        **_inmail_answered(member, view, message),
+        **(_inmail_answered(member, view) if message.sender_id != member.id else {}),
         **_counts(member),
     )
 
 
-def _inmail_answered(member: Member, view, message: Message) -> dict:
-    """A reply to the member's InMail: its status and the reply box change on the page."""
-    if view.thread.kind != THREAD_INMAIL or message.sender_id == member.id:
+def _inmail_declined(member: Member, event: Event) -> str:
+    try:
+        view = messaging.get_thread_for(member.id, event.payload["thread_id"])
+    except NotFound:
+        return _badges(member)
+    return render_template(
+        "live/_inmail_answered.html",
+        me=member,
+        view=view,
+        **_inmail_answered(member, view),
+        **_counts(member),
+    )
+
+
+def _inmail_answered(member: Member, view) -> dict:
+    """An answer to the member's InMail: its status and the reply box change on the page."""
+    if view.thread.kind != THREAD_INMAIL:
         return {}
     answered = db.session.scalar(
         db.select(Message)
@@ -130,4 +144,5 @@ _RENDERERS = {
     events.MESSAGE: _message,
     events.READ: _read,
     events.NOTIFICATION: _notification,
+    events.INMAIL_ANSWERED: _inmail_declined,
 }

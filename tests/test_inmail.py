@@ -483,3 +483,38 @@ def soup_of(html):
     from bs4 import BeautifulSoup
 
     return BeautifulSoup(html, "lxml")
+
+
+def test_a_decline_tells_the_sender_and_updates_their_open_inmail(app):
+    from linkmsg import live
+    from linkmsg.models import Event
+
+    from .factories import Browser
+
+    with app.app_context():
+        sam, rae = make_member("Sam Sender"), make_member("Rae Recipient")
+        billing.start_premium(sam.id)
+        sent = send(sam, rae)
+        thread_id, inmail_id = sent.thread_id, sent.inmail.id
+        inmail_message_id = sent.inmail.message_id
+    rae_browser = Browser(app)
+    rae_browser.login(rae)
+    page = rae_browser.get(f"/messaging/t/{thread_id}")
+    decline = by_testid(page, "decline-inmail")[0].find_parent("form")
+    assert rae_browser.post(decline["action"]).status_code == 303
+    with app.test_request_context():
+        event = db.session.scalars(
+            db.select(Event).where(Event.member_id == sam.id).order_by(Event.id.desc())
+        ).first()
+        assert event.kind == "inmail_answered"
+        html = soup_of(live.render(event))
+    original = html.find(id=f"message-{inmail_message_id}")
+    assert original.find(attrs={"data-testid": "inmail-status"}).get_text() == "Declined"
+    assert html.find(id="reply").find(attrs={"data-testid": "reply-locked"})
+    sam_browser = Browser(app)
+    sam_browser.login(sam)
+    notes = sam_browser.get("/notifications")
+    declined = [n for n in by_testid(notes, "notification") if n["data-kind"] == "inmail_declined"]
+    assert len(declined) == 1 and "Rae Recipient declined your InMail" in declined[0].get_text()
+    with app.app_context():
+        assert db.session.get(InMail, inmail_id).status == "declined"

@@ -14,6 +14,7 @@ from ..models import Event, EventHorizon, utcnow
 MESSAGE = "message"  # payload: thread_id, message_id
 NOTIFICATION = "notification"  # payload: notification_id
 READ = "read"  # payload: thread_id (another tab read it: counts change)
+INMAIL_ANSWERED = "inmail_answered"  # payload: thread_id (the member's InMail was declined)
 
 REPLAY_LIMIT = 500
 

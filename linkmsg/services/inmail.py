@@ -22,13 +22,14 @@ from ..models import (
     Message,
     utcnow,
 )
-from . import accounts, attachments, billing, network, notifications, safety
+from . import accounts, attachments, billing, events, network, notifications, safety
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 SUBJECT_MAX = 200
 BODY_MAX = 1900
 REFUND_WINDOW = timedelta(days=90)
 INMAIL_RECEIVED = "inmail_received"
+INMAIL_DECLINED_NOTICE = "inmail_declined"
 
 # name -> (label, subject, body); {name} and {me} are filled in.
 TEMPLATES = {
@@ -246,6 +247,9 @@ def decline(member_id: int, inmail_id: int, now: datetime | None = None) -> InMa
     if item is None or item.recipient_id != member_id or item.status != INMAIL_SENT:
         raise NotFound("This InMail is no longer waiting for an answer.")
     _answer(item, INMAIL_DECLINED, now or utcnow())
+    notifications.notify(item.sender_id, INMAIL_DECLINED_NOTICE, actor_id=member_id, ref_id=item.id)
+    # The sender's open thread shows the answer and the reply box closes for good.
+    events.record(item.sender_id, events.INMAIL_ANSWERED, thread_id=item.thread_id)
     db.session.commit()
     return item
 
