@@ -363,6 +363,15 @@ def test_free_member_sees_last_five_viewers_premium_sees_ninety_days(ctx):
     db.session.commit()
     premium = network.viewers(db.session.get(Member, me.id))
     assert len(premium.shown) == 9 and not premium.limited
+    # Premium pages through them: every viewer once, newest first, by keyset.
+    seen, after = [], None
+    while True:
+        page = network.viewers(db.session.get(Member, me.id), after=after, limit=4)
+        seen += [m.id for m, _ in page.shown]
+        if page.next_after is None:
+            break
+        after = page.next_after
+    assert seen == [m.id for m, _ in premium.shown]
 
 
 # ---------------------------------------------------------------- presence

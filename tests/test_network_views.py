@@ -6,7 +6,7 @@ from linkmsg.extensions import db
 from linkmsg.models import Invitation, Member, utcnow
 from linkmsg.services import network, safety
 
-from .factories import by_testid, connect, get_member, is_fragment, soup, texts
+from .factories import by_testid, connect, get_member, is_fragment, make_member, soup, texts
 
 
 @pytest.fixture
@@ -310,6 +310,25 @@ def test_profile_view_is_recorded_and_listed(app, browser, pair):
     page = browser.get("/profile/views")
     assert texts(page, "viewer-total") == ["1 member viewed your profile in the past 90 days."]
     assert [r["data-handle"] for r in by_testid(page, "member-row")] == [ann.handle]
+
+
+def test_premium_viewers_page_pages_with_a_cursor(app, browser, member_factory):
+    me = member_factory(name="Popular Person")
+    with app.app_context():
+        from linkmsg.services import billing
+
+        billing.start_premium(me.id)
+        for n in range(network.VIEWERS_PAGE + 3):
+            network.record_view(make_member(f"Viewer {n}").id, me.id)
+    browser.login(me)
+    first = browser.get("/profile/views")
+    names = texts(first, "member-name")
+    assert len(names) == network.VIEWERS_PAGE
+    more = by_testid(first, "next-page")[0]["href"]
+    second = browser.get(more)
+    rest = texts(second, "member-name")
+    assert len(rest) == 3 and not set(rest) & set(names) and not by_testid(second, "next-page")
+    assert browser.get("/profile/views?after_seen=garbage&after_id=1").status_code == 200
 
 
 def test_active_status_on_profile_respects_settings(app, browser, pair):

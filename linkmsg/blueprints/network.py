@@ -1,5 +1,7 @@
 """My Network: invitations, connections, member search, who viewed your profile."""
 
+from datetime import datetime
+
 from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user, login_required
 
@@ -145,4 +147,11 @@ def search():
 @bp.route("/profile/views")
 @login_required
 def viewers():
-    return render("network/viewers.html", result=network.viewers(current_user))
+    after = None
+    seen, member_id = request.args.get("after_seen"), parse_id(request.args.get("after_id"))
+    if seen and member_id is not None:
+        try:
+            after = (datetime.fromisoformat(seen[:40]), member_id)
+        except ValueError:
+            after = None  # a mangled cursor starts from the top
+    return render("network/viewers.html", result=network.viewers(current_user, after=after))

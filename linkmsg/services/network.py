@@ -532,12 +532,19 @@ class Viewers:
     shown: list[tuple[Member, datetime]]
     total: int  # distinct viewers in the window
     limited: bool  # True when the plan shows only some of them
+    next_after: tuple[datetime, int] | None = None  # keyset cursor of the next page
 
 
-def viewers(member: Member) -> Viewers:
+VIEWERS_PAGE = 50
+
+
+def viewers(
+    member: Member, *, after: tuple[datetime, int] | None = None, limit: int = VIEWERS_PAGE
+) -> Viewers:
     """Who viewed the member's profile in the last 90 days, most recent first.
 
-    Free members see the last 5 viewers; premium members see all of them.
+    Free members see the last 5 viewers; premium members see all of them, a page at a
+    time (keyset-paged on (last view, member id) after `after`).
     """
     since = (utcnow() - timedelta(days=VIEWS_KEPT_DAYS)).date()
     hidden = safety.hidden_member_ids_query(member.id)
@@ -559,11 +566,22 @@ def viewers(member: Member) -> Viewers:
         .join(base, base.c.viewer_id == Member.id)
         .order_by(base.c.last_seen.desc(), Member.id)
     )
-    limit = None if member.is_premium else FREE_VIEWERS_SHOWN
-    if limit is not None:
-        query = query.limit(limit)
-    shown = [(m, seen) for m, seen in db.session.execute(query)]
-    return Viewers(shown=shown, total=total, limited=limit is not None and total > limit)
+    if not member.is_premium:
+        shown = [(m, seen) for m, seen in db.session.execute(query.limit(FREE_VIEWERS_SHOWN))]
+        return Viewers(shown=shown, total=total, limited=total > FREE_VIEWERS_SHOWN)
+    if after is not None:
+        seen_at, member_id = after
+        query = query.where(
+            db.or_(
+                base.c.last_seen < seen_at,
+                db.and_(base.c.last_seen == seen_at, Member.id > member_id),
+            )
+        )
+    rows = [(m, seen) for m, seen in db.session.execute(query.limit(limit + 1))]
+    more = len(rows) > limit
+    shown = rows[:limit]
+    next_after = (shown[-1][1], shown[-1][0].id) if more else None
+    return Viewers(shown=shown, total=total, limited=False, next_after=next_after)
 
 
 # ---------------------------------------------------------------- presence
