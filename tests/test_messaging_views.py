@@ -293,6 +293,7 @@ def test_a_refused_compose_page_offers_the_way_forward(app, browser, member_fact
     browser.login(ann)
     page = browser.get(f"/messaging/new/{cat.handle}")
     assert page.status_code == 403
+    assert soup(page).h1.get_text() == "You can't message Cat Diaz yet"
     assert texts(page, "form-error") == [
         "Connect with Cat Diaz to message them, or send an InMail with Premium."
     ]

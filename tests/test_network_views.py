@@ -361,3 +361,17 @@ def test_settings_page_saves_preferences(app, browser, member_factory):
             False,
         )
     assert texts(browser.get("/settings"), "flash") == ["Your settings are saved."]
+
+
+def test_connections_and_search_results_offer_a_message_link(app, browser, pair):
+    ann, bob = pair
+    with app.app_context():
+        connect(ann, bob)
+    browser.login(ann)
+    for page in (browser.get("/network"), browser.get("/search?q=" + bob.name.split()[0])):
+        row = next(r for r in by_testid(page, "member-row") if r["data-handle"] == bob.handle)
+        link = row.find(attrs={"data-testid": "row-message"})
+        assert link["href"] == f"/messaging/new/{bob.handle}"
+    # The profile keeps its one Message button.
+    profile = browser.get(f"/in/{bob.handle}")
+    assert not by_testid(profile, "row-message") and len(by_testid(profile, "message-button")) == 1

@@ -504,6 +504,8 @@ def test_a_live_row_never_carries_the_senders_csrf_token(app, trio):
         ).first()
         html = live.render(event)
     assert "live one" in html and 'data-testid="archive-button"' in html
+    # A list that showed "No messages yet" loses that line when its first row arrives.
+    assert soup_of(html).find(id="threads-empty")["hx-swap-oob"] == "delete"
     values = {i["value"] for i in soup_of(html).find_all("input", attrs={"name": "csrf_token"})}
     assert values == {""}
 
