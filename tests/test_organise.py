@@ -76,6 +76,16 @@ def test_archive_moves_a_thread_out_of_the_list_until_a_new_message(app, browser
     assert by_testid(browser.get("/messaging?filter=archived"), "empty")
 
 
+def test_a_list_emptied_by_archiving_points_to_the_archive(app, browser, trio):
+    ann, _, _, bob_thread, cat_thread = trio
+    browser.login(ann)
+    for thread in (bob_thread, cat_thread):
+        browser.post(f"/messaging/t/{thread}/archive", {"archived": "1"})
+    empty = by_testid(browser.get("/messaging"), "empty")[0]
+    assert "2 archived" in empty.get_text()
+    assert empty.find("a")["href"] == "/messaging?filter=archived"
+
+
 def test_unarchive_brings_a_thread_back_and_archive_is_private(app, browser, trio):
     ann, bob, _, bob_thread, cat_thread = trio
     browser.login(ann)

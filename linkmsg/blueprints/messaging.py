@@ -57,13 +57,14 @@ def inbox():
         # Only the member's own labels exist for them: anyone else's name is a 404.
         label = organise.label_named(current_user.id, request.args["label"])
         selected = "label"
+    before = _int_arg("before")
     rows, cursor = messaging.inbox(
         current_user.id,
         unread_only=selected == "unread",
         inmail_only=selected == "inmail",
         archived=selected == "archived",
         label_id=label.id if label else None,
-        before=_int_arg("before"),
+        before=before,
     )
     return render(
         "messaging/inbox.html",
@@ -76,6 +77,11 @@ def inbox():
         labels=organise.labels(current_user.id),
         shown=f"label:{label.id}" if label else selected,
         here=request.full_path.rstrip("?"),
+        archived_count=(
+            organise.archived_count(current_user.id)
+            if not rows and selected == "all" and before is None
+            else 0
+        ),
     )
 
 

@@ -43,6 +43,15 @@ def set_muted(member_id: int, thread_id: int, muted: bool) -> messaging.ThreadVi
     return _update_side(member_id, thread_id, muted=muted)
 
 
+def archived_count(member_id: int) -> int:
+    """Threads the member archived (for an otherwise empty list to point at them)."""
+    return db.session.scalar(
+        db.select(db.func.count())
+        .select_from(ThreadMember)
+        .where(ThreadMember.member_id == member_id, ThreadMember.archived.is_(True))
+    )
+
+
 def mark_unread(member_id: int, thread_id: int) -> messaging.ThreadView:
     """The thread counts as unread again from its newest message."""
     view = messaging.get_thread_for(member_id, thread_id)
