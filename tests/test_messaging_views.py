@@ -325,3 +325,20 @@ def test_messages_cannot_be_edited_or_deleted(app):
         # A member's labels are theirs to edit; messages and threads are not.
         if rule.rule.startswith("/messaging") and not rule.rule.startswith("/messaging/labels"):
             assert not any(word in rule.rule for word in ("edit", "delete", "retract")), rule
+
+
+def test_home_shows_recent_conversations_and_waiting_invitations(app, browser, member_factory):
+    ann = member_factory(name="Ann Lee")
+    friends = [member_factory(name=f"Friend {n}") for n in range(4)]
+    stranger = member_factory(name="Sue Stranger")
+    browser.login(ann)
+    assert by_testid(browser.get("/"), "empty")  # no conversations yet: where to start
+    with app.app_context():
+        for friend in friends:
+            connect(ann, friend)
+        network.invite(stranger.id, ann.id)
+    threads = [send(app, friend, ann, f"hello from {friend.name}").thread_id for friend in friends]
+    home = browser.get("/")
+    rows = [int(row["data-thread-id"]) for row in by_testid(home, "thread-row")]
+    assert rows == list(reversed(threads))[:3]  # newest first, three of them
+    assert "1 invitation waiting" in texts(home, "home-invitations")[0]
