@@ -35,5 +35,5 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check linkmsg tests bench
-	$(BIN)/ruff format --check linkmsg tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

@@ -1,9 +1,10 @@
 import logging
 from logging.config import fileConfig
 
+from alembic import context
 from flask import current_app
 
-from alembic import context
+from linkmsg.models import include_object
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -60,9 +61,6 @@ def run_migrations_offline():
 
     with context.begin_transaction():
         context.run_migrations()
-
-
-from linkmsg.models import include_object  # noqa: E402
 
 
 def run_migrations_online():

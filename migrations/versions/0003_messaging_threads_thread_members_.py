@@ -6,9 +6,8 @@ Create Date: 2026-11-27 00:24:31.250187
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0003"

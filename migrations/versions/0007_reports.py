@@ -6,9 +6,8 @@ Create Date: 2026-11-27 01:34:37.604068
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "0007"
