@@ -74,19 +74,33 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
 
 
-def summarize(samples_ms: list[float]) -> dict:
+def summarize(
+    samples_ms: list[float],
+    points: tuple[int, ...] = (95, 99),
+    digits: int = 3,
+    median_key: str = "median_ms",
+) -> dict:
+    """n, the median, the percentiles `points` (as p95_ms, ...), mean, min and max."""
     values = sorted(samples_ms)
     if not values:
         return {"n": 0}
-    return {
-        "n": len(values),
-        "median_ms": round(statistics.median(values), 3),
-        "p95_ms": round(percentile(values, 0.95), 3),
-        "p99_ms": round(percentile(values, 0.99), 3),
-        "mean_ms": round(statistics.fmean(values), 3),
-        "min_ms": round(values[0], 3),
-        "max_ms": round(values[-1], 3),
-    }
+    summary = {"n": len(values), median_key: round(statistics.median(values), digits)}
+    for point in points:
+        summary[f"p{point}_ms"] = round(percentile(values, point / 100), digits)
+    summary.update(
+        mean_ms=round(statistics.fmean(values), digits),
+        min_ms=round(values[0], digits),
+        max_ms=round(values[-1], digits),
+    )
+    return summary
+
+
+def machine_line(machine: dict) -> str:
+    """The one-line description of the machine a report came from."""
+    return (
+        f"{machine['cpu_model']}, {machine['cpu_cores']} cores, "
+        f"PostgreSQL {machine['postgresql']}, {machine['date']}"
+    )
 
 
 def server_url(base: str, database: str) -> str:

@@ -35,6 +35,7 @@ from .common import (
     generate_graph,
     log,
     machine_info,
+    machine_line,
     make_app,
     member_chunks,
     migrate,
@@ -404,10 +405,7 @@ def main(argv=None) -> int:
 def print_report(report: dict) -> None:
     machine = report["machine"]
     log("")
-    log(
-        f"{machine['cpu_model']}, {machine['cpu_cores']} cores, "
-        f"PostgreSQL {machine['postgresql']}, {machine['date']}"
-    )
+    log(machine_line(machine))
     data = report["dataset"]
     log(
         f"{data['members']:,} members, {data['connections']:,} connections "

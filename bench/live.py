@@ -38,7 +38,6 @@ import resource
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +47,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from .common import percentile
+from .common import summarize as common_summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -62,18 +61,7 @@ def log(message: str) -> None:
 
 
 def summarize(samples_ms: list[float]) -> dict:
-    values = sorted(samples_ms)
-    if not values:
-        return {"n": 0}
-    return {
-        "n": len(values),
-        "p50_ms": round(statistics.median(values), 2),
-        "p90_ms": round(percentile(values, 0.90), 2),
-        "p99_ms": round(percentile(values, 0.99), 2),
-        "mean_ms": round(statistics.fmean(values), 2),
-        "min_ms": round(values[0], 2),
-        "max_ms": round(values[-1], 2),
-    }
+    return common_summarize(samples_ms, points=(90, 99), digits=2, median_key="p50_ms")
 
 
 def free_port() -> int:

@@ -40,7 +40,7 @@ from urllib.parse import quote
 import psycopg
 
 from . import generate
-from .common import BENCH_PASSWORD, log, machine_info, server_url, summarize
+from .common import BENCH_PASSWORD, log, machine_info, machine_line, server_url, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results" / "pages.json"
@@ -593,11 +593,8 @@ def targets(results: list[dict], comparison: dict | None) -> dict:
 def print_report(report: dict) -> None:
     machine = report["machine"]
     log("")
-    log(
-        f"{machine['cpu_model']}, {machine['cpu_cores']} cores, PostgreSQL "
-        f"{machine['postgresql']}, {machine['date']}; gunicorn {report['server']['workers']}"
-        f" workers ({report['server']['config']})"
-    )
+    server = report["server"]
+    log(f"{machine_line(machine)}; gunicorn {server['workers']} workers ({server['config']})")
     for result in report["scales"]:
         rows = result["dataset"]["rows"]
         log(

@@ -26,7 +26,15 @@ from pathlib import Path
 
 import psycopg
 
-from .common import log, machine_info, make_app, migrate, server_url, summarize
+from .common import (
+    log,
+    machine_info,
+    machine_line,
+    make_app,
+    migrate,
+    server_url,
+    summarize,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "search.json"
 TARGET_P95_MS = 50.0
@@ -207,10 +215,7 @@ def explain(member: int, query: str) -> str:
 def print_report(report: dict) -> None:
     machine = report["machine"]
     log("")
-    log(
-        f"{machine['cpu_model']}, {machine['cpu_cores']} cores, "
-        f"PostgreSQL {machine['postgresql']}, {machine['date']}"
-    )
+    log(machine_line(machine))
     log(f"{report['database']}: {report['counts']}")
     overall = report["search"]
     log(

@@ -315,7 +315,11 @@ def test_labels_are_private_to_their_owner(app, browser, trio):
     eves.login(eve)
     assert eves.post(f"/messaging/t/{bob_thread}/labels", {"label": []}).status_code == 404
     assert texts(eves.get("/messaging/labels"), "label-name") == []
-    assert cat  # Cat's thread is untouched by all of this
+    # Cat, who shares another thread with Ann, sees nothing of the label either.
+    cats = Browser(app)
+    cats.login(cat)
+    assert cats.get("/messaging?label=Secret plans").status_code == 404
+    assert not by_testid(cats.get("/messaging"), "thread-label")
 
 
 # ---------------------------------------------------------------- search

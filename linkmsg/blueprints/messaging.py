@@ -90,9 +90,7 @@ def _thread_context(view, *, before=None, after=None, at=None, form=None):
     page = messaging.messages(view.thread.id, before=before, after=after, at=at, kind=kind)
     permission = messaging.reply_permission(view, current_user)
     labels, thread_labels = organise.labels_for_thread(current_user.id, view.thread.id)
-    # Allowed to write in an ordinary thread means connected: no need to ask again.
-    connected = permission.allowed and kind == "ordinary"
-    degree = 1 if connected else network.degree(current_user.id, view.other.id)
+    degree = messaging.thread_degree(view, current_user, permission)
     return {
         "view": view,
         "other": view.other,

@@ -25,22 +25,6 @@ def _after(default: str) -> str:
     return safe_next(request.form.get("next"), default)
 
 
-def _row_still_listed(row, shown: str) -> bool:
-    """Whether the row belongs to the list it was acted on from ("all", "archived", ...)."""
-    if row is None:
-        return False
-    if shown.startswith("label:"):
-        return True
-    archived = row.membership.archived
-    if shown == "archived":
-        return archived
-    if shown == "unread":
-        return not archived and row.unread > 0
-    if shown == "inmail":
-        return not archived and row.kind == "inmail"
-    return not archived
-
-
 def _row_response(thread_id: int, announce: str, default: str, undo: dict | None = None):
     """The row for htmx (or nothing, when it left the list); otherwise a redirect.
 
@@ -53,7 +37,7 @@ def _row_response(thread_id: int, announce: str, default: str, undo: dict | None
     prefix = "thread-row-" if shown in ("all", "unread") else "filed-row-"
     return render(
         "messaging/_row_update.html",
-        row=row if _row_still_listed(row, shown) else None,
+        row=row if messaging.row_in_list(row, shown) else None,
         row_id=f"{prefix}{thread_id}",
         shown=shown,
         announce=announce,

@@ -328,6 +328,14 @@ def reply_permission(view: ThreadView, member: Member) -> Permission:
     return can_message(member, view.other)
 
 
+def thread_degree(view: ThreadView, member: Member, permission: Permission) -> int | None:
+    """The other member's degree for the thread header. Being allowed to write in an
+    ordinary thread already proves a 1st-degree connection: no query then."""
+    if permission.allowed and view.thread.kind == THREAD_ORDINARY:
+        return 1
+    return network.degree(member.id, view.other.id)
+
+
 def reply(
     sender: Member,
     thread_id: int,
@@ -438,6 +446,23 @@ def _row(tm, other, last, kind, counts, labels) -> InboxRow:
     if not unread and tm.last_message_id > tm.last_read_message_id:
         unread = 1  # marked unread by the member, though the newest message is theirs
     return InboxRow(tm, other, last, unread, kind, tuple(labels.get(tm.thread_id, ())))
+
+
+def row_in_list(row: InboxRow | None, shown: str) -> bool:
+    """Whether a row belongs to a list `inbox` shows: "all", "unread", "inmail",
+    "archived", or "label:<id>" (the row's thread was acted on from that list)."""
+    if row is None:
+        return False
+    if shown.startswith("label:"):
+        return True  # a label lists its threads, archived or not
+    archived = row.membership.archived
+    if shown == "archived":
+        return archived
+    if shown == "unread":
+        return not archived and row.unread > 0
+    if shown == "inmail":
+        return not archived and row.kind == THREAD_INMAIL
+    return not archived
 
 
 def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:

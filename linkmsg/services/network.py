@@ -431,12 +431,6 @@ def network_counts(member_id: int) -> dict[str, int]:
     return {"received": row[0], "sent": row[1], "connections": row[2]}
 
 
-def connection_count(member_id: int) -> int:
-    return db.session.scalar(
-        db.select(db.func.count()).select_from(Connection).where(Connection.member_id == member_id)
-    )
-
-
 def connections_page(member_id: int, *, after: tuple[str, int] | None = None, limit: int = 20):
     """Connections by name, keyset-paged on (name, id). Returns (members, next cursor)."""
     query = (

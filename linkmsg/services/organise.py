@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ..extensions import db
 from ..models import Label, Message, ThreadLabel, ThreadMember
-from . import events, messaging
+from . import events, messaging, safety
 from .errors import NotFound, ValidationFailed
 
 LABEL_MAX = 40
@@ -20,8 +20,10 @@ LABELS_PER_MEMBER = 100
 # ---------------------------------------------------------------- archive, mute, unread
 
 
-def _update_side(member_id: int, thread_id: int, **values) -> messaging.ThreadView:
-    view = messaging.get_thread_for(member_id, thread_id)
+def _update_side(
+    member_id: int, thread_id: int, view: messaging.ThreadView | None = None, **values
+) -> messaging.ThreadView:
+    view = view or messaging.get_thread_for(member_id, thread_id)
     db.session.execute(
         db.update(ThreadMember)
         .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
@@ -44,11 +46,15 @@ def set_muted(member_id: int, thread_id: int, muted: bool) -> messaging.ThreadVi
 
 
 def archived_count(member_id: int) -> int:
-    """Threads the member archived (for an otherwise empty list to point at them)."""
+    """Threads the member archived and can still see (for an empty list to point at)."""
     return db.session.scalar(
         db.select(db.func.count())
         .select_from(ThreadMember)
-        .where(ThreadMember.member_id == member_id, ThreadMember.archived.is_(True))
+        .where(
+            ThreadMember.member_id == member_id,
+            ThreadMember.archived.is_(True),
+            ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+        )
     )
 
 
@@ -63,7 +69,7 @@ def mark_unread(member_id: int, thread_id: int) -> messaging.ThreadView:
             Message.thread_id == thread_id, Message.id < newest
         )
     )
-    return _update_side(member_id, thread_id, last_read_message_id=before_newest or 0)
+    return _update_side(member_id, thread_id, view, last_read_message_id=before_newest or 0)
 
 
 # ---------------------------------------------------------------- labels
