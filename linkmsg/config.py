@@ -60,6 +60,11 @@ class Config:
     SSE_RETRY_MS = 3000
     EVENT_RETENTION_DAYS = _env_int("EVENT_RETENTION_DAYS", 30)
     SSE_QUEUE_SIZE = 1000
+    # Open streams a member may hold in one process; past it the oldest closes.
+    SSE_STREAMS_PER_MEMBER = _env_int("SSE_STREAMS_PER_MEMBER", 10)
+    # Every Redis client (events, rate limits) gives up after this many seconds, so that
+    # a Redis that hangs degrades like one that is down.
+    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT") or 2)
     EVENT_CHANNEL_PREFIX = os.environ.get("EVENT_CHANNEL_PREFIX", "linkmsg:")
 
     # Email notifications: only to members away this long, at most one per thread per

@@ -1,12 +1,15 @@
 """Extension instances, bound to an app in `create_app`."""
 
+import sqlite3
+
 from flask import request
 from flask_limiter import Limiter
 from flask_login import LoginManager, current_user
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints so that Alembic can alter and drop them on SQLite and PostgreSQL alike.
@@ -37,3 +40,22 @@ def member_or_address() -> str:
 
 
 limiter = Limiter(key_func=member_or_address, default_limits=[])
+
+
+# SQLite: every transaction takes the write lock when it begins (BEGIN IMMEDIATE), so
+# overlapping requests queue for it instead of failing with "database is locked" when a
+# reader turns writer; a request waits up to SQLITE_BUSY_SECONDS for its turn.
+SQLITE_BUSY_SECONDS = 30
+
+
+@sa_event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection, connection_record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.isolation_level = None  # transactions are begun below, not by pysqlite
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_SECONDS * 1000}")
+
+
+@sa_event.listens_for(Engine, "begin")
+def _sqlite_begin(connection):
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -18,9 +18,6 @@ from .services import events, messaging
 from .services.errors import NotFound
 from .templating import nav_counts
 
-# Sent when a stream cannot replay exactly what was missed: the page reloads itself.
-RELOAD = "reload"
-
 
 def render_template(template: str, **context) -> str:
     """Render a live piece. It is rendered in the request of whoever caused the event, so

@@ -355,26 +355,30 @@ class Message(db.Model):
 
 class Event(db.Model):
     """Something a member's open pages should show live. Written in the transaction that
-    caused it; its id is the SSE `id:`, so a reconnecting stream replays what it missed."""
+    caused it; `seq` numbers the member's events densely and is the SSE `id:`, so a
+    reconnecting stream replays exactly what it missed (`services.events`)."""
 
     __tablename__ = "event"
-    __table_args__ = (Index("ix_event_member_id", "member_id", "id"),)
+    __table_args__ = (UniqueConstraint("member_id", "seq", name="uq_event_member_id_seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
-class EventHorizon(db.Model):
-    """One row: the highest event id pruned so far. A stream asking to resume from before
-    it cannot be replayed exactly and is told to reload instead."""
+class EventSequence(db.Model):
+    """A member's newest event number. Its row is locked by every transaction that
+    writes the member's events, so numbers are handed out in commit order."""
 
-    __tablename__ = "event_horizon"
+    __tablename__ = "event_sequence"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    pruned_through_id: Mapped[int] = mapped_column(Integer, default=0)
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
 OUTBOX_PENDING = "pending"

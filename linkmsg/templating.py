@@ -38,7 +38,7 @@ def nav_counts(member) -> dict[str, int]:
 
     names = list(NAV_COUNTERS)
     columns = [NAV_COUNTERS[name](member).scalar_subquery() for name in names]
-    columns.append(events.latest_id_query(member.id).scalar_subquery())
+    columns.append(events.latest_seq_query(member.id).scalar_subquery())
     row = db.session.execute(db.select(*columns)).one()
     counts = dict(zip(names, (value or 0 for value in row), strict=False))
     counts["_last_event_id"] = row[-1] or 0

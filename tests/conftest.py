@@ -186,3 +186,29 @@ def member_factory(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def live_overrides():
+    """Settings a module's live apps need beyond the fast keep-alive (override per module)."""
+    return {}
+
+
+@pytest.fixture(params=["memory", "redis"])
+def live_app(request, app_factory, live_overrides):
+    """An app served on a real port, on each event transport in turn: (app, server)."""
+    import redis
+
+    from .live import LiveServer
+
+    overrides = {"SSE_KEEPALIVE_SECONDS": 1, **live_overrides}
+    if request.param == "redis":
+        try:
+            with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1) as client:
+                client.ping()
+        except redis.RedisError as error:
+            service_unavailable(f"Redis not reachable at {REDIS_URL}: {error}")
+        overrides["REDIS_URL"] = REDIS_URL
+    app = app_factory(**overrides)
+    with LiveServer(app) as server:
+        yield app, server

@@ -5,31 +5,19 @@ import time
 from datetime import timedelta
 
 import pytest
-import redis
 
 from linkmsg import realtime
 from linkmsg.extensions import db
 from linkmsg.models import Event, Member, utcnow
 from linkmsg.services import events, messaging, network
 
-from .conftest import REDIS_URL, service_unavailable
 from .factories import Browser, connect, make_member
 from .live import EventStream, LiveServer
 
 
-@pytest.fixture(params=["memory", "redis"])
-def live_app(request, app_factory):
-    overrides = {"SSE_KEEPALIVE_SECONDS": 1}
-    if request.param == "redis":
-        try:
-            with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1) as client:
-                client.ping()
-        except redis.RedisError as error:
-            service_unavailable(f"Redis not reachable at {REDIS_URL}: {error}")
-        overrides["REDIS_URL"] = REDIS_URL
-    app = app_factory(**overrides)
-    with LiveServer(app) as server:
-        yield app, server
+def registry(app):
+    with app.app_context():
+        return realtime.registry()
 
 
 def members(app):
@@ -54,7 +42,7 @@ def send(app, sender, recipient, body):
 
 def latest(app, member) -> int:
     with app.app_context():
-        return events.latest_id(member.id)
+        return events.latest_seq(member.id)
 
 
 def open_stream(server, app, member, **kwargs) -> EventStream:
@@ -79,8 +67,10 @@ def test_an_event_reaches_the_recipients_open_stream(live_app):
         assert "Live hello" in event.data
         assert f'data-message-id="{sent.message.id}"' in event.data
         with app.app_context():
-            row = db.session.get(Event, int(event.id))
-            assert row.member_id == bob.id and row.payload["message_id"] == sent.message.id
+            row = db.session.scalar(
+                db.select(Event).where(Event.member_id == bob.id, Event.seq == int(event.id))
+            )
+            assert row.payload["message_id"] == sent.message.id
     finally:
         stream.close()
 
@@ -101,7 +91,7 @@ def test_a_member_only_ever_gets_their_own_events(live_app):
         event = stream.next(timeout=5)
         assert event is not None and "viewed your profile" in event.data
         with app.app_context():
-            assert db.session.get(Event, int(event.id)).member_id == bob.id
+            assert int(event.id) == events.latest_seq(bob.id)  # Bob's own numbering
     finally:
         stream.close()
 
@@ -146,13 +136,13 @@ def test_an_event_committed_between_subscribe_and_replay_arrives_once(live_app, 
     resume_from = latest(app, bob)
     original = events.since
 
-    def since_with_a_concurrent_event(member_id, after_id, limit=events.REPLAY_LIMIT):
+    def since_with_a_concurrent_event(member_id, after_seq, limit=events.REPLAY_LIMIT):
         # Another request commits (and publishes) an event for Bob right now: after the
         # stream subscribed, before it reads the rows.
         worker = threading.Thread(target=lambda: send(app, ann, bob, "squeezed in"))
         worker.start()
         worker.join()
-        return original(member_id, after_id, limit)
+        return original(member_id, after_seq, limit)
 
     monkeypatch.setattr(events, "since", since_with_a_concurrent_event)
     stream = open_stream(server, app, bob, path=f"/stream?last_event_id={resume_from}")
@@ -216,5 +206,144 @@ def test_with_redis_down_a_send_succeeds_and_the_event_is_replayed_later(app_fac
         try:
             event = stream.next(timeout=5)
             assert "Redis is down" in event.data
+        finally:
+            stream.close()
+
+
+def test_a_replay_coalesces_events_that_only_restate_a_thread(live_app):
+    from linkmsg.services import organise
+
+    app, server = live_app
+    ann, bob, _ = members(app)
+    sent = send(app, ann, bob, "mute me")
+    resume_from = latest(app, bob)
+    with app.app_context():
+        for n in range(40):  # an abuser's toggles: each one an event for Bob
+            organise.set_muted(bob.id, sent.thread_id, n % 2 == 0)
+        newest = events.latest_seq(bob.id)
+    assert newest == resume_from + 40
+    stream = open_stream(server, app, bob, path=f"/stream?last_event_id={resume_from}")
+    try:
+        replayed = stream.events(40, timeout=2)
+        assert [int(e.id) for e in replayed] == [newest]  # one, carrying the thread's state
+        send(app, ann, bob, "after the toggles")
+        event = stream.next(timeout=5)
+        assert "after the toggles" in event.data and int(event.id) == newest + 1
+    finally:
+        stream.close()
+
+
+def test_a_member_holds_at_most_the_cap_of_streams_and_the_oldest_goes(app_factory):
+    app = app_factory(SSE_KEEPALIVE_SECONDS=1, SSE_STREAMS_PER_MEMBER=2)
+    ann, bob, _ = members(app)
+    with LiveServer(app) as server:
+        first = open_stream(server, app, bob)
+        second = open_stream(server, app, bob)
+        try:
+            assert registry(app).count(bob.id) == 2
+            third = open_stream(server, app, bob)
+            told = first.next(timeout=5)
+            assert told is not None and told.event == "superseded"
+            assert first.next(timeout=2) is None  # and the server closed it
+            assert registry(app).count(bob.id) == 2
+            sent = send(app, ann, bob, "to the newest two")
+            for stream in (second, third):
+                event = stream.next(timeout=5)
+                assert f'data-message-id="{sent.message.id}"' in event.data
+        finally:
+            for stream in (first, second, third):
+                stream.close()
+
+
+def test_close_streams_ends_every_open_stream_at_once(app_factory):
+    app = app_factory(SSE_KEEPALIVE_SECONDS=30)
+    _, bob, cat = members(app)
+    with LiveServer(app) as server:
+        streams = [open_stream(server, app, bob), open_stream(server, app, cat)]
+        try:
+            started = time.monotonic()
+            assert registry(app).count(bob.id) == registry(app).count(cat.id) == 1
+            assert realtime.close_streams() >= 2  # this app's and any other's in the process
+            for stream in streams:
+                assert stream.next(timeout=5) is None
+                assert stream.lines.get(timeout=1) is None  # the connection ended
+            assert time.monotonic() - started < 5  # not at the 30 s keep-alive
+        finally:
+            for stream in streams:
+                stream.close()
+
+
+def test_an_event_whose_publish_is_lost_arrives_at_the_next_keepalive(live_app, monkeypatch):
+    from linkmsg.realtime import transport
+
+    app, server = live_app
+    ann, bob, _ = members(app)
+    stream = open_stream(server, app, bob, path=f"/stream?last_event_id={latest(app, bob)}")
+    try:
+        # The transport swallows this one publish, as a Redis that drops it would.
+        cls = type(app.extensions[transport.EXTENSION])
+        monkeypatch.setattr(cls, "publish", lambda self, channel, message: None)
+        sent = send(app, ann, bob, "published into the void")
+        monkeypatch.undo()
+        event = stream.next(timeout=5)  # the keep-alive is 1 s here
+        assert f'data-message-id="{sent.message.id}"' in event.data
+        assert int(event.id) == latest(app, bob)
+    finally:
+        stream.close()
+
+
+@pytest.fixture
+def hung_redis():
+    """A server that accepts connections and never answers: a Redis that hangs."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    stop.set()
+    thread.join(timeout=2)
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+def test_a_hung_redis_costs_a_send_seconds_not_its_hang_and_the_event_is_replayed(
+    app_factory, hung_redis
+):
+    app = app_factory(REDIS_URL=hung_redis, REDIS_SOCKET_TIMEOUT=0.5, SSE_KEEPALIVE_SECONDS=1)
+    ann, bob, _ = members(app)
+    resume_from = latest(app, bob)
+    timings = []
+    for body in ("first while Redis hangs", "second while Redis hangs"):
+        started = time.monotonic()
+        send_result = send(app, ann, bob, body)
+        timings.append(time.monotonic() - started)
+        assert send_result.message.id
+    assert timings[0] < 5  # a publish gives up after the socket timeout
+    assert timings[1] < 1  # and publishing pauses after a failure instead of waiting again
+    with app.app_context():
+        assert events.latest_seq(bob.id) == resume_from + 2
+    # Bob's page, served by an app whose transport works, replays both.
+    healthy = app_factory(SSE_KEEPALIVE_SECONDS=1)
+    with LiveServer(healthy) as server:
+        stream = open_stream(server, healthy, bob, path=f"/stream?last_event_id={resume_from}")
+        try:
+            replayed = stream.events(2, timeout=5)
+            assert [int(e.id) for e in replayed] == [resume_from + 1, resume_from + 2]
+            assert "first while Redis hangs" in replayed[0].data
         finally:
             stream.close()

@@ -1,74 +1,159 @@
-"""Live events as rows: recorded in the caller's transaction, replayed after a gap.
+"""Live events as rows, numbered per member: recorded in the caller's transaction,
+replayed after a gap.
 
-`linkmsg.realtime` publishes them after commit and streams them; `linkmsg.live` turns
-each into the HTML its member's pages swap in.
+Each member's events carry a dense sequence (1, 2, 3, ...) that is the SSE `id:`. The
+numbers are assigned when the transaction commits, under a row lock on the member's
+`event_sequence` row, so that for any one member the order of the numbers is the order
+in which the transactions commit: whoever holds number n+1 knows that n is committed
+(or never existed). A stream can therefore check what it receives — a number it has
+already sent is a duplicate, a number past the next one means a gap that is filled from
+the database, never skipped. A transaction that writes events for several members locks
+their rows in one order (by member id), in one statement, so overlapping sends never
+deadlock.
+
+`linkmsg.realtime` publishes the rows after commit and streams them; `linkmsg.live`
+turns each into the HTML its member's pages swap in.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
 from ..extensions import db
-from ..models import Event, EventHorizon, utcnow
+from ..models import Event, EventSequence, utcnow
 
 MESSAGE = "message"  # payload: thread_id, message_id
 NOTIFICATION = "notification"  # payload: notification_id
 READ = "read"  # payload: thread_id (another tab read it: counts change)
 INMAIL_ANSWERED = "inmail_answered"  # payload: thread_id (the member's InMail was declined)
+SESSION_ENDED = "session_ended"  # payload: sessions (ids of the member's ended sessions)
 
 REPLAY_LIMIT = 500
 
-
-def record(member_id: int, kind: str, **payload) -> Event:
-    """Add an event to the current transaction; it is published once that commits."""
-    event = Event(member_id=member_id, kind=kind, payload=payload)
-    db.session.add(event)
-    return event
+PENDING = "linkmsg_pending_events"  # session.info: events recorded, not yet numbered
+COMMITTED = "linkmsg_committed_events"  # session.info: ids of rows written at commit
 
 
-def latest_id(member_id: int) -> int:
-    """The newest event id of a member: a page rendered now has seen everything up to it."""
-    return db.session.scalar(latest_id_query(member_id)) or 0
+def record(member_id: int, kind: str, **payload) -> None:
+    """Add an event to the current transaction; it is numbered and written when the
+    transaction commits, and published once it has."""
+    db.session.info.setdefault(PENDING, []).append((member_id, kind, payload))
 
 
-def latest_id_query(member_id: int):
-    return db.select(db.func.max(Event.id)).where(Event.member_id == member_id)
+def latest_seq(member_id: int) -> int:
+    """The newest event number of a member: a page rendered now has seen everything up
+    to it."""
+    return db.session.scalar(latest_seq_query(member_id)) or 0
 
 
-def pruned_through() -> int:
-    horizon = db.session.get(EventHorizon, 1)
-    return horizon.pruned_through_id if horizon else 0
+def latest_seq_query(member_id: int):
+    return db.select(EventSequence.last_seq).where(EventSequence.member_id == member_id)
 
 
-def since(member_id: int, after_id: int, limit: int = REPLAY_LIMIT) -> list[Event] | None:
-    """Events of the member after `after_id`, oldest first; None when they cannot all be
-    replayed (pruned, or more than `limit`) and the page should reload instead."""
-    if after_id < pruned_through():
+def since(member_id: int, after_seq: int, limit: int = REPLAY_LIMIT) -> list[Event] | None:
+    """Events of the member after `after_seq`, in order; None when they cannot all be
+    replayed exactly and the page should reload instead: pruned, more than `limit`, or
+    a number this member never reached (an id from before a reset of the sequence)."""
+    newest = latest_seq(member_id)
+    if after_seq > newest:
         return None
-    rows = list(
-        db.session.scalars(
-            db.select(Event)
-            .where(Event.member_id == member_id, Event.id > after_id)
-            .order_by(Event.id)
-            .limit(limit + 1)
-        )
-    )
-    if len(rows) > limit:
+    rows = between(member_id, after_seq, newest, limit + 1)
+    if len(rows) > limit or not _dense(rows, after_seq, newest):
         return None
     return rows
 
 
+def between(member_id: int, after_seq: int, through_seq: int, limit: int | None = None):
+    """The member's events numbered after `after_seq` up to `through_seq`, in order."""
+    query = (
+        db.select(Event)
+        .where(Event.member_id == member_id, Event.seq > after_seq, Event.seq <= through_seq)
+        .order_by(Event.seq)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def _dense(rows: list[Event], after_seq: int, through_seq: int) -> bool:
+    expected = range(after_seq + 1, through_seq + 1)
+    return len(rows) == len(expected) and all(
+        row.seq == seq for row, seq in zip(rows, expected, strict=True)
+    )
+
+
 def prune(older_than: timedelta) -> int:
-    """Delete events past the retention window and move the horizon. Returns the count."""
+    """Delete events past the retention window. Returns the count.
+
+    Per member, everything up to the newest expired number goes, so what remains is
+    always a dense tail; a stream asking to resume from before it is told to reload."""
     cutoff = utcnow() - older_than
-    highest = db.session.scalar(db.select(db.func.max(Event.id)).where(Event.created_at < cutoff))
-    if highest is None:
-        return 0
-    deleted = db.session.execute(db.delete(Event).where(Event.id <= highest)).rowcount
-    horizon = db.session.get(EventHorizon, 1)
-    if horizon is None:
-        db.session.add(EventHorizon(id=1, pruned_through_id=highest))
-    else:
-        horizon.pruned_through_id = max(horizon.pruned_through_id, highest)
+    expired = (
+        db.select(Event.member_id, db.func.max(Event.seq).label("through"))
+        .where(Event.created_at < cutoff)
+        .group_by(Event.member_id)
+        .subquery()
+    )
+    doomed = db.select(Event.id).join(
+        expired, (expired.c.member_id == Event.member_id) & (Event.seq <= expired.c.through)
+    )
+    deleted = db.session.execute(
+        db.delete(Event).where(Event.id.in_(doomed)),
+        execution_options={"synchronize_session": False},
+    ).rowcount
     db.session.commit()
     return deleted
+
+
+# ---------------------------------------------------------------- numbering at commit
+
+
+def _upsert(dialect: str):
+    return pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _number_and_write(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    counts = Counter(member_id for member_id, _, _ in pending)
+    members = sorted(counts)
+    insert = _upsert(session.get_bind().dialect.name)
+    statement = insert(EventSequence).values(
+        [{"member_id": member_id, "last_seq": counts[member_id]} for member_id in members]
+    )
+    # One statement, rows in member-id order: the row locks are taken in that order.
+    statement = statement.on_conflict_do_update(
+        index_elements=[EventSequence.member_id],
+        set_={"last_seq": EventSequence.last_seq + statement.excluded.last_seq},
+    ).returning(EventSequence.member_id, EventSequence.last_seq)
+    newest = dict(session.execute(statement).all())
+    next_seq = {member_id: newest[member_id] - counts[member_id] for member_id in members}
+    rows = []
+    now = utcnow()
+    for member_id, kind, payload in pending:
+        next_seq[member_id] += 1
+        rows.append(
+            {
+                "member_id": member_id,
+                "seq": next_seq[member_id],
+                "kind": kind,
+                "payload": payload,
+                "created_at": now,
+            }
+        )
+    ids = session.scalars(db.insert(Event).returning(Event.id, sort_by_parameter_order=True), rows)
+    session.info.setdefault(COMMITTED, []).extend(ids)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(PENDING, None)
+    session.info.pop(COMMITTED, None)

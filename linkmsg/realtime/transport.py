@@ -1,16 +1,13 @@
-"""Live delivery: one private event stream per member, with replay.
+"""Transports: how a published event reaches the open streams of its member.
 
-Our own instance of flask-sse's ServerSentEventsBlueprint (`events_bp`), subclassed so
-that:
-- the transport is Redis pub/sub when REDIS_URL is set (one pub/sub connection per
-  process, shared by its streams: `RedisHub`) and an in-process fan-out otherwise; either
-  way each open stream reads a bounded queue of its own;
-- the stream's channel is the logged-in member's (`member:<id>`), never `?channel=`;
-- every event is a database row first: a stream replays the rows after Last-Event-ID
-  (header or `last_event_id` parameter), then goes live, skipping what it replayed.
+Redis pub/sub when REDIS_URL is set (one pub/sub connection per process, shared by its
+streams: `RedisHub`), an in-process fan-out otherwise. Either way each open stream reads
+a bounded queue of its own. A transport is a wake-up, not the record: what a stream
+sends is checked against the member's event numbers in the database (`stream.py`), so a
+message lost or late on the way is noticed and filled, never skipped.
 
-Event rows are published after the transaction that wrote them commits (see
-`init_app`), best effort: a publish that fails leaves the row for the next replay.
+flask-sse's `Message` formats the frames; its blueprint (one pub/sub connection per
+stream, no replay) is not used.
 """
 
 from __future__ import annotations
@@ -22,14 +19,8 @@ import queue
 import threading
 
 import redis
-from flask import Flask, current_app, g, has_request_context, request
-from flask_login import current_user
-from flask_sqlalchemy.session import Session
-from flask_sse import Message, ServerSentEventsBlueprint
-from sqlalchemy import event as sa_event
-
-from .extensions import db
-from .models import Event
+from flask import current_app
+from flask_sse import Message
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +43,10 @@ class Subscription:
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def wake(self) -> None:  # pragma: no cover - interface
+        """Make a waiting `get` return None now (the stream then checks why)."""
         raise NotImplementedError
 
     @property
@@ -84,6 +79,12 @@ class MemorySubscription(Subscription):
     def broken(self) -> bool:
         return self.overflowed
 
+    def wake(self) -> None:
+        try:
+            self.queue.put_nowait(None)
+        except queue.Full:
+            pass
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -93,7 +94,7 @@ class MemorySubscription(Subscription):
 class MemoryBroker:
     """In-process fan-out for a single process (`flask run`, tests)."""
 
-    name = "memory"
+    paused_until = 0.0  # publishing skips the transport until then (`publish.py`)
 
     def __init__(self, queue_size: int):
         self.queue_size = queue_size
@@ -136,10 +137,7 @@ class HubSubscription(MemorySubscription):
     def fail(self) -> None:
         """The hub lost Redis: end the stream, so that the client reconnects and replays."""
         self.failed = True
-        try:
-            self.queue.put_nowait(None)  # wakes the stream now rather than at its keep-alive
-        except queue.Full:
-            pass
+        self.wake()  # now rather than at its keep-alive
 
     @property
     def broken(self) -> bool:
@@ -162,13 +160,16 @@ class RedisHub:
     Writes on the connection happen under `lock`; only the listener reads it.
     """
 
-    name = "redis"
     CONFIRM_SECONDS = 5.0
     IDLE_SECONDS = 10.0  # PING after this much silence; a second silence means it is gone
 
-    def __init__(self, url: str, queue_size: int):
+    def __init__(self, url: str, queue_size: int, socket_timeout: float):
+        # A Redis that hangs rather than refuses must not hold a subscriber forever.
         self.pool = redis.ConnectionPool.from_url(
-            url, socket_connect_timeout=2, health_check_interval=0
+            url,
+            socket_connect_timeout=socket_timeout,
+            socket_timeout=max(socket_timeout, 1.0),
+            health_check_interval=0,
         )
         self.queue_size = queue_size
         self.lock = threading.Lock()
@@ -306,16 +307,23 @@ class RedisBroker:
     """Redis pub/sub, for several workers and hosts: a client (and pool) per app for
     publishing, and one hub per process for the streams."""
 
-    name = "redis"
+    paused_until = 0.0  # publishing skips the transport until then (`publish.py`)
 
-    def __init__(self, url: str, queue_size: int):
+    def __init__(self, url: str, queue_size: int, socket_timeout: float):
         # A burst of sends waits for a free connection rather than failing with "Too many
         # connections" (redis-py's pools hold 100; a gevent worker may serve far more).
+        # A hung Redis costs a send at most `socket_timeout`, then publishing pauses
+        # (`publish.py`) and the events arrive by replay.
         pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=100, timeout=5, socket_connect_timeout=2, health_check_interval=30
+            url,
+            max_connections=100,
+            timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            socket_timeout=socket_timeout,
+            health_check_interval=30,
         )
         self.client = redis.Redis(connection_pool=pool)
-        self.hub = RedisHub(url, queue_size)
+        self.hub = RedisHub(url, queue_size, socket_timeout)
 
     def subscribe(self, channel: str) -> HubSubscription:
         return self.hub.subscribe(channel)
@@ -330,183 +338,3 @@ class RedisBroker:
 
 def broker():
     return current_app.extensions[EXTENSION]
-
-
-# ---------------------------------------------------------------- the blueprint
-
-
-class MemberEventStream(ServerSentEventsBlueprint):
-    """flask-sse's blueprint, made private, replayable and transport-neutral."""
-
-    @property
-    def redis(self):
-        # flask-sse would build a new client per call; ours is made once per app.
-        active = broker()
-        if not isinstance(active, RedisBroker):
-            raise RuntimeError("no Redis configured: events go through the in-process broker")
-        return active.client
-
-    def publish(self, data, type=None, id=None, retry=None, channel="sse"):
-        broker().publish(channel, Message(data, type=type, id=id, retry=retry))
-
-    def messages(self, channel="sse"):  # flask-sse's API, on our transport
-        subscription = broker().subscribe(channel)
-        try:
-            while True:
-                message = subscription.get(timeout=1.0)
-                if message is not None:
-                    yield message
-        finally:
-            subscription.close()
-
-    def stream(self):
-        """GET /stream: the logged-in member's events, replayed after Last-Event-ID."""
-        if not current_user.is_authenticated:
-            return current_app.response_class(
-                "Log in to receive events.\n", status=401, mimetype="text/plain"
-            )
-        from . import live
-        from .services import events
-
-        member_id = current_user.id
-        config = current_app.config
-        after_id = _last_event_id()
-        active = broker()
-        # Subscribe first, then read the rows: an event committed in between is in both,
-        # and the id check below drops the live copy.
-        try:
-            subscription = active.subscribe(channel_for(member_id))
-        except redis.RedisError as error:
-            log.warning("event stream could not subscribe: %s", error)
-            subscription = None
-        replay: list[str] = []
-        reload = False
-        last_sent = after_id
-        if after_id is not None:
-            rows = events.since(member_id, after_id)
-            if rows is None:
-                reload = True
-            else:
-                for row in rows:
-                    replay.append(str(Message(live.render(row), type="update", id=row.id)))
-                    last_sent = row.id
-        # Nothing below touches the database: give the connection back before streaming.
-        db.session.remove()
-        keepalive = config["SSE_KEEPALIVE_SECONDS"]
-        retry = config["SSE_RETRY_MS"]
-
-        def generate():
-            try:
-                yield f": open\nretry: {retry}\n\n"
-                if reload:
-                    yield str(Message(live.RELOAD, type="reload"))
-                    return
-                yield from replay
-                if subscription is None:
-                    return  # no transport now: the client reconnects and replays later
-                newest = last_sent or 0
-                while True:
-                    message = subscription.get(timeout=keepalive)
-                    if subscription.broken:
-                        return
-                    if message is None:
-                        yield ": keep-alive\n\n"
-                        continue
-                    if message.id is not None and int(message.id) <= newest:
-                        continue  # already replayed
-                    newest = int(message.id) if message.id is not None else newest
-                    yield str(message)
-            finally:
-                if subscription is not None:
-                    subscription.close()
-
-        response = current_app.response_class(generate(), mimetype="text/event-stream")
-        if subscription is not None:
-            response.call_on_close(subscription.close)
-        response.headers["Cache-Control"] = "no-cache"
-        response.headers["X-Accel-Buffering"] = "no"
-        return response
-
-
-def _last_event_id() -> int | None:
-    from .web import parse_id
-
-    return parse_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
-
-
-events_bp = MemberEventStream("stream", __name__)
-events_bp.add_url_rule("/stream", endpoint="stream", view_func=events_bp.stream)
-
-
-# ---------------------------------------------------------------- publishing after commit
-
-
-def publish_events(rows: list[Event]) -> None:
-    """Render and publish event rows to their members' channels. Never raises: the rows
-    are in the database, and a stream that missed them replays them."""
-    from . import live
-
-    active = broker()
-    for row in rows:
-        try:
-            active.publish(
-                channel_for(row.member_id), Message(live.render(row), type="update", id=row.id)
-            )
-        except Exception as error:  # Redis down, a template error: the row stays for replay
-            log.warning("could not publish event %s: %s", row.id, error)
-
-
-@sa_event.listens_for(Session, "after_flush")
-def _collect(session, flush_context):
-    new_events = [obj for obj in session.new if isinstance(obj, Event)]
-    if new_events:
-        session.info.setdefault("linkmsg_events", []).extend(new_events)
-
-
-@sa_event.listens_for(Session, "after_commit")
-def _committed(session):
-    rows = session.info.pop("linkmsg_events", None)
-    if rows:
-        # The session cannot run SQL inside after_commit: publish when the request ends.
-        pending = g.setdefault("linkmsg_events", [])
-        pending.extend(row.id for row in rows)
-
-
-@sa_event.listens_for(Session, "after_rollback")
-def _rolled_back(session):
-    session.info.pop("linkmsg_events", None)
-
-
-def flush_pending() -> None:
-    ids = g.pop("linkmsg_events", None)
-    if not ids:
-        return
-    rows = list(db.session.scalars(db.select(Event).where(Event.id.in_(ids)).order_by(Event.id)))
-    if has_request_context():
-        publish_events(rows)
-    else:
-        with current_app.test_request_context(base_url=current_app.config["PUBLIC_URL"]):
-            publish_events(rows)
-
-
-def init_app(app: Flask) -> None:
-    if app.config.get("REDIS_URL"):
-        app.extensions[EXTENSION] = RedisBroker(
-            app.config["REDIS_URL"], app.config["SSE_QUEUE_SIZE"]
-        )
-    else:
-        app.extensions[EXTENSION] = MemoryBroker(app.config["SSE_QUEUE_SIZE"])
-    app.register_blueprint(events_bp)
-
-    @app.after_request
-    def publish_after_request(response):
-        flush_pending()
-        return response
-
-    @app.teardown_appcontext
-    def publish_at_teardown(exc):
-        if exc is None and "linkmsg_events" in g:
-            try:
-                flush_pending()
-            finally:
-                db.session.remove()
