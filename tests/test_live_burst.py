@@ -66,6 +66,8 @@ def test_a_burst_from_many_senders_arrives_once_in_order_on_every_stream(live_ap
             ).all()
         expected = list(range(start + 1, start + total + 1))
         assert [seq for seq, _ in rows] == expected  # dense: nothing skipped at commit
+        with app.app_context():
+            assert events.sequence_problems() == []
         for stream in streams:
             received = stream.events(total, timeout=10)
             assert seqs(received) == expected  # each once, in order

@@ -347,3 +347,16 @@ def test_a_hung_redis_costs_a_send_seconds_not_its_hang_and_the_event_is_replaye
             assert "first while Redis hangs" in replayed[0].data
         finally:
             stream.close()
+
+
+def test_the_integrity_check_notices_a_hole_in_a_members_event_numbers(ctx):
+    ann, bob, _ = members(ctx)
+    for body in ("one", "two", "three"):
+        send(ctx, ann, bob, body)
+    assert events.sequence_problems() == []
+    newest = events.latest_seq(bob.id)
+    db.session.execute(db.delete(Event).where(Event.member_id == bob.id, Event.seq == newest - 1))
+    db.session.commit()
+    assert events.sequence_problems() == [
+        f"member {bob.id}: events 1..{newest} have gaps ({newest - 1} rows kept)"
+    ]

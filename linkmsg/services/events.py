@@ -157,3 +157,34 @@ def _number_and_write(session: Session) -> None:
 def _forget(session: Session) -> None:
     session.info.pop(PENDING, None)
     session.info.pop(COMMITTED, None)
+
+
+def sequence_problems() -> list[str]:
+    """What is wrong with the event numbering, for the integrity check: per member, the
+    numbers kept must be a dense run ending at the member's newest number."""
+    kept = (
+        db.select(
+            Event.member_id,
+            db.func.count(Event.id).label("count"),
+            db.func.min(Event.seq).label("low"),
+            db.func.max(Event.seq).label("high"),
+        )
+        .group_by(Event.member_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        db.select(kept, EventSequence.last_seq).outerjoin(
+            EventSequence, EventSequence.member_id == kept.c.member_id
+        )
+    ).all()
+    problems = []
+    for member_id, count, low, high, last_seq in rows:
+        if last_seq is None or high != last_seq:
+            problems.append(
+                f"member {member_id}: newest event number {high}, sequence says {last_seq}"
+            )
+        if count != high - low + 1:
+            problems.append(
+                f"member {member_id}: events {low}..{high} have gaps ({count} rows kept)"
+            )
+    return problems
