@@ -15,6 +15,7 @@ MESSAGE = "message"  # payload: thread_id, message_id
 NOTIFICATION = "notification"  # payload: notification_id
 READ = "read"  # payload: thread_id (another tab read it: counts change)
 INMAIL_ANSWERED = "inmail_answered"  # payload: thread_id (the member's InMail was declined)
+SESSION_ENDED = "session_ended"  # payload: sessions (ids of the member's sessions just ended)
 
 REPLAY_LIMIT = 500
 
