@@ -61,9 +61,19 @@ def matches_nobody(password: str) -> None:
 
 def _personal_words(email: str, name: str) -> list[str]:
     local = (email or "").split("@")[0]
-    words = [email, local, name, *re.split(r"[\W_]+", local), *(name or "").split()]
+    words = [email, local, name, *re.split(r"[\W_]+", email or ""), *(name or "").split()]
     words += [re.sub(r"[\W_]+", "", local), "".join((name or "").split())]
     return [w.lower() for w in words if len(w) >= 2] + list(SITE_WORDS)
+
+
+def _little_besides(password: str, words: list[str]) -> bool:
+    """True when the password is the member's own words with a few characters around
+    them (`dana.w@example`): zxcvbn scores the punctuation as brute force and is fooled."""
+    rest = password.lower()
+    for word in sorted(words, key=len, reverse=True):
+        if len(word) >= 3:
+            rest = rest.replace(word, "")
+    return sum(ch.isalnum() for ch in rest) < 4
 
 
 def check_strength(password: str, *, email: str = "", name: str = "", field: str) -> None:
@@ -80,12 +90,13 @@ def check_strength(password: str, *, email: str = "", name: str = "", field: str
         raise ValidationFailed(
             f"Your password can be at most {PASSWORD_MAX} characters.", field=field
         )
-    estimate = zxcvbn(password[:ESTIMATE_CHARS], user_inputs=_personal_words(email, name))
-    if estimate["score"] >= MIN_SCORE:
-        return
+    words = _personal_words(email, name)
+    estimate = zxcvbn(password[:ESTIMATE_CHARS], user_inputs=words)
     personal = any(
         match.get("dictionary_name") == "user_inputs" for match in estimate.get("sequence", [])
     )
+    if estimate["score"] >= MIN_SCORE and not (personal and _little_besides(password, words)):
+        return
     if personal:
         reason = "It is built from your name, your email address or the site's name."
     else:

@@ -52,16 +52,20 @@ def load_member(member_id: str, session_id, secret) -> Member | None:
     """The member a cookie names, if its session is live and the member not suspended."""
     if not (member_id or "").isdigit() or not isinstance(session_id, int) or not secret:
         return None
-    row = db.session.get(MemberSession, session_id)
+    # One query for both: this runs on every request.
+    found = db.session.execute(
+        db.select(MemberSession, Member)
+        .join(Member, Member.id == MemberSession.member_id)
+        .where(MemberSession.id == session_id, MemberSession.ended_at.is_(None))
+    ).first()
+    if found is None:
+        return None
+    row, member = found
     if (
-        row is None
-        or row.ended_at is not None
-        or row.member_id != int(member_id)
+        member.id != int(member_id)
+        or member.suspended_at is not None
         or not secrets.compare_digest(row.secret_hash, _hash(str(secret)))
     ):
-        return None
-    member = db.session.get(Member, row.member_id)
-    if member is None or member.suspended_at is not None:
         return None
     _touch(row)
     return member
