@@ -4,10 +4,8 @@ only when configured."""
 
 import re
 import statistics
-import threading
 import time
 
-import httpx
 import pytest
 
 from linkmsg.extensions import db
@@ -16,6 +14,7 @@ from linkmsg.models import Member
 from .conftest import REDIS_URL
 from .factories import PASSWORD, Browser, make_member, texts
 from .live import LiveServer
+from .parallel_posts import post_together
 
 ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
 OWNER = {"REMOTE_ADDR": "198.51.100.7"}
@@ -103,36 +102,6 @@ def test_x_forwarded_for_decides_the_client_only_behind_trusted_proxies(app_fact
     assert owner.status_code == (303 if proxies else 429)
 
 
-def login_in_parallel(server_url: str, email: str, count: int) -> list[int]:
-    """`count` wrong-password logins, each from its own client with a real CSRF token,
-    released together by a barrier. Returns their status codes."""
-    clients = [httpx.Client(base_url=server_url, timeout=30) for _ in range(count)]
-    tokens = [
-        re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', c.get("/login").text).group(1)
-        for c in clients
-    ]
-    barrier = threading.Barrier(count)
-    statuses: list[int] = []
-
-    def attack(client, token):
-        barrier.wait()
-        response = client.post(
-            "/login", data={"email": email, "password": "wrong guess", "csrf_token": token}
-        )
-        statuses.append(response.status_code)
-
-    threads = [
-        threading.Thread(target=attack, args=pair) for pair in zip(clients, tokens, strict=True)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for client in clients:
-        client.close()
-    return statuses
-
-
 @pytest.mark.parametrize("storage", ["memory", "redis"])
 def test_parallel_guesses_never_get_more_tries_than_the_limit(app_factory, storage):
     overrides = {"LOGIN_ACCOUNT_CLIENT_RATE_LIMIT": "5 per 15 minutes"}
@@ -141,7 +110,8 @@ def test_parallel_guesses_never_get_more_tries_than_the_limit(app_factory, stora
     app = app_factory(**overrides)
     ann = member(app)
     with LiveServer(app) as server:
-        statuses = login_in_parallel(server.url, ann.email, 24)
+        form = {"email": ann.email, "password": "wrong guess"}
+        statuses = post_together(server.url, "/login", "/login", form, 24)
     assert len(statuses) == 24
     assert statuses.count(401) == 5
     assert statuses.count(429) == 19

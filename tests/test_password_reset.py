@@ -11,6 +11,8 @@ from linkmsg.extensions import db
 from linkmsg.models import Member, MemberSession, Outbox, PasswordReset, utcnow
 
 from .factories import PASSWORD, Browser, by_testid, soup, texts
+from .live import LiveServer
+from .parallel_posts import post_together
 from .test_mail import smtp, text_part  # noqa: F401  (smtp is a fixture)
 
 NEW_PASSWORD = "lantern meadow quartz"
@@ -212,3 +214,36 @@ def test_without_smtp_the_reset_email_is_logged_at_warning(app, member_factory, 
     assert record.levelname == "WARNING"
     assert re.search(r"/password/reset/\d+-[\w-]+", record.getMessage())
     assert f"To: {dana.email}" in record.getMessage()
+
+
+def test_one_link_submitted_at_once_from_many_tabs_changes_the_password_once(
+    mail_app,
+    smtp,  # noqa: F811
+    member_factory,
+):
+    _, sink = smtp
+    dana = member_factory()
+    ask_for_link(mail_app, dana.email)
+    path = link_in(sink.messages[0])
+    with LiveServer(mail_app) as server:
+        statuses = post_together(server.url, path, path, {"password": NEW_PASSWORD}, 6)
+    assert sorted(statuses) == [303] + [404] * 5
+    with mail_app.app_context():
+        assert db.session.scalar(db.select(PasswordReset.used_at)) is not None
+
+
+def test_reset_requests_per_email_are_limited_from_any_address(app_factory):
+    app = app_factory(PASSWORD_RESET_RATE_LIMIT="2 per hour")
+    for n in range(2):
+        response = Browser(app).post(
+            "/password/forgot",
+            {"email": "dana@example.test"},
+            environ_base={"REMOTE_ADDR": f"192.0.2.{n}"},
+        )
+        assert response.status_code == 200
+    response = Browser(app).post(
+        "/password/forgot",
+        {"email": "DANA@example.test"},
+        environ_base={"REMOTE_ADDR": "192.0.2.9"},
+    )
+    assert response.status_code == 429

@@ -4,7 +4,7 @@ A copied cookie is the attack: it must stop working the moment its session ends.
 """
 
 from linkmsg.extensions import db
-from linkmsg.models import Event, MemberSession
+from linkmsg.models import Event, Member, MemberSession
 from linkmsg.services import events
 
 from .factories import PASSWORD, Browser, by_testid, soup, texts
@@ -162,3 +162,21 @@ def test_settings_links_to_password_and_sessions(browser, member_factory):
     browser.login(member_factory())
     link = soup(browser.get("/settings")).select_one('[data-testid="password-link"]')
     assert link["href"] == "/settings/password"
+
+
+def test_suspension_ends_every_session_of_the_member(app, member_factory):
+    from linkmsg.services import safety
+
+    bob, fay, mod = member_factory(name="Bob"), member_factory(name="Fay"), member_factory()
+    laptop, phone = Browser(app), Browser(app)
+    laptop.login(bob)
+    phone.login(bob)
+    sids = live_sessions(app, bob.id)
+    with app.app_context():
+        db.session.get(Member, mod.id).role = "admin"
+        db.session.commit()
+        report = safety.report(fay.id, bob.id, "spam", "selling things")
+        safety.resolve(mod.id, report.id, "suspend")
+    assert not logged_in(laptop) and not logged_in(phone)
+    assert live_sessions(app, bob.id) == []
+    assert ended_events(app, bob.id) == [sids]
