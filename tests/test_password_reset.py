@@ -133,7 +133,15 @@ def test_a_changed_password_voids_older_links(mail_app, smtp, member_factory):  
 
 
 @pytest.mark.parametrize(
-    "path", ["/password/reset/1-forged", "/password/reset/nonsense", "/password/reset/99-x"]
+    "path",
+    [
+        "/password/reset/1-forged",
+        "/password/reset/nonsense",
+        "/password/reset/99-x",
+        "/password/reset/1-%C3%A9t%C3%A9",
+        "/password/reset/%D9%A1-x",
+        "/password/reset/99999999999999999999-x",
+    ],
 )
 def test_a_forged_link_opens_nothing(mail_app, smtp, member_factory, path):  # noqa: F811
     dana = member_factory()

@@ -3,9 +3,11 @@
 A copied cookie is the attack: it must stop working the moment its session ends.
 """
 
+import pytest
+
 from linkmsg.extensions import db
 from linkmsg.models import Event, Member, MemberSession
-from linkmsg.services import events
+from linkmsg.services import events, sessions
 
 from .factories import PASSWORD, Browser, by_testid, soup, texts
 
@@ -180,3 +182,28 @@ def test_suspension_ends_every_session_of_the_member(app, member_factory):
     assert not logged_in(laptop) and not logged_in(phone)
     assert live_sessions(app, bob.id) == []
     assert ended_events(app, bob.id) == [sids]
+
+
+@pytest.mark.parametrize(
+    ("agent", "shown"),
+    [
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0 Safari/537.36",
+            "Chrome on Linux",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Safari on iOS",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; rv:127.0) Gecko/20100101 Firefox/127.0",
+            "Firefox on Windows",
+        ),
+        ("curl/8.5.0", "curl"),
+        ("", "Unknown device"),
+    ],
+)
+def test_a_session_is_shown_by_browser_and_system(agent, shown):
+    assert sessions.describe(agent) == shown

@@ -179,9 +179,10 @@ def reset_for_token(token: str) -> PasswordReset:
     Raises NotFound for a token that is wrong, used, expired or outdated.
     """
     reset_id, _, signature = (token or "").partition("-")
-    reset = pending_reset(int(reset_id)) if reset_id.isdigit() and len(reset_id) < 12 else None
+    wellformed = reset_id.isascii() and reset_id.isdigit() and len(reset_id) < 10
+    reset = pending_reset(int(reset_id)) if wellformed else None
     if reset is None or not hmac.compare_digest(
-        signature, _signature(reset, db.session.get(Member, reset.member_id))
+        signature.encode(), _signature(reset, db.session.get(Member, reset.member_id)).encode()
     ):
         raise NotFound(
             "This password reset link has expired or was already used. Ask for a new one below."
