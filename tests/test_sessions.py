@@ -10,6 +10,8 @@ from linkmsg.models import Event, Member, MemberSession
 from linkmsg.services import events, sessions
 
 from .factories import PASSWORD, Browser, by_testid, soup, texts
+from .live import LiveServer
+from .parallel_posts import post_together
 
 NEW_PASSWORD = "walnut orchard semaphore"
 
@@ -207,3 +209,22 @@ def test_suspension_ends_every_session_of_the_member(app, member_factory):
 )
 def test_a_session_is_shown_by_browser_and_system(agent, shown):
     assert sessions.describe(agent) == shown
+
+
+def test_two_password_changes_at_once_from_two_sessions_one_wins(app, member_factory):
+    dana = member_factory()
+    with LiveServer(app) as server:
+        statuses = post_together(
+            server.url,
+            "/settings/password",
+            "/settings/password",
+            {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+            4,
+            login=(dana.email, PASSWORD),
+        )
+    # One wins; each other is told its change lost (422), or, when the winner had already
+    # ended its session, is sent to log in (302). Never two changes, never a 500.
+    assert statuses.count(303) == 1
+    assert set(statuses) <= {303, 302, 422}
+    assert len(live_sessions(app, dana.id)) == 1
+    Browser(app).login(dana.email, NEW_PASSWORD)

@@ -115,9 +115,23 @@ def change(member_id: int, current: str, new: str, *, keep_session: int | None) 
     if not matches(member.password_hash, current):
         raise ValidationFailed("That is not your current password.", field="current_password")
     check_strength(new, email=member.email, name=member.name, field="new_password")
-    member.password_hash = hash_password(new)
+    # Conditional on the hash just checked: of two changes racing from the same current
+    # password, one wins and the other is told, rather than the last silently winning.
+    changed = db.session.execute(
+        db.update(Member)
+        .where(Member.id == member_id, Member.password_hash == member.password_hash)
+        .values(password_hash=hash_password(new))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.rollback()
+        raise ValidationFailed(
+            "Your password was just changed in another session. Reload and try again.",
+            field="current_password",
+        )
     ended = sessions.end_all(member_id, keep=keep_session)
     db.session.commit()
+    db.session.expire(member)
     return ended
 
 
