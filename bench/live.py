@@ -136,7 +136,7 @@ def migrate(url: str) -> None:
 
 MEMBER_COLUMNS = (
     "id, email, password_hash, handle, name, headline, location, about, plan, role,"
-    " show_active, accepts_inmail, email_notifications, session_token, created_at"
+    " show_active, accepts_inmail, email_notifications, created_at"
 )
 
 
@@ -156,7 +156,7 @@ def load_members(url: str, streams: int, burst_senders: int = 0) -> None:
         rows.append(
             f"{member}\t{role}{member}@bench.linkmsg.test\t{password_hash}\t"
             f"bench-{role}-{member}\tBench {role.title()} {member}\tEngineer at Bench {member}\t"
-            f"Lisbon, Portugal\t\tfree\tmember\tt\tt\tf\t{secrets.token_urlsafe(24)}\t"
+            f"Lisbon, Portugal\t\tfree\tmember\tt\tt\tf\t"
             f"{now:%Y-%m-%d %H:%M:%S}\n"
         )
     edges = []

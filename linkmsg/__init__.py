@@ -7,15 +7,16 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cli, realtime, templating
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .services.errors import DomainError
-from .web import IdConverter, domain_error_response, is_htmx
+from .web import SESSION_SECRET_KEY, IdConverter, current_session_id, domain_error_response, is_htmx
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +61,12 @@ def create_app(config: dict | type | None = None) -> Flask:
     upload = app.config["UPLOAD_FOLDER"]
     if not os.path.isabs(upload):
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, upload)
+
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind N proxies, the client is the address the nearest proxy saw: without
+        # this every client is the proxy, and one guesser rate-limits the whole site.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
@@ -138,11 +145,14 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_handlers(app: Flask) -> None:
-    from .services import accounts, network
+    from .services import network, sessions
 
     @login_manager.user_loader
-    def load_user(session_id: str):
-        return accounts.load_session_member(session_id)
+    def load_user(member_id: str):
+        # The cookie names a member and a login; the login must still be live.
+        return sessions.load_member(
+            member_id, current_session_id(), session.get(SESSION_SECRET_KEY)
+        )
 
     @app.before_request
     def refuse_nul_bytes():

@@ -79,8 +79,17 @@ class Config:
     # Anti-spam limits (Flask-Limiter; Redis storage when REDIS_URL is set).
     MESSAGE_RATE_LIMIT = os.environ.get("MESSAGE_RATE_LIMIT", "20 per minute")
     NEW_THREAD_RATE_LIMIT = os.environ.get("NEW_THREAD_RATE_LIMIT", "50 per day")
-    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes")
+    # Login attempts (linkmsg.services.throttle): tight per account and client, loose per
+    # account, moderate per address; a browser the owner logged in with before only
+    # counts against the first.
+    LOGIN_ACCOUNT_CLIENT_RATE_LIMIT = os.environ.get(
+        "LOGIN_ACCOUNT_CLIENT_RATE_LIMIT", "10 per 15 minutes"
+    )
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "100 per hour")
     LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "100 per 15 minutes")
+    # Sign-ups per address, and "forgot password" emails per address and per email.
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "10 per hour")
+    PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour")
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True  # if the limit store is down, let members through
     # Two sites sharing one Redis must not share their members' counters.
@@ -88,6 +97,10 @@ class Config:
 
     # Werkzeug's scrypt: memory-hard, salted.
     PASSWORD_HASH_METHOD = "scrypt"
+
+    # How many proxies stand in front of the app; their X-Forwarded-For/-Proto/-Host are
+    # believed (Werkzeug's ProxyFix). 0: the connection's address is the client.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -10,7 +10,7 @@ from .extensions import db
 from .models import Member
 from .services import accounts, notifications
 
-DEMO_PASSWORD = "linkmsg-demo"
+DEMO_PASSWORD = "maple-harbor-lantern"
 DEMO_DOMAIN = "demo.linkmsg.test"
 
 PEOPLE = [

@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional
 
-from .services import accounts
+from .services import accounts, passwords
 
 
 def _name_field() -> StringField:
@@ -34,6 +34,21 @@ def _name_field() -> StringField:
     )
 
 
+def _new_password_field(label: str) -> PasswordField:
+    # The strength rule itself is the service's (passwords.check_strength).
+    return PasswordField(
+        label,
+        validators=[
+            DataRequired("Choose a password."),
+            Length(
+                min=passwords.PASSWORD_MIN,
+                max=passwords.PASSWORD_MAX,
+                message=f"Choose a password of at least {passwords.PASSWORD_MIN} characters.",
+            ),
+        ],
+    )
+
+
 class EmptyForm(FlaskForm):
     """For POST-only buttons: carries the CSRF token and nothing else."""
 
@@ -44,22 +59,27 @@ class RegisterForm(FlaskForm):
         "Email",
         validators=[DataRequired("Enter your email address.")],
     )
-    password = PasswordField(
-        "Password",
-        validators=[
-            DataRequired("Choose a password."),
-            Length(
-                min=accounts.PASSWORD_MIN,
-                max=accounts.PASSWORD_MAX,
-                message=f"Choose a password of at least {accounts.PASSWORD_MIN} characters.",
-            ),
-        ],
-    )
+    password = _new_password_field("Password")
 
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
     password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired("Enter your email address.")])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = _new_password_field("New password")
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password.")]
+    )
+    new_password = _new_password_field("New password")
 
 
 class ProfileForm(FlaskForm):

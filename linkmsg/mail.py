@@ -18,13 +18,49 @@ from flask import Flask, current_app, render_template
 
 from .extensions import db
 from .models import Member, Outbox, Thread
-from .services import outbox
+from .services import outbox, passwords
 
 log = logging.getLogger(__name__)
 
 
 def build_email(row: Outbox) -> EmailMessage | None:
-    """The email for an outbox row: a plain-text and an HTML part, a link to the thread."""
+    """The email for an outbox row, or None when there is nothing left to say."""
+    if row.kind == outbox.PASSWORD_RESET:
+        return _password_reset_email(row)
+    return _message_email(row)
+
+
+def _compose(to: str, subject: str, template: str, context: dict) -> EmailMessage:
+    """A plain-text and an HTML part from email/<template>.txt and .html."""
+    email = EmailMessage()
+    email["Subject"] = subject
+    email["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+    email["To"] = to
+    email["Message-ID"] = make_msgid(domain="linkmsg.local")
+    email.set_content(render_template(f"email/{template}.txt", **context))
+    email.add_alternative(render_template(f"email/{template}.html", **context), subtype="html")
+    return email
+
+
+def _password_reset_email(row: Outbox) -> EmailMessage | None:
+    reset = passwords.pending_reset(row.payload.get("reset_id", 0))
+    if reset is None:
+        return None  # used or expired meanwhile: a link that cannot work is not sent
+    member = db.session.get(Member, row.member_id)
+    link = (
+        current_app.config["PUBLIC_URL"].rstrip("/")
+        + f"/password/reset/{passwords.token_for(reset)}"
+    )
+    context = {
+        "member": member,
+        "link": link,
+        "hours": int(passwords.RESET_VALID_FOR.total_seconds() // 3600),
+    }
+    return _compose(member.email, "Reset your LinkMsg password", "password_reset", context)
+
+
+def _message_email(row: Outbox) -> EmailMessage | None:
+    """A new-message email: the unread messages, a link to the thread."""
     member = db.session.get(Member, row.member_id)
     thread = db.session.get(Thread, row.thread_id)
     messages = outbox.unread_messages(row)
@@ -34,26 +70,28 @@ def build_email(row: Outbox) -> EmailMessage | None:
     sender = db.session.get(Member, next(iter(senders)))
     link = current_app.config["PUBLIC_URL"].rstrip("/") + f"/messaging/t/{thread.id}"
     context = {"member": member, "sender": sender, "messages": messages, "link": link}
-    email = EmailMessage()
     count = len(messages)
-    email["Subject"] = (
+    subject = (
         f"New message from {sender.name}"
         if count == 1
         else f"{count} new messages from {sender.name}"
     )
-    email["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
-    email["To"] = member.email
-    email["Message-ID"] = make_msgid(domain="linkmsg.local")
-    email.set_content(render_template("email/new_message.txt", **context))
-    email.add_alternative(render_template("email/new_message.html", **context), subtype="html")
-    return email
+    return _compose(member.email, subject, "new_message", context)
 
 
 def deliver(email: EmailMessage) -> None:
     """Send over SMTP, or log it when no server is configured. Raises on SMTP failure."""
     config = current_app.config
     if not config.get("MAIL_SERVER"):
-        log.info("email (no MAIL_SERVER configured):\n%s", email.as_string())
+        # WARNING, so that it shows under `flask run`'s default logging: with no SMTP
+        # server the log is the only place a member (or a developer) can read it.
+        log.warning(
+            "email not sent (no MAIL_SERVER configured), logged instead:\nTo: %s\n"
+            "Subject: %s\n\n%s",
+            email["To"],
+            email["Subject"],
+            email.get_body(("plain",)).get_content(),
+        )
         return
     with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
         if config.get("MAIL_USE_TLS"):
@@ -74,7 +112,7 @@ def send_due(now: datetime | None = None) -> dict[str, int]:
             continue
         email = build_email(row)
         if email is None:
-            outbox.mark_skipped(row, "nothing unread")
+            outbox.mark_skipped(row, "nothing left to send")
             counts["skipped"] += 1
             continue
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
@@ -28,10 +27,6 @@ from .extensions import db
 def utcnow() -> datetime:
     """Naive UTC: SQLite keeps no time zone, so every timestamp is stored as naive UTC."""
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def new_session_token() -> str:
-    return secrets.token_urlsafe(24)
 
 
 PLAN_FREE = "free"
@@ -77,12 +72,12 @@ class Member(UserMixin, db.Model):
     accepts_inmail: Mapped[bool] = mapped_column(default=True)
     email_notifications: Mapped[bool] = mapped_column(default=True)
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime)
-    # Part of the login cookie: changing it ends every open session of the member.
-    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
+    # Flask-Login keeps this id in the cookie; which login it belongs to, and whether
+    # that login is still open, is a `MemberSession` (linkmsg.services.sessions).
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_token}"
+        return str(self.id)
 
     @property
     def is_active(self) -> bool:  # Flask-Login: suspended members cannot be logged in
@@ -109,6 +104,37 @@ class Member(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<Member {self.handle}>"
+
+
+class MemberSession(db.Model):
+    """One login: the cookie names it, and it is live until `ended_at`. Logging out,
+    changing the password, a reset or a suspension set `ended_at`, so a copied cookie
+    stops working everywhere at once. Only a hash of the cookie's secret is kept."""
+
+    __tablename__ = "member_session"
+    __table_args__ = (Index("ix_member_session_member_id", "member_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PasswordReset(db.Model):
+    """A "forgot password" request. The emailed link carries a token derived from this
+    row with SECRET_KEY (linkmsg.services.passwords); the row holds no token, so a
+    reader of the database cannot use a pending link."""
+
+    __tablename__ = "password_reset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Connection(db.Model):

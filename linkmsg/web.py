@@ -4,12 +4,32 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Response, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from werkzeug.routing import IntegerConverter
 
 from .services.errors import DomainError
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+
+# Where the signed session cookie keeps the login's `member_session` row and its secret
+# (linkmsg.services.sessions); an event stream reads SESSION_ID_KEY to know its login.
+SESSION_ID_KEY = "sid"
+SESSION_SECRET_KEY = "sid_secret"
+
+
+def current_session_id() -> int | None:
+    """The id of this request's login session, if any."""
+    value = session.get(SESSION_ID_KEY)
+    return value if isinstance(value, int) else None
 
 
 def parse_id(value: str | None) -> int | None:

@@ -6,7 +6,7 @@ from linkmsg.extensions import db
 from linkmsg.models import Member, Message, Thread
 from linkmsg.services import messaging
 
-from .factories import PASSWORD, Browser, connect, soup, texts
+from .factories import Browser, connect, soup, texts
 
 
 def counts(app):
@@ -83,50 +83,3 @@ def test_new_conversations_per_day(limited):
     )
     assert response.status_code == 429
     assert counts(limited) == (1, 1)
-
-
-def test_failed_logins_per_account_then_even_the_right_password_waits(app_factory, member_factory):
-    app = app_factory(LOGIN_ACCOUNT_RATE_LIMIT="3 per 15 minutes")
-    from .factories import make_member
-
-    with app.app_context():
-        ann = make_member("Ann")
-    browser = Browser(app)
-    for _ in range(3):
-        assert (
-            browser.post("/login", {"email": ann.email, "password": "wrong password"}).status_code
-            == 401
-        )
-    response = browser.post("/login", {"email": ann.email.upper(), "password": PASSWORD})
-    assert response.status_code == 429
-    assert "try again in" in texts(response, "error")[0]
-    assert texts(browser.get("/"), "logout") == []
-
-
-def test_failed_logins_per_address(app_factory):
-    app = app_factory(LOGIN_ADDRESS_RATE_LIMIT="4 per 15 minutes")
-    browser = Browser(app)
-    for n in range(4):
-        assert (
-            browser.post(
-                "/login", {"email": f"nobody{n}@example.com", "password": "wrong password"}
-            ).status_code
-            == 401
-        )
-    assert (
-        browser.post(
-            "/login", {"email": "someone@example.com", "password": "wrong password"}
-        ).status_code
-        == 429
-    )
-
-
-def test_successful_logins_do_not_count(app_factory):
-    app = app_factory(LOGIN_ACCOUNT_RATE_LIMIT="2 per 15 minutes")
-    from .factories import make_member
-
-    with app.app_context():
-        ann = make_member("Ann")
-    for _ in range(4):
-        browser = Browser(app)
-        browser.login(ann)

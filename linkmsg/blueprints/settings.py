@@ -1,11 +1,13 @@
-"""`/settings`: active status, email and InMail preferences."""
+"""`/settings`: active status, email and InMail preferences, password and sessions."""
 
-from flask import Blueprint, abort, request, url_for
+from flask import Blueprint, abort, current_app, request, url_for
 from flask_login import current_user, login_required
 
-from ..forms import EmptyForm, SettingsForm
-from ..services import network, safety
-from ..web import done, render
+from ..extensions import limiter
+from ..forms import ChangePasswordForm, EmptyForm, SettingsForm
+from ..services import network, passwords, safety, sessions
+from ..services.errors import ValidationFailed
+from ..web import current_session_id, done, render
 
 bp = Blueprint("settings", __name__)
 
@@ -23,6 +25,61 @@ def index():
         )
         return done("Your settings are saved.", url_for("settings.index"))
     return render("settings/index.html", form=form, status=400 if form.errors else 200)
+
+
+def _password_page(form: ChangePasswordForm, status: int = 200):
+    return render(
+        "settings/password.html",
+        form=form,
+        end_form=EmptyForm(),
+        sessions=sessions.live(current_user.id),
+        current_session=current_session_id(),
+        describe=sessions.describe,
+        status=status,
+    )
+
+
+@bp.route("/settings/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(
+    lambda: current_app.config["LOGIN_ACCOUNT_CLIENT_RATE_LIMIT"],
+    methods=["POST"],
+    scope="change-password",
+)
+def password():
+    """Change the password (current + new); every other session ends."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            passwords.change(
+                current_user.id,
+                form.current_password.data,
+                form.new_password.data,
+                keep_session=current_session_id(),
+            )
+        except ValidationFailed as error:
+            form[error.field].errors.append(error.message)
+        else:
+            return done(
+                "Your password is changed. Every other session is logged out.",
+                url_for("settings.password"),
+            )
+    return _password_page(form, 422 if form.errors else 200)
+
+
+@bp.route("/settings/sessions/end-others", methods=["POST"])
+@login_required
+def end_other_sessions():
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    ended = passwords.end_other_sessions(current_user.id, current_session_id())
+    count = len(ended)
+    message = (
+        f"Logged out of {count} other session{'s' if count != 1 else ''}."
+        if count
+        else "There were no other sessions to log out of."
+    )
+    return done(message, url_for("settings.password"), "info")
 
 
 @bp.route("/settings/blocked")

@@ -32,13 +32,13 @@ import weakref
 from dataclasses import dataclass
 
 import redis
-from flask import Blueprint, current_app, request, session, stream_with_context
+from flask import Blueprint, current_app, request, stream_with_context
 from flask_login import current_user
 from flask_sse import Message
 
 from ..extensions import db
 from ..services import events
-from ..web import parse_id
+from ..web import current_session_id, parse_id
 from .publish import SESSION_ENDED_TYPE, frame
 from .transport import Subscription, broker, channel_for
 
@@ -51,7 +51,6 @@ SUPERSEDED = "superseded"  # event type: too many streams; this page stops liste
 # Events that only restate a thread's state for the member: in a replay, the last one
 # of a thread says all that the earlier ones did.
 RESTATING = (events.READ, events.INMAIL_ANSWERED)
-SESSION_KEY = "sid"  # the Flask session's key for the member's session row
 
 
 @dataclass(eq=False)
@@ -141,7 +140,7 @@ def stream():
     newest = after if after is not None else events.latest_seq(member_id)
     db.session.remove()  # nothing is held while the stream waits
     streams = registry()
-    opened = OpenStream(member_id, session.get(SESSION_KEY), subscription) if subscription else None
+    opened = OpenStream(member_id, current_session_id(), subscription) if subscription else None
     # Jittered so that after an outage or a restart the reconnects spread out.
     retry = random.randint(config["SSE_RETRY_MS"], 2 * config["SSE_RETRY_MS"])
 

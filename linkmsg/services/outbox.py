@@ -25,6 +25,7 @@ from ..models import (
 )
 
 NEW_MESSAGE = "new_message"
+PASSWORD_RESET = "password_reset"  # payload: reset_id; sent at once, no away or quiet rule
 MAX_ATTEMPTS = 8
 
 
@@ -42,6 +43,14 @@ def queue_message_email(member_id: int, thread_id: int, message_id: int) -> Outb
         kind=NEW_MESSAGE,
         payload={"message_id": message_id},
     )
+    db.session.add(row)
+    return row
+
+
+def queue_password_reset(member_id: int, reset_id: int) -> Outbox:
+    """Owe the member a password reset link. The token is not stored: the worker derives
+    it from the reset row when it builds the email."""
+    row = Outbox(member_id=member_id, kind=PASSWORD_RESET, payload={"reset_id": reset_id})
     db.session.add(row)
     return row
 
@@ -72,6 +81,8 @@ def decide(row: Outbox, now: datetime | None = None) -> Decision:
     config = current_app.config
     if member is None or member.suspended_at is not None:
         return Decision(False, "no such member")
+    if row.kind == PASSWORD_RESET:
+        return Decision(True)  # the member is waiting for it right now
     if not member.email_notifications:
         return Decision(False, "email turned off")
     away = timedelta(seconds=config["EMAIL_WHEN_AWAY_SECONDS"])
@@ -120,6 +131,9 @@ def mark_sent(row: Outbox, now: datetime | None = None) -> None:
     """Sent: this row and every other pending row of the same thread are covered by it."""
     now = now or utcnow()
     row.status, row.sent_at, row.attempts = OUTBOX_SENT, now, row.attempts + 1
+    if row.thread_id is None:  # not about a thread: it covers nothing else
+        db.session.commit()
+        return
     db.session.execute(
         db.update(Outbox)
         .where(

@@ -13,7 +13,7 @@ from ..models import (
     Invitation,
     utcnow,
 )
-from . import notifications
+from . import notifications, sessions
 from .errors import ValidationFailed
 
 
@@ -223,7 +223,7 @@ def resolve(admin_id: int, report_id: int, action: str):
 
     Raises NotFound for a report that is not open, Forbidden for a non-admin.
     """
-    from ..models import Member, Report, new_session_token, utcnow
+    from ..models import Member, Report, utcnow
     from .errors import Forbidden, NotFound
 
     admin = db.session.get(Member, admin_id)
@@ -237,7 +237,7 @@ def resolve(admin_id: int, report_id: int, action: str):
     if action == "suspend":
         member = db.session.get(Member, item.member_id)
         member.suspended_at = now
-        member.session_token = new_session_token()  # every open session ends now
+        sessions.end_all(member.id)  # every open session ends now, streams included
         item.status = "actioned"
         # Every open report about them is settled by the suspension.
         db.session.execute(
