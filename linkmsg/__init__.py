@@ -144,6 +144,20 @@ def _register_handlers(app: Flask) -> None:
     def load_user(session_id: str):
         return accounts.load_session_member(session_id)
 
+    def limit_request_body():
+        """Anonymous requests and every view but an upload read at most MAX_FORM_BYTES:
+        a large body is refused from its Content-Length (or cut off while streaming)
+        before any of it is parsed."""
+        view = app.view_functions.get(request.endpoint)
+        limit = getattr(view, "upload_limit", None)
+        if limit is not None and current_user.is_authenticated:
+            request.max_content_length = limit(app.config)
+        else:
+            request.max_content_length = app.config["MAX_FORM_BYTES"]
+
+    # First of all hooks: CSRF protection and the NUL check below parse the form.
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_request_body)
+
     @app.before_request
     def refuse_nul_bytes():
         # No field of ours takes control bytes; PostgreSQL refuses NUL in text outright.
@@ -178,10 +192,16 @@ def _register_handlers(app: Flask) -> None:
         (403, "You do not have access to this page."),
         (404, "This page does not exist, or you do not have access to it."),
         (405, "This action is not allowed here."),
-        (413, "That upload is too large."),
         (500, "Something went wrong on our side. Please try again."),
     ):
         app.register_error_handler(status, _make_error_handler(status, message))
+
+    @app.errorhandler(413)
+    def too_large(error):
+        view = app.view_functions.get(request.endpoint)
+        if getattr(view, "upload_limit", None) is not None and current_user.is_authenticated:
+            return _error_page(413, "That upload is too large. Nothing was sent.")
+        return _error_page(413, "That is more than this form accepts. Nothing was saved.")
 
     @app.errorhandler(429)
     def too_many(error):

@@ -47,6 +47,9 @@ class Config:
         "MAX_CONTENT_LENGTH", MAX_ATTACHMENTS_PER_MESSAGE * MAX_ATTACHMENT_BYTES + 1024 * 1024
     )
 
+    # Every other request body (forms, anonymous requests): enough for the longest form.
+    MAX_FORM_BYTES = _env_int("MAX_FORM_BYTES", 64 * 1024)
+
     MESSAGE_MAX_CHARS = 8000
     INVITATION_NOTE_MAX_CHARS = 300
     INVITATIONS_PER_WEEK = _env_int("INVITATIONS_PER_WEEK", 100)
@@ -74,6 +77,13 @@ class Config:
     # Anti-spam limits (Flask-Limiter; Redis storage when REDIS_URL is set).
     MESSAGE_RATE_LIMIT = os.environ.get("MESSAGE_RATE_LIMIT", "20 per minute")
     NEW_THREAD_RATE_LIMIT = os.environ.get("NEW_THREAD_RATE_LIMIT", "50 per day")
+    # Archive, mute, mark unread and labels, all together: each toggle is a live event
+    # that every open page of the member renders and replays.
+    ORGANISE_RATE_LIMIT = os.environ.get("ORGANISE_RATE_LIMIT", "30 per minute;300 per hour")
+    # A new profile picture is decoded and resized: a few a day is plenty.
+    AVATAR_RATE_LIMIT = os.environ.get("AVATAR_RATE_LIMIT", "10 per hour")
+    # Each export reads the thread and every attachment in it.
+    EXPORT_RATE_LIMIT = os.environ.get("EXPORT_RATE_LIMIT", "10 per hour")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per 15 minutes")
     LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "100 per 15 minutes")
     RATELIMIT_HEADERS_ENABLED = True

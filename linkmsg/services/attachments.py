@@ -280,6 +280,7 @@ def get_for(member_id: int, attachment_id: int) -> Attachment:
 
 
 AVATAR_SIZE = (192, 192)
+AVATAR_MAX_BYTES = 10 * 1024 * 1024
 
 
 def store_avatar(upload: Upload) -> str:
@@ -291,7 +292,7 @@ def store_avatar(upload: Upload) -> str:
     storage = get_storage()
     name = display_name(upload.filename)
     try:
-        stored = storage.save(upload.stream, limit=10 * 1024 * 1024)
+        stored = storage.save(upload.stream, limit=AVATAR_MAX_BYTES)
     except TooLarge:
         raise ValidationFailed(f"“{name}” is larger than 10 MB.", field="avatar") from None
     try:
