@@ -42,6 +42,10 @@ class Config:
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER", "uploads")
     MAX_ATTACHMENT_BYTES = _env_int("MAX_ATTACHMENT_BYTES", 100 * 1024 * 1024)
     MAX_ATTACHMENTS_PER_MESSAGE = _env_int("MAX_ATTACHMENTS_PER_MESSAGE", 10)
+    # Pixels an image may decode to for its thumbnail (about 4 bytes and 15 ns each:
+    # 16 million is ~70 MB and ~0.3 s); a JPEG decodes at up to 1/8 scale, so it may be
+    # up to 4 times as large. Larger images are refused.
+    MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 16_000_000)
     # A whole request may carry the largest allowed set of attachments plus the form.
     MAX_CONTENT_LENGTH = _env_int(
         "MAX_CONTENT_LENGTH", MAX_ATTACHMENTS_PER_MESSAGE * MAX_ATTACHMENT_BYTES + 1024 * 1024

@@ -84,13 +84,19 @@ def test_a_members_post_to_a_form_that_takes_no_files_is_kept_small(app, pair):
         assert not db.session.get(ThreadMember, (thread_id, ann.id)).muted
 
 
-def test_a_members_upload_may_still_be_large(app_factory):
-    app = app_factory(MAX_FORM_BYTES=16 * 1024)
+def ann_in_a_thread(app_factory, **settings):
+    """An app with `settings`; Ann logged in, in a thread with Bob. (app, browser, id)"""
+    app = app_factory(**settings)
     with app.app_context():
         ann, bob = make_member("Ann Lee"), make_member("Bob Stone")
     thread_id = thread_between(app, ann, bob)
     browser = Browser(app)
     browser.login(ann)
+    return app, browser, thread_id
+
+
+def test_a_members_upload_may_still_be_large(app_factory):
+    _, browser, thread_id = ann_in_a_thread(app_factory, MAX_FORM_BYTES=16 * 1024)
     document = b"LinkMsg attachment line.\n" * 40_000  # 1 MB of text
     response = browser.post_multipart(
         f"/messaging/t/{thread_id}",
@@ -108,12 +114,7 @@ def test_a_members_upload_may_still_be_large(app_factory):
 
 
 def test_an_upload_over_the_whole_limit_says_so(app_factory):
-    app = app_factory(MAX_CONTENT_LENGTH=256 * 1024)
-    with app.app_context():
-        ann, bob = make_member("Ann Lee"), make_member("Bob Stone")
-    thread_id = thread_between(app, ann, bob)
-    browser = Browser(app)
-    browser.login(ann)
+    _, browser, thread_id = ann_in_a_thread(app_factory, MAX_CONTENT_LENGTH=256 * 1024)
     response = browser.post_multipart(
         f"/messaging/t/{thread_id}",
         {
@@ -206,12 +207,7 @@ def get_handle(app, member) -> str:
 
 
 def test_exports_are_limited_per_member(app_factory):
-    app = app_factory(EXPORT_RATE_LIMIT="2 per hour")
-    with app.app_context():
-        ann, bob = make_member("Ann Lee"), make_member("Bob Stone")
-    thread_id = thread_between(app, ann, bob)
-    browser = Browser(app)
-    browser.login(ann)
+    _, browser, thread_id = ann_in_a_thread(app_factory, EXPORT_RATE_LIMIT="2 per hour")
     for _ in range(2):
         response = browser.get(f"/messaging/t/{thread_id}/export")
         assert response.status_code == 200 and response.mimetype == "application/zip"
