@@ -7,6 +7,7 @@ The app runs in its own process (`flask run`) so that its peak resident set size
 
 import contextlib
 import http.client
+import io
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 
 import pytest
 from PIL import Image
@@ -281,3 +283,55 @@ def test_pixel_bombs_cost_the_server_almost_nothing(sqlite_template, tmp_path):
         )
         assert status == 303
         assert used_cpu < CPU_BUDGET and grown_mb < MEMORY_BUDGET_MB
+
+
+def make_text_file(path, size: int) -> None:
+    """Text that does not compress away (hex of random bytes), `size` bytes of it."""
+    with open(path, "w") as handle:
+        while size > 0:
+            line = os.urandom(min(size, 65536) // 2).hex()[: size - 1] + "\n"
+            handle.write(line)
+            size -= len(line)
+
+
+def test_an_export_streams_without_a_temporary_file(sqlite_template, tmp_path):
+    """Three 20 MB files exported: the ZIP starts at once, no temporary file holds it and
+    the server's memory barely moves; every file comes back byte for byte."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with flask_server(sqlite_template, tmp_path, TMPDIR=temp) as (server, client, bob):
+        sent = []
+        for n in range(3):
+            sent.append(tmp_path / f"part-{n}.txt")
+            make_text_file(sent[-1], 20 * MB)
+        status, location, _ = client.upload(
+            f"/messaging/new/{bob.handle}", [(path, path.name) for path in sent]
+        )
+        assert status == 303
+        export = location.split("#")[0] + "/export"
+        client.request("GET", export)  # warm up every code path
+        before = peak_rss_kb(server.pid)
+
+        conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
+        conn.request("GET", export, headers={"Cookie": client.cookie})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "application/zip"
+        first = response.read(MB)
+        open_files = []
+        for fd in os.listdir(f"/proc/{server.pid}/fd"):
+            with contextlib.suppress(OSError):
+                open_files.append(os.readlink(f"/proc/{server.pid}/fd/{fd}"))
+        assert not [name for name in open_files if name.startswith(str(temp))], open_files
+        data = first + response.read()
+        conn.close()
+
+        grown_mb = (peak_rss_kb(server.pid) - before) / 1024
+        print(f"peak RSS grew by {grown_mb:.1f} MB for a {len(data) / MB:.0f} MB export")
+        assert grown_mb < 30
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = [name for name in archive.namelist() if name.startswith("attachments/")]
+        assert len(names) == 3
+        for name, path in zip(names, sent, strict=True):
+            assert archive.read(name) == path.read_bytes()
+        assert "conversation.json" in archive.namelist()

@@ -5,7 +5,7 @@ the Messaging list, htmx posts it and swaps the row in place: the updated row, o
 nothing when the row no longer belongs to the list being shown.
 """
 
-from flask import Blueprint, abort, current_app, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import limiter
@@ -193,12 +193,11 @@ def search_messages():
 @export_limit
 def export_thread(thread_id: int):
     archive = export.export_thread(current_user.id, thread_id)
-    response = send_file(
-        archive.file,
+    response = Response(
+        stream_with_context(chunk for chunk in archive.chunks if chunk),
         mimetype="application/zip",
-        as_attachment=True,
-        download_name=archive.filename,
     )
+    response.headers.set("Content-Disposition", "attachment", filename=archive.filename)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
