@@ -75,6 +75,9 @@ class Config:
     EMAIL_QUIET_PERIOD_SECONDS = _env_int("EMAIL_QUIET_PERIOD_SECONDS", 15 * 60)
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     MAIL_WORKER_INTERVAL_SECONDS = 2
+    # A worker's claim on the email it is sending; past it, a worker that died is taken
+    # over. Far longer than one SMTP exchange (10 s timeout).
+    MAIL_CLAIM_SECONDS = _env_int("MAIL_CLAIM_SECONDS", 300)
     # Run the mail worker as a thread of the web process (what `make run` does).
     MAIL_WORKER_THREAD = _env_bool("MAIL_WORKER_THREAD", False)
 
