@@ -144,16 +144,16 @@ def _register_handlers(app: Flask) -> None:
     def load_user(session_id: str):
         return accounts.load_session_member(session_id)
 
+    def upload_limit():
+        """The body limit of this request's upload view, for a logged-in member; else None."""
+        limit = getattr(app.view_functions.get(request.endpoint), "upload_limit", None)
+        return limit(app.config) if limit is not None and current_user.is_authenticated else None
+
     def limit_request_body():
         """Anonymous requests and every view but an upload read at most MAX_FORM_BYTES:
         a large body is refused from its Content-Length (or cut off while streaming)
         before any of it is parsed."""
-        view = app.view_functions.get(request.endpoint)
-        limit = getattr(view, "upload_limit", None)
-        if limit is not None and current_user.is_authenticated:
-            request.max_content_length = limit(app.config)
-        else:
-            request.max_content_length = app.config["MAX_FORM_BYTES"]
+        request.max_content_length = upload_limit() or app.config["MAX_FORM_BYTES"]
 
     # First of all hooks: CSRF protection and the NUL check below parse the form.
     app.before_request_funcs.setdefault(None, []).insert(0, limit_request_body)
@@ -198,8 +198,7 @@ def _register_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(error):
-        view = app.view_functions.get(request.endpoint)
-        if getattr(view, "upload_limit", None) is not None and current_user.is_authenticated:
+        if upload_limit() is not None:
             return _error_page(413, "That upload is too large. Nothing was sent.")
         return _error_page(413, "That is more than this form accepts. Nothing was saved.")
 
