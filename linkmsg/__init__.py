@@ -154,6 +154,20 @@ def _register_handlers(app: Flask) -> None:
             member_id, current_session_id(), session.get(SESSION_SECRET_KEY)
         )
 
+    def upload_limit():
+        """The body limit of this request's upload view, for a logged-in member; else None."""
+        limit = getattr(app.view_functions.get(request.endpoint), "upload_limit", None)
+        return limit(app.config) if limit is not None and current_user.is_authenticated else None
+
+    def limit_request_body():
+        """Anonymous requests and every view but an upload read at most MAX_FORM_BYTES:
+        a large body is refused from its Content-Length (or cut off while streaming)
+        before any of it is parsed."""
+        request.max_content_length = upload_limit() or app.config["MAX_FORM_BYTES"]
+
+    # First of all hooks: CSRF protection and the NUL check below parse the form.
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_request_body)
+
     @app.before_request
     def refuse_nul_bytes():
         # No field of ours takes control bytes; PostgreSQL refuses NUL in text outright.
@@ -188,10 +202,15 @@ def _register_handlers(app: Flask) -> None:
         (403, "You do not have access to this page."),
         (404, "This page does not exist, or you do not have access to it."),
         (405, "This action is not allowed here."),
-        (413, "That upload is too large."),
         (500, "Something went wrong on our side. Please try again."),
     ):
         app.register_error_handler(status, _make_error_handler(status, message))
+
+    @app.errorhandler(413)
+    def too_large(error):
+        if upload_limit() is not None:
+            return _error_page(413, "That upload is too large. Nothing was sent.")
+        return _error_page(413, "That is more than this form accepts. Nothing was saved.")
 
     @app.errorhandler(429)
     def too_many(error):

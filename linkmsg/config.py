@@ -42,10 +42,17 @@ class Config:
     UPLOAD_FOLDER = os.environ.get("UPLOAD_FOLDER", "uploads")
     MAX_ATTACHMENT_BYTES = _env_int("MAX_ATTACHMENT_BYTES", 100 * 1024 * 1024)
     MAX_ATTACHMENTS_PER_MESSAGE = _env_int("MAX_ATTACHMENTS_PER_MESSAGE", 10)
+    # Pixels an image may decode to for its thumbnail (about 4 bytes and 15 ns each:
+    # 16 million is ~70 MB and ~0.3 s); a JPEG decodes at up to 1/8 scale, so it may be
+    # up to 4 times as large. Larger images are refused.
+    MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 16_000_000)
     # A whole request may carry the largest allowed set of attachments plus the form.
     MAX_CONTENT_LENGTH = _env_int(
         "MAX_CONTENT_LENGTH", MAX_ATTACHMENTS_PER_MESSAGE * MAX_ATTACHMENT_BYTES + 1024 * 1024
     )
+
+    # Every other request body (forms, anonymous requests): enough for the longest form.
+    MAX_FORM_BYTES = _env_int("MAX_FORM_BYTES", 64 * 1024)
 
     MESSAGE_MAX_CHARS = 8000
     INVITATION_NOTE_MAX_CHARS = 300
@@ -73,12 +80,22 @@ class Config:
     EMAIL_QUIET_PERIOD_SECONDS = _env_int("EMAIL_QUIET_PERIOD_SECONDS", 15 * 60)
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000")
     MAIL_WORKER_INTERVAL_SECONDS = 2
+    # A worker's claim on the email it is sending; past it, a worker that died is taken
+    # over. Far longer than one SMTP exchange (10 s timeout).
+    MAIL_CLAIM_SECONDS = _env_int("MAIL_CLAIM_SECONDS", 300)
     # Run the mail worker as a thread of the web process (what `make run` does).
     MAIL_WORKER_THREAD = _env_bool("MAIL_WORKER_THREAD", False)
 
     # Anti-spam limits (Flask-Limiter; Redis storage when REDIS_URL is set).
     MESSAGE_RATE_LIMIT = os.environ.get("MESSAGE_RATE_LIMIT", "20 per minute")
     NEW_THREAD_RATE_LIMIT = os.environ.get("NEW_THREAD_RATE_LIMIT", "50 per day")
+    # Archive, mute, mark unread and labels, all together: each toggle is a live event
+    # that every open page of the member renders and replays.
+    ORGANISE_RATE_LIMIT = os.environ.get("ORGANISE_RATE_LIMIT", "30 per minute;300 per hour")
+    # A new profile picture is decoded and resized: a few a day is plenty.
+    AVATAR_RATE_LIMIT = os.environ.get("AVATAR_RATE_LIMIT", "10 per hour")
+    # Each export reads the thread and every attachment in it.
+    EXPORT_RATE_LIMIT = os.environ.get("EXPORT_RATE_LIMIT", "10 per hour")
     # Login attempts (linkmsg.services.throttle): tight per account and client, loose per
     # account, moderate per address; a browser the owner logged in with before only
     # counts against the first.

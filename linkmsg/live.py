@@ -13,8 +13,8 @@ from flask import render_template as _render_template
 
 from .extensions import db
 from .forms import MessageForm
-from .models import THREAD_INMAIL, Event, InMail, Member, Message, Notification
-from .services import events, messaging
+from .models import THREAD_INMAIL, Event, InMail, Member, Message
+from .services import events, messaging, notifications
 from .services.errors import NotFound
 from .templating import nav_counts
 
@@ -115,11 +115,8 @@ def _read(member: Member, event: Event) -> str:
 
 
 def _notification(member: Member, event: Event) -> str:
-    found = db.session.execute(
-        db.select(Notification, Member)
-        .outerjoin(Member, Member.id == Notification.actor_id)
-        .where(Notification.id == event.payload["notification_id"])
-    ).first()
+    # Shown by the rule of /notifications: an actor blocked since, or suspended, is not.
+    found = notifications.shown_to(member.id, event.payload["notification_id"])
     if found is None:
         return _badges(member)
     notification, actor = found

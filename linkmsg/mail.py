@@ -101,31 +101,39 @@ def deliver(email: EmailMessage) -> None:
         smtp.send_message(email)
 
 
-def send_due(now: datetime | None = None) -> dict[str, int]:
-    """One pass over the outbox. Returns how many rows were sent, skipped and retried."""
-    counts = {"sent": 0, "skipped": 0, "retry": 0}
-    for row in outbox.due(now):
-        decision = outbox.decide(row, now)
-        if not decision.send:
-            outbox.mark_skipped(row, decision.reason)
-            counts["skipped"] += 1
-            continue
-        email = build_email(row)
-        if email is None:
-            outbox.mark_skipped(row, "nothing left to send")
-            counts["skipped"] += 1
-            continue
-        try:
-            deliver(email)
-        except (smtplib.SMTPException, OSError) as error:
-            log.warning("email %s not sent (attempt %s): %s", row.id, row.attempts + 1, error)
-            outbox.mark_failed_attempt(row, f"{type(error).__name__}: {error}", now)
-            counts["retry"] += 1
-        else:
-            outbox.mark_sent(row, now)
-            counts["sent"] += 1
-    db.session.commit()
+def send_due(now: datetime | None = None, limit: int = 50) -> dict[str, int]:
+    """One pass over the outbox: claim due rows one at a time (up to `limit`) and send,
+    skip or postpone each. Returns how many rows had each outcome."""
+    counts = {"sent": 0, "skipped": 0, "postponed": 0, "retry": 0}
+    for _ in range(limit):
+        row = outbox.claim_next(now)
+        if row is None:
+            break
+        counts[_handle(row, now)] += 1
     return counts
+
+
+def _handle(row: Outbox, now: datetime | None) -> str:
+    """Decide about one claimed row from the current state, and act on it."""
+    decision = outbox.decide(row, now)
+    if decision.retry_at is not None:
+        outbox.postpone(row, decision.retry_at, decision.reason)
+        return "postponed"
+    if not decision.send:
+        outbox.mark_skipped(row, decision.reason)
+        return "skipped"
+    email = build_email(row)
+    if email is None:
+        outbox.mark_skipped(row, "nothing unread")
+        return "skipped"
+    try:
+        deliver(email)
+    except (smtplib.SMTPException, OSError) as error:
+        log.warning("email %s not sent (attempt %s): %s", row.id, row.attempts + 1, error)
+        outbox.mark_failed_attempt(row, f"{type(error).__name__}: {error}", now)
+        return "retry"
+    outbox.mark_sent(row, now)
+    return "sent"
 
 
 def run(app: Flask, stop: threading.Event, interval: float | None = None) -> None:

@@ -411,6 +411,8 @@ OUTBOX_PENDING = "pending"
 OUTBOX_SENT = "sent"
 OUTBOX_SKIPPED = "skipped"
 OUTBOX_FAILED = "failed"
+# Claimed by a mail worker; its next_attempt_at is then the end of the claim.
+OUTBOX_SENDING = "sending"
 
 
 class Outbox(db.Model):

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from markupsafe import Markup, escape
 
 # http(s) URLs and bare www. addresses; nothing else (no javascript:, data:, ...).
 _URL_RE = re.compile(r"(?i)\b(https?://[^\s<>\"']+|www\.[^\s<>\"']+)")
 _TRAILING = ".,;:!?)]}'\""
+
+# Letters and marks that draw nothing, though Unicode does not file them under spaces or
+# format characters: Hangul fillers, the braille blank, the combining grapheme joiner.
+_INVISIBLE = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f")
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+
+
+def is_blank(text: str | None) -> bool:
+    """True when `text` shows nothing: only whitespace, format characters (zero-width
+    space and joiners, word joiner, BOM, bidirectional marks…), controls and fillers."""
+    return all(
+        ch.isspace()
+        or ch in _INVISIBLE
+        or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp")
+        for ch in text or ""
+    )
 
 
 def linkify(text: str | None) -> Markup:

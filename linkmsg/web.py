@@ -48,6 +48,18 @@ class IdConverter(IntegerConverter):
         super().__init__(map, max=MAX_ID)
 
 
+def takes_uploads(limit=lambda config: config["MAX_CONTENT_LENGTH"]):
+    """Mark a view that accepts files. Only such a view, and only for a logged-in member,
+    reads a request body larger than MAX_FORM_BYTES; `limit(config)` bounds it there.
+    Place it right under the route decorator."""
+
+    def mark(view):
+        view.upload_limit = limit
+        return view
+
+    return mark
+
+
 def is_htmx() -> bool:
     """A fragment is wanted: an htmx request that is not a boosted whole-page navigation."""
     return (

@@ -10,7 +10,7 @@ from linkmsg.extensions import db
 from linkmsg.models import Attachment, Member, Message
 
 from . import files
-from .factories import by_testid, connect, soup, texts
+from .factories import Browser, by_testid, connect, make_member, soup, texts
 
 
 @pytest.fixture
@@ -225,8 +225,53 @@ def test_a_decompression_bomb_is_refused(app, browser, pair):
     Image.new("1", (12_000, 12_000)).save(bomb, "PNG")  # ~144 megapixels, a few KB
     response = send_files(browser, bob.handle, [("bomb.png", bomb.getvalue())])
     assert response.status_code == 422
-    assert texts(response, "form-error") == ["“bomb.png” is too large an image to process."]
+    assert texts(response, "form-error") == [
+        "“bomb.png” is too large an image to process (12,000 × 12,000 pixels): "
+        "the most is 16 megapixels, or 64 for a JPEG."
+    ]
     assert counts(app) == (0, 0) and stored_files(app) == []
+
+
+def test_an_image_over_max_image_pixels_is_refused_but_a_jpeg_decodes_at_scale(app_factory):
+    app = app_factory(MAX_IMAGE_PIXELS=1_000_000)
+    with app.app_context():
+        ann, bob = make_member("Ann Lee"), make_member("Bob Stone")
+        connect(ann, bob)
+    browser = Browser(app)
+    browser.login(ann)
+    png = files.image("PNG", size=(1001, 1000))
+    response = send_files(browser, bob.handle, [("wide.png", png)])
+    assert response.status_code == 422
+    assert texts(response, "form-error") == [
+        "“wide.png” is too large an image to process (1,001 × 1,000 pixels): "
+        "the most is 1 megapixels, or 4 for a JPEG."
+    ]
+    assert counts(app) == (0, 0) and stored_files(app) == []
+    # 3.8 megapixels of JPEG decode at 1/8 scale: accepted, the thumbnail made.
+    jpeg = files.image("JPEG", size=(2000, 1900))
+    assert send_files(browser, bob.handle, [("photo.jpg", jpeg)]).status_code == 303
+    with app.app_context():
+        attachment = db.session.scalar(db.select(Attachment))
+        assert (attachment.width, attachment.height) == (2000, 1900)
+        assert attachment.thumb_key is not None
+    jpeg = files.image("JPEG", size=(2100, 2000))  # 4.2 megapixels: too many even so
+    assert send_files(browser, bob.handle, [("big.jpg", jpeg)]).status_code == 422
+
+
+def test_a_thumbnail_is_turned_upright_from_the_exif_orientation(app, browser, pair):
+    ann, bob = pair
+    browser.login(ann)
+    sideways = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display"
+    Image.new("RGB", (800, 400), (200, 30, 30)).save(sideways, "JPEG", exif=exif.tobytes())
+    send_files(browser, bob.handle, [("portrait.jpg", sideways.getvalue())])
+    with app.app_context():
+        attachment = db.session.scalar(db.select(Attachment))
+    response = browser.get(f"/messaging/files/{attachment.id}/thumbnail")
+    width, height = Image.open(io.BytesIO(response.get_data())).size
+    response.close()
+    assert height > width
 
 
 def test_file_names_are_sanitised_for_display(app, browser, pair):

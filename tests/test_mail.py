@@ -1,8 +1,11 @@
 """Email notifications through the outbox, against a real SMTP server on loopback."""
 
+import asyncio
 import email
 import re
 import socket
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,7 +14,7 @@ from aiosmtpd.controller import Controller
 from linkmsg import mail
 from linkmsg.extensions import db
 from linkmsg.models import Member, Outbox, utcnow
-from linkmsg.services import messaging
+from linkmsg.services import messaging, outbox, safety
 
 from .factories import Browser, connect, make_member, texts
 
@@ -80,7 +83,13 @@ def test_a_burst_of_messages_sends_one_email_with_both_parts(mail_app, smtp):
     for body in ("First", "Second", "Third <b>bold</b>"):
         send(mail_app, ann, bob, body)
     counts = run_worker(mail_app)
-    assert counts == {"sent": 1, "skipped": 2, "retry": 0}
+    assert counts == {"sent": 1, "skipped": 0, "postponed": 0, "retry": 0}
+    with mail_app.app_context():
+        assert db.session.scalars(db.select(Outbox.last_error).order_by(Outbox.id)).all() == [
+            None,
+            "covered by an email already sent",
+            "covered by an email already sent",
+        ]
     assert len(sink.messages) == 1
     message = sink.messages[0]
     assert message["To"] == bob.email
@@ -96,21 +105,54 @@ def test_a_burst_of_messages_sends_one_email_with_both_parts(mail_app, smtp):
     )
     assert "&lt;b&gt;bold&lt;/b&gt;" in html
     # Later passes send nothing more.
-    assert run_worker(mail_app) == {"sent": 0, "skipped": 0, "retry": 0}
+    assert run_worker(mail_app) == {"sent": 0, "skipped": 0, "postponed": 0, "retry": 0}
     assert len(sink.messages) == 1
 
 
-def test_no_email_to_an_active_member(mail_app, smtp):
-    _, sink = smtp
-    ann, bob = setup_pair(mail_app)
-    with mail_app.app_context():
-        db.session.get(Member, bob.id).last_active_at = utcnow()
+def pair_with_bob_active(app):
+    """Ann and Bob, Bob active on the site this very moment (also returned)."""
+    ann, bob = setup_pair(app)
+    active_at = utcnow()
+    with app.app_context():
+        db.session.get(Member, bob.id).last_active_at = active_at
         db.session.commit()
+    return ann, bob, active_at
+
+
+def test_an_active_member_is_emailed_once_away_if_the_message_is_still_unread(mail_app, smtp):
+    _, sink = smtp
+    ann, bob, active_at = pair_with_bob_active(mail_app)
     send(mail_app, ann, bob, "Are you there?")
-    assert run_worker(mail_app)["skipped"] == 1
+    assert run_worker(mail_app)["postponed"] == 1
     assert sink.messages == []
     with mail_app.app_context():
-        assert db.session.scalar(db.select(Outbox.last_error)) == "active"
+        row = db.session.scalar(db.select(Outbox))
+        assert (row.status, row.last_error) == ("pending", "active")
+        assert row.next_attempt_at == active_at + timedelta(seconds=300)
+    # Still active a minute before then: nothing is due.
+    assert run_worker(mail_app, now=active_at + timedelta(seconds=240))["postponed"] == 0
+    # Bob left without reading it: the email goes once he has been away 5 minutes.
+    assert run_worker(mail_app, now=active_at + timedelta(seconds=301))["sent"] == 1
+    assert len(sink.messages) == 1 and "Are you there?" in text_part(sink.messages[0])
+
+
+def test_an_active_member_who_reads_the_message_is_not_emailed_later(mail_app, smtp):
+    _, sink = smtp
+    ann, bob, active_at = pair_with_bob_active(mail_app)
+    sent = send(mail_app, ann, bob, "Are you there?")
+    assert run_worker(mail_app)["postponed"] == 1
+    with mail_app.app_context():
+        messaging.mark_read(bob.id, sent.thread_id, sent.message.id)
+    later = active_at + timedelta(seconds=301)
+    assert run_worker(mail_app, now=later) == {
+        "sent": 0,
+        "skipped": 1,
+        "postponed": 0,
+        "retry": 0,
+    }
+    assert sink.messages == []
+    with mail_app.app_context():
+        assert db.session.scalar(db.select(Outbox.last_error)) == "already read"
 
 
 def test_no_email_when_turned_off(mail_app, smtp):
@@ -180,13 +222,13 @@ def test_an_email_that_could_not_be_sent_is_retried_not_lost(app_factory):
     app = app_factory(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
     ann, bob = setup_pair(app)
     send(app, ann, bob, "Are you there?")
-    assert run_worker(app) == {"sent": 0, "skipped": 0, "retry": 1}
+    assert run_worker(app) == {"sent": 0, "skipped": 0, "postponed": 0, "retry": 1}
     with app.app_context():
         row = db.session.scalar(db.select(Outbox))
         assert row.status == "pending" and row.attempts == 1
         assert row.next_attempt_at > utcnow()
         retry_at = row.next_attempt_at
-    assert run_worker(app) == {"sent": 0, "skipped": 0, "retry": 0}  # not due yet
+    assert run_worker(app) == {"sent": 0, "skipped": 0, "postponed": 0, "retry": 0}  # not due
 
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
@@ -224,3 +266,137 @@ def test_without_smtp_the_email_is_logged(app, caplog):
     with caplog.at_level("INFO", logger="linkmsg.mail"):
         assert run_worker(app)["sent"] == 1
     assert "Logged, not sent" in caplog.text
+
+
+# ---------------------------------------------------------------- decided at send time
+
+
+def block_by_recipient(ann, bob):
+    safety.block(bob.id, ann.id)
+
+
+def block_by_sender(ann, bob):
+    safety.block(ann.id, bob.id)
+
+
+def suspend_sender(ann, bob):
+    db.session.get(Member, ann.id).suspended_at = utcnow()
+    db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("since", "reason"),
+    [
+        (block_by_recipient, "blocked"),
+        (block_by_sender, "blocked"),
+        (suspend_sender, "sender suspended"),
+    ],
+)
+def test_no_email_about_a_message_whose_sender_is_blocked_or_suspended_since(
+    mail_app, smtp, since, reason
+):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    send(mail_app, ann, bob, "Something Bob should not get by email")
+    with mail_app.app_context():
+        since(ann, bob)
+    assert run_worker(mail_app)["skipped"] == 1
+    assert sink.messages == []
+    with mail_app.app_context():
+        assert db.session.scalar(db.select(Outbox.last_error)) == reason
+
+
+# ---------------------------------------------------------------- several workers
+
+
+def test_an_email_claimed_by_a_worker_that_died_is_sent_once_the_claim_runs_out(mail_app, smtp):
+    _, sink = smtp
+    ann, bob = setup_pair(mail_app)
+    send(mail_app, ann, bob, "Claimed, then the worker died")
+    with mail_app.app_context():
+        stale = outbox.claim_next()  # a worker claims the email and dies
+        stale_claim = stale.next_attempt_at
+    assert run_worker(mail_app) == {"sent": 0, "skipped": 0, "postponed": 0, "retry": 0}
+    assert run_worker(mail_app, now=stale_claim + timedelta(seconds=1))["sent"] == 1
+    assert len(sink.messages) == 1
+    with mail_app.app_context():
+        # The first worker, back from the dead, can no longer record anything on it.
+        stale = db.session.get(Outbox, stale.id)
+        sent_at = stale.sent_at
+        stale.next_attempt_at = stale_claim
+        db.session.expunge(stale)
+        outbox.mark_failed_attempt(stale, "late")
+        row = db.session.get(Outbox, stale.id)
+        assert (row.status, row.sent_at, row.last_error) == ("sent", sent_at, None)
+
+
+class SlowSink(Sink):
+    """An SMTP server that takes a little while per email, as real ones do."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_two_mail_workers_send_each_email_exactly_once(app_factory, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite serialises writers; the race needs PostgreSQL")
+    sink = SlowSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings = {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": controller.port}
+    apps = [app_factory(**settings), app_factory(**settings)]
+    with apps[0].app_context():
+        sender = make_member("Ann Lee")
+        recipients = [make_member(f"Recipient {n}") for n in range(30)]
+        for recipient in recipients:
+            connect(sender, recipient)
+    for recipient in recipients:
+        send(apps[0], sender, recipient, f"Hello {recipient.name}")
+    for recipient in recipients[:10]:  # a second message: the one email covers both
+        send(apps[0], sender, recipient, f"Again, {recipient.name}")
+
+    barrier = threading.Barrier(2)
+    totals = []
+
+    def still_open() -> int:
+        count = db.session.scalar(
+            db.select(db.func.count())
+            .select_from(Outbox)
+            .where(Outbox.status.in_(("pending", "sending")))
+        )
+        db.session.rollback()
+        return count
+
+    def worker(app):
+        """Poll as `flask mail-worker` does, until nothing is left to send."""
+        with app.app_context():
+            barrier.wait(timeout=10)
+            done = {}
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                counts = mail.send_due()
+                for key, value in counts.items():
+                    done[key] = done.get(key, 0) + value
+                if not any(counts.values()):
+                    if not still_open():
+                        break
+                    time.sleep(0.01)
+            totals.append(done)
+            db.session.remove()
+
+    try:
+        threads = [threading.Thread(target=worker, args=(app,)) for app in apps]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        controller.stop()
+    received = sorted(message["To"] for message in sink.messages)
+    assert received == sorted(recipient.email for recipient in recipients)
+    assert sum(total["sent"] for total in totals) == 30
+    assert all(total["sent"] for total in totals)  # both workers did some of the work
+    with apps[0].app_context():
+        statuses = db.session.scalars(db.select(Outbox.status)).all()
+    assert sorted(set(statuses)) == ["sent", "skipped"] and statuses.count("sent") == 30

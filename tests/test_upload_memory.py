@@ -1,10 +1,13 @@
-"""A 100 MB upload streams to disk: the server's peak memory barely moves.
+"""A 100 MB upload streams to disk, and a pixel bomb is refused from its header: the
+server's peak memory and CPU time barely move.
 
 The app runs in its own process (`flask run`) so that its peak resident set size
 (VmHWM) can be read from /proc before and after the upload.
 """
 
+import contextlib
 import http.client
+import io
 import os
 import re
 import shutil
@@ -13,8 +16,10 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 
 import pytest
+from PIL import Image
 
 from linkmsg.extensions import db
 
@@ -70,35 +75,44 @@ class Client:
         )
         assert status == 303
 
-    def upload(self, path, file_path, name):
-        """POST the compose form with one file, streaming the file from disk."""
+    def upload(self, path, uploads, *, field="files", fields=(("body", "big file"),)):
+        """POST a form with files [(path on disk, name)], streaming each from disk."""
         token, page = self.token(path)
-        key = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', page).group(1)
+        key = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', page)
+        values = [("csrf_token", token), *fields]
+        if key:
+            values.append(("idempotency_key", key.group(1)))
         boundary = uuid.uuid4().hex
         head = "".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"\r\n\r\n{value}\r\n'
-            for field, value in (
-                ("csrf_token", token),
-                ("idempotency_key", key),
-                ("body", "big file"),
-            )
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in values
+        ).encode()
+        parts = [
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
+                f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            ).encode()
+            for _, name in uploads
+        ]
+        tail = f"--{boundary}--\r\n".encode()
+        length = len(head) + len(tail)
+        length += sum(
+            len(part) + os.path.getsize(file) + 2
+            for part, (file, _) in zip(parts, uploads, strict=True)
         )
-        head += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-            "Content-Type: text/plain\r\n\r\n"
-        )
-        tail = f"\r\n--{boundary}--\r\n".encode()
-        size = os.path.getsize(file_path)
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
         conn.putrequest("POST", path)
         conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-        conn.putheader("Content-Length", str(len(head.encode()) + size + len(tail)))
+        conn.putheader("Content-Length", str(length))
         conn.putheader("Cookie", self.cookie)
         conn.endheaders()
-        conn.send(head.encode())
-        with open(file_path, "rb") as handle:
-            while chunk := handle.read(MB):
-                conn.send(chunk)
+        conn.send(head)
+        for part, (file, _) in zip(parts, uploads, strict=True):
+            conn.send(part)
+            with open(file, "rb") as handle:
+                while chunk := handle.read(MB):
+                    conn.send(chunk)
+            conn.send(b"\r\n")
         conn.send(tail)
         response = conn.getresponse()
         data = response.read().decode("utf-8", "replace")
@@ -120,7 +134,17 @@ def make_file(path, size):
     assert os.path.getsize(path) == size
 
 
-def test_a_100_mb_upload_streams_to_disk_and_one_byte_more_is_refused(sqlite_template, tmp_path):
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def flask_server(sqlite_template, tmp_path, **settings):
+    """The app under `flask run` in its own process, with Ann and Bob connected; yields
+    (process, a client logged in as Ann, Bob)."""
     db_path = tmp_path / "server.sqlite3"
     shutil.copyfile(sqlite_template, db_path)
     url = f"sqlite:///{db_path}"
@@ -136,7 +160,7 @@ def test_a_100_mb_upload_streams_to_disk_and_one_byte_more_is_refused(sqlite_tem
         "DATABASE_URL": url,
         "SECRET_KEY": "upload-test",
         "UPLOAD_FOLDER": str(tmp_path / "uploads"),
-        "MAX_ATTACHMENT_BYTES": str(LIMIT),
+        **{name: str(value) for name, value in settings.items()},
     }
     env.pop("REDIS_URL", None)
     server = subprocess.Popen(
@@ -155,19 +179,32 @@ def test_a_100_mb_upload_streams_to_disk_and_one_byte_more_is_refused(sqlite_tem
             except OSError:
                 time.sleep(0.1)
         client.login(ann.email)
+        yield server, client, bob
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        server.stderr.close()
+
+
+def test_a_100_mb_upload_streams_to_disk_and_one_byte_more_is_refused(sqlite_template, tmp_path):
+    with flask_server(sqlite_template, tmp_path, MAX_ATTACHMENT_BYTES=LIMIT) as (
+        server,
+        client,
+        bob,
+    ):
         compose = f"/messaging/new/{bob.handle}"
 
         # Warm up every code path with a small upload, then take the baseline.
         small = tmp_path / "small.txt"
         make_file(small, 2 * MB)
-        status, location, _ = client.upload(compose, small, "small.txt")
+        status, location, _ = client.upload(compose, [(small, "small.txt")])
         assert status == 303
         thread = location.split("#")[0]
         before = peak_rss_kb(server.pid)
 
         big = tmp_path / "big.txt"
         make_file(big, LIMIT)
-        status, _, _ = client.upload(thread, big, "big.txt")
+        status, _, _ = client.upload(thread, [(big, "big.txt")])
         assert status == 303
         grown_mb = (peak_rss_kb(server.pid) - before) / 1024
         print(f"peak RSS grew by {grown_mb:.1f} MB for a 100 MB upload")
@@ -181,12 +218,120 @@ def test_a_100_mb_upload_streams_to_disk_and_one_byte_more_is_refused(sqlite_tem
 
         with open(big, "ab") as handle:
             handle.write(b"!")
-        status, _, page = client.upload(thread, big, "big-plus-one.txt")
+        status, _, page = client.upload(thread, [(big, "big-plus-one.txt")])
         assert status == 422
         assert "“big-plus-one.txt” is larger than 100 MB, the most an attachment can be." in page
         assert 'data-testid="form-error"' in page
         big.unlink()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        server.stderr.close()
+
+
+def save_png(path, side: int) -> None:
+    """A flat-colour PNG: a few hundred KB on the wire, `side`² pixels to decode."""
+    Image.new("RGB", (side, side), (10, 102, 194)).save(path, "PNG")
+
+
+# What one upload may cost the server at most: CPU seconds, and growth of its peak memory.
+CPU_BUDGET, MEMORY_BUDGET_MB = 0.5, 100
+
+
+def test_pixel_bombs_cost_the_server_almost_nothing(sqlite_template, tmp_path):
+    """Ten 9400×9400 PNGs in one message (and one as a profile picture) are refused from
+    their headers; the largest image allowed is decoded within the budget of one upload."""
+    bomb = tmp_path / "bomb.png"
+    save_png(bomb, 9400)
+    largest = tmp_path / "largest.png"
+    save_png(largest, 4000)  # 16 megapixels, the default MAX_IMAGE_PIXELS
+    with flask_server(sqlite_template, tmp_path) as (server, client, bob):
+        compose = f"/messaging/new/{bob.handle}"
+        small = tmp_path / "small.png"
+        save_png(small, 200)
+        status, location, _ = client.upload(compose, [(small, "warm-up.png")])
+        assert status == 303
+        thread = location.split("#")[0]
+
+        def cost(send):
+            rss, cpu = peak_rss_kb(server.pid), cpu_seconds(server.pid)
+            result = send()
+            used_cpu = cpu_seconds(server.pid) - cpu
+            grown_mb = (peak_rss_kb(server.pid) - rss) / 1024
+            print(f"{used_cpu:.2f} s of CPU, peak RSS +{grown_mb:.1f} MB")
+            return result, used_cpu, grown_mb
+
+        (status, _, page), used_cpu, grown_mb = cost(
+            lambda: client.upload(thread, [(bomb, f"bomb-{n}.png") for n in range(10)])
+        )
+        assert status == 422
+        assert (
+            "“bomb-0.png” is too large an image to process (9,400 × 9,400 pixels): "
+            "the most is 16 megapixels, or 64 for a JPEG."
+        ) in page
+        assert used_cpu < CPU_BUDGET and grown_mb < MEMORY_BUDGET_MB
+
+        (status, _, page), used_cpu, grown_mb = cost(
+            lambda: client.upload(
+                "/profile/edit",
+                [(bomb, "me.png")],
+                field="avatar",
+                fields=(("name", "Ann Lee"), ("headline", "Engineer"), ("location", "Lisbon")),
+            )
+        )
+        assert status == 422 and "“me.png” is too large an image to process" in page
+        assert used_cpu < CPU_BUDGET and grown_mb < MEMORY_BUDGET_MB
+
+        (status, _, _), used_cpu, grown_mb = cost(
+            lambda: client.upload(thread, [(largest, "largest.png")])
+        )
+        assert status == 303
+        assert used_cpu < CPU_BUDGET and grown_mb < MEMORY_BUDGET_MB
+
+
+def make_text_file(path, size: int) -> None:
+    """Text that does not compress away (hex of random bytes), `size` bytes of it."""
+    with open(path, "w") as handle:
+        while size > 0:
+            line = os.urandom(min(size, 65536) // 2).hex()[: size - 1] + "\n"
+            handle.write(line)
+            size -= len(line)
+
+
+def test_an_export_streams_without_a_temporary_file(sqlite_template, tmp_path):
+    """Three 20 MB files exported: the ZIP starts at once, no temporary file holds it and
+    the server's memory barely moves; every file comes back byte for byte."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    with flask_server(sqlite_template, tmp_path, TMPDIR=temp) as (server, client, bob):
+        sent = []
+        for n in range(3):
+            sent.append(tmp_path / f"part-{n}.txt")
+            make_text_file(sent[-1], 20 * MB)
+        status, location, _ = client.upload(
+            f"/messaging/new/{bob.handle}", [(path, path.name) for path in sent]
+        )
+        assert status == 303
+        export = location.split("#")[0] + "/export"
+        client.request("GET", export)  # warm up every code path
+        before = peak_rss_kb(server.pid)
+
+        conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=60)
+        conn.request("GET", export, headers={"Cookie": client.cookie})
+        response = conn.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "application/zip"
+        first = response.read(MB)
+        open_files = []
+        for fd in os.listdir(f"/proc/{server.pid}/fd"):
+            with contextlib.suppress(OSError):
+                open_files.append(os.readlink(f"/proc/{server.pid}/fd/{fd}"))
+        assert not [name for name in open_files if name.startswith(str(temp))], open_files
+        data = first + response.read()
+        conn.close()
+
+        grown_mb = (peak_rss_kb(server.pid) - before) / 1024
+        print(f"peak RSS grew by {grown_mb:.1f} MB for a {len(data) / MB:.0f} MB export")
+        assert grown_mb < 30
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = [name for name in archive.namelist() if name.startswith("attachments/")]
+        assert len(names) == 3
+        for name, path in zip(names, sent, strict=True):
+            assert archive.read(name) == path.read_bytes()
+        assert "conversation.json" in archive.namelist()

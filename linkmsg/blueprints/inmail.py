@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 from ..forms import EmptyForm, InMailForm
 from ..services import billing, inmail, network
 from ..services.errors import ValidationFailed
-from ..web import done, render, see_other
+from ..web import done, render, see_other, takes_uploads
 from .messaging import _uploads, message_limit, new_thread_limit
 
 bp = Blueprint("inmail", __name__)
@@ -19,6 +19,7 @@ def _refused_to_premium(error: inmail.InMailRefused):
 
 
 @bp.route("/inmail/new/<handle>", methods=["GET", "POST"])
+@takes_uploads()
 @login_required
 @message_limit
 @new_thread_limit

@@ -9,7 +9,7 @@ from ..services import attachments, inmail, messaging, network, organise
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
 from ..templating import NAV_COUNTERS
-from ..web import is_htmx, parse_id, render, see_other
+from ..web import is_htmx, parse_id, render, see_other, takes_uploads
 
 bp = Blueprint("messaging", __name__)
 
@@ -125,6 +125,7 @@ def thread(thread_id: int):
 
 
 @bp.route("/messaging/t/<id:thread_id>", methods=["POST"])
+@takes_uploads()
 @login_required
 @message_limit
 def reply(thread_id: int):
@@ -189,6 +190,7 @@ def _reply_form_error(view, form, status: int, permission=messaging.ALLOWED):
 
 
 @bp.route("/messaging/new/<handle>", methods=["GET", "POST"])
+@takes_uploads()
 @login_required
 @message_limit
 @new_thread_limit

@@ -5,15 +5,23 @@ the Messaging list, htmx posts it and swaps the row in place: the updated row, o
 nothing when the row no longer belongs to the list being shown.
 """
 
-from flask import Blueprint, abort, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, request, stream_with_context, url_for
 from flask_login import current_user, login_required
 
+from ..extensions import limiter
 from ..forms import EmptyForm, LabelForm
 from ..services import export, messaging, organise, search
 from ..services.errors import ValidationFailed
 from ..web import done, is_htmx, parse_id, render, safe_next
 
 bp = Blueprint("organise", __name__)
+
+# Every organising action of a member shares one budget: each is a live event that their
+# open pages render and a reconnecting stream replays.
+organise_limit = limiter.shared_limit(
+    lambda: current_app.config["ORGANISE_RATE_LIMIT"], scope="organise", methods=["POST"]
+)
+export_limit = limiter.limit(lambda: current_app.config["EXPORT_RATE_LIMIT"], scope="export")
 
 
 def _checked() -> None:
@@ -47,6 +55,7 @@ def _row_response(thread_id: int, announce: str, default: str, undo: dict | None
 
 @bp.route("/messaging/t/<id:thread_id>/archive", methods=["POST"])
 @login_required
+@organise_limit
 def archive(thread_id: int):
     _checked()
     archived = request.form.get("archived", "1") == "1"
@@ -68,6 +77,7 @@ def archive(thread_id: int):
 
 @bp.route("/messaging/t/<id:thread_id>/mute", methods=["POST"])
 @login_required
+@organise_limit
 def mute(thread_id: int):
     _checked()
     muted = request.form.get("muted", "1") == "1"
@@ -82,6 +92,7 @@ def mute(thread_id: int):
 
 @bp.route("/messaging/t/<id:thread_id>/unread", methods=["POST"])
 @login_required
+@organise_limit
 def unread(thread_id: int):
     _checked()
     view = organise.mark_unread(current_user.id, thread_id)
@@ -92,6 +103,7 @@ def unread(thread_id: int):
 
 @bp.route("/messaging/t/<id:thread_id>/labels", methods=["POST"])
 @login_required
+@organise_limit
 def thread_labels(thread_id: int):
     _checked()
     wanted = [parse_id(value) for value in request.form.getlist("label")]
@@ -105,6 +117,7 @@ def thread_labels(thread_id: int):
 
 @bp.route("/messaging/labels", methods=["GET", "POST"])
 @login_required
+@organise_limit
 def labels():
     form = LabelForm()
     status = 200
@@ -134,6 +147,7 @@ def _labels_page(*, form=None, editing=None, status=200):
 
 @bp.route("/messaging/labels/<id:label_id>", methods=["POST"])
 @login_required
+@organise_limit
 def rename_label(label_id: int):
     form = LabelForm()
     if not form.validate_on_submit():
@@ -149,6 +163,7 @@ def rename_label(label_id: int):
 
 @bp.route("/messaging/labels/<id:label_id>/delete", methods=["POST"])
 @login_required
+@organise_limit
 def delete_label(label_id: int):
     _checked()
     name = organise.delete_label(current_user.id, label_id)
@@ -175,14 +190,14 @@ def search_messages():
 
 @bp.route("/messaging/t/<id:thread_id>/export")
 @login_required
+@export_limit
 def export_thread(thread_id: int):
     archive = export.export_thread(current_user.id, thread_id)
-    response = send_file(
-        archive.file,
+    response = Response(
+        stream_with_context(chunk for chunk in archive.chunks if chunk),
         mimetype="application/zip",
-        as_attachment=True,
-        download_name=archive.filename,
     )
+    response.headers.set("Content-Disposition", "attachment", filename=archive.filename)
     response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

@@ -1,16 +1,25 @@
 """Profiles: `/in/<handle>` and `/profile/edit`."""
 
-from flask import Blueprint, abort, request, send_file, url_for
+from flask import Blueprint, abort, current_app, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from ..extensions import limiter
 from ..forms import ProfileForm
 from ..services import accounts, messaging, network
-from ..services.attachments import Upload
+from ..services.attachments import AVATAR_MAX_BYTES, Upload
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
-from ..web import done, render
+from ..web import done, render, takes_uploads
 
 bp = Blueprint("profiles", __name__)
+
+# Only a request that brings a new picture counts: editing the words costs nothing.
+avatar_limit = limiter.limit(
+    lambda: current_app.config["AVATAR_RATE_LIMIT"],
+    scope="avatar",
+    methods=["POST"],
+    exempt_when=lambda: not _avatar_upload(),
+)
 
 
 @bp.route("/in/<handle>")
@@ -35,7 +44,9 @@ def show(handle: str):
 
 
 @bp.route("/profile/edit", methods=["GET", "POST"])
+@takes_uploads(lambda config: AVATAR_MAX_BYTES + config["MAX_FORM_BYTES"])
 @login_required
+@avatar_limit
 def edit():
     form = ProfileForm(obj=current_user)
     if form.validate_on_submit():

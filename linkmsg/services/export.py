@@ -1,20 +1,19 @@
 """Exporting a thread: a ZIP holding the conversation as text and JSON, and its files.
 
 Both sides of the conversation are in it, oldest first, with every attachment byte for
-byte under `attachments/`. The archive is written to a temporary file (spooled in memory
-while small), files are copied into it in chunks and messages are read in batches, so
-large attachments never sit in memory.
+byte under `attachments/`. The archive is streamed: it is written into a sink that the
+response drains after every megabyte, messages are read in batches and files copied in
+chunks, so neither memory nor a temporary file ever holds the thread's attachments.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-import shutil
-import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
 
 from ..extensions import db
 from ..models import Member, Message, utcnow
@@ -22,13 +21,34 @@ from ..storage import get_storage
 from . import messaging
 
 BATCH = 500
+CHUNK = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 @dataclass
 class Export:
-    file: IO[bytes]  # positioned at the start; the caller closes it
+    chunks: Iterator[bytes]  # the ZIP, produced as it is read (needs the app context)
     filename: str
+
+
+class _Sink(io.RawIOBase):
+    """Where the ZipFile writes: bytes wait here until the response takes them. Not
+    seekable, so zipfile writes each entry's sizes after its data."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
 
 
 def _archive_name(message_id: int, index: int, name: str) -> str:
@@ -37,20 +57,29 @@ def _archive_name(message_id: int, index: int, name: str) -> str:
 
 
 def export_thread(member_id: int, thread_id: int) -> Export:
-    """The thread as a ZIP for one of its two members (NotFound for anyone else)."""
+    """The thread as a ZIP for one of its two members (NotFound for anyone else, raised
+    here, before anything is streamed)."""
     view = messaging.get_thread_for(member_id, thread_id)
     me = db.session.get(Member, member_id)
-    members = {me.id: me, view.other.id: view.other}
+    return Export(
+        _zip_chunks(view, {me.id: me, view.other.id: view.other}),
+        f"linkmsg-conversation-{view.other.handle}.zip",
+    )
+
+
+def _zip_chunks(view, members: dict[int, Member]) -> Iterator[bytes]:
+    me, other = members.values()
+    thread_id = view.thread.id
     exported_at = utcnow()
     storage = get_storage()
-    output = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+    sink = _Sink()
     records = []
     lines = [
-        f"Conversation between {me.name} and {view.other.name}",
+        f"Conversation between {me.name} and {other.name}",
         f"Exported from LinkMsg on {exported_at:%Y-%m-%d %H:%M} UTC",
         "",
     ]
-    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         last_id = 0
         while True:
             batch = list(
@@ -68,13 +97,16 @@ def export_thread(member_id: int, thread_id: int) -> Export:
                 files = []
                 for index, attachment in enumerate(message.attachments, start=1):
                     path = _archive_name(message.id, index, attachment.name)
+                    entry = zipfile.ZipInfo(path, date_time=message.created_at.timetuple()[:6])
+                    entry.compress_type = zipfile.ZIP_DEFLATED
+                    entry.file_size = attachment.size  # zipfile picks ZIP64 from it
                     with (
                         storage.open(attachment.storage_key) as source,
-                        archive.open(
-                            zipfile.ZipInfo(path, date_time=message.created_at.timetuple()[:6]), "w"
-                        ) as target,
+                        archive.open(entry, "w") as target,
                     ):
-                        shutil.copyfileobj(source, target, 1024 * 1024)
+                        while chunk := source.read(CHUNK):
+                            target.write(chunk)
+                            yield sink.take()
                     files.append(
                         {
                             "name": attachment.name,
@@ -101,7 +133,7 @@ def export_thread(member_id: int, thread_id: int) -> Export:
             last_id = batch[-1].id
         document = {
             "thread": {
-                "id": view.thread.id,
+                "id": thread_id,
                 "kind": view.thread.kind,
                 "members": [{"handle": m.handle, "name": m.name} for m in members.values()],
                 "exported_at": exported_at.isoformat() + "Z",
@@ -110,5 +142,4 @@ def export_thread(member_id: int, thread_id: int) -> Export:
         }
         archive.writestr("conversation.txt", "\n".join(lines))
         archive.writestr("conversation.json", json.dumps(document, ensure_ascii=False, indent=2))
-    output.seek(0)
-    return Export(output, f"linkmsg-conversation-{view.other.handle}.zip")
+    yield sink.take()

@@ -22,6 +22,7 @@ from ..models import (
     Message,
     utcnow,
 )
+from ..text import is_blank
 from . import accounts, attachments, billing, events, network, notifications, safety
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 
@@ -131,6 +132,7 @@ def _no_credits(member_id: int) -> InMailRefused:
 def clean(subject: str | None, body: str | None, *, has_files: bool) -> tuple[str, str]:
     subject = " ".join((subject or "").split())
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    subject, body = ("" if is_blank(subject) else subject), ("" if is_blank(body) else body)
     if not subject:
         raise ValidationFailed("Give your InMail a subject.", field="subject")
     if len(subject) > SUBJECT_MAX:

@@ -26,6 +26,7 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
+from ..text import is_blank
 from . import accounts, attachments, events, inmail, network, outbox, safety
 from .errors import Forbidden, NotFound, ValidationFailed
 
@@ -194,8 +195,11 @@ def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
 
 def clean_body(body: str | None, *, has_files: bool = False) -> str:
     """Trimmed, newlines kept (as \\n). Raises ValidationFailed when too long, or empty
-    without attachments (a message may be attachments only)."""
+    without attachments (a message may be attachments only). A body that shows nothing
+    (zero-width and other invisible characters) counts as empty."""
     body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    if is_blank(body):
+        body = ""
     limit = current_app.config["MESSAGE_MAX_CHARS"]
     if not body and not has_files:
         raise ValidationFailed("Write a message or attach a file before sending.", field="body")

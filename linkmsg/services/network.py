@@ -336,6 +336,10 @@ def accept(member_id: int, invitation_id: int) -> Invitation:
         raise NotFound("This invitation is no longer pending.")
     if safety.blocked_either_way(invitation.sender_id, member_id):
         raise Forbidden("You can't connect with this member.")
+    sender = db.session.get(Member, invitation.sender_id)
+    if sender is None or sender.suspended_at is not None:
+        # Hidden from the received list; a POST naming it fares no better.
+        raise NotFound("This invitation is no longer pending.")
     _accept(invitation)
     db.session.commit()
     return invitation

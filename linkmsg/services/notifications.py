@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.orm import aliased
+
 from ..extensions import db
 from ..models import Member, Notification, utcnow
 from . import events
@@ -34,13 +36,35 @@ def retract(member_id: int, kind: str, ref_id: int) -> None:
 
 
 def _visible(member_id: int):
-    """Notifications whose actor is not hidden from the member by a block, either way."""
+    """Notifications whose actor is not hidden from the member: not blocked either way,
+    not suspended (a suspended member cannot be found, so nothing points to them)."""
     from .safety import hidden_member_ids_query
 
+    actor = aliased(Member)  # its own name: the page's query joins Member as well
+    suspended_actor = (
+        db.select(actor.id)
+        .where(actor.id == Notification.actor_id, actor.suspended_at.is_not(None))
+        .correlate(Notification)
+        .exists()
+    )
     return db.or_(
         Notification.actor_id.is_(None),
-        Notification.actor_id.not_in(hidden_member_ids_query(member_id)),
+        db.and_(Notification.actor_id.not_in(hidden_member_ids_query(member_id)), ~suspended_actor),
     )
+
+
+def shown_to(member_id: int, notification_id: int) -> tuple[Notification, Member | None] | None:
+    """A notification of the member's with its actor, by the rule `/notifications`
+    shows them by; None when it is gone or its actor is hidden (a block, a suspension)."""
+    return db.session.execute(
+        db.select(Notification, Member)
+        .outerjoin(Member, Member.id == Notification.actor_id)
+        .where(
+            Notification.id == notification_id,
+            Notification.member_id == member_id,
+            _visible(member_id),
+        )
+    ).first()
 
 
 def unread_count(member_id: int) -> int:

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import (
     OUTBOX_FAILED,
     OUTBOX_PENDING,
+    OUTBOX_SENDING,
     OUTBOX_SENT,
     OUTBOX_SKIPPED,
     Member,
@@ -23,6 +25,7 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
+from .safety import blocked_either_way
 
 NEW_MESSAGE = "new_message"
 PASSWORD_RESET = "password_reset"  # payload: reset_id; sent at once, no away or quiet rule
@@ -55,27 +58,65 @@ def queue_password_reset(member_id: int, reset_id: int) -> Outbox:
     return row
 
 
-def due(now: datetime | None = None, limit: int = 50) -> list[Outbox]:
-    """Pending rows whose time has come, oldest first, locked for this worker on PostgreSQL."""
-    query = (
-        db.select(Outbox)
-        .where(Outbox.status == OUTBOX_PENDING, Outbox.next_attempt_at <= (now or utcnow()))
-        .order_by(Outbox.id)
-        .limit(limit)
+def claim_next(now: datetime | None = None) -> Outbox | None:
+    """Claim the next email that is due, for this worker alone, and commit the claim.
+
+    Two rules keep two workers from ever sending one email, or two emails about one
+    thread: a row is claimed by a conditional UPDATE of the one row a `FOR UPDATE SKIP
+    LOCKED` picks (committed before anything is sent, so no other worker can take it
+    until the claim runs out after MAIL_CLAIM_SECONDS, when its worker must have died);
+    and only the oldest open row of a (member, thread) is ever a candidate, so the rows
+    of one thread are decided one after the other, whatever the number of workers.
+    """
+    now = now or utcnow()
+    candidate, older = aliased(Outbox, name="candidate"), aliased(Outbox, name="older")
+    open_statuses = (OUTBOX_PENDING, OUTBOX_SENDING)
+    blocked_by_older = (
+        db.select(older.id)
+        .where(
+            older.member_id == candidate.member_id,
+            older.thread_id == candidate.thread_id,
+            older.id < candidate.id,
+            older.status.in_(open_statuses),
+        )
+        .exists()
     )
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(db.session.scalars(query))
+    next_id = (
+        db.select(candidate.id)
+        .where(
+            candidate.status.in_(open_statuses),
+            candidate.next_attempt_at <= now,
+            ~blocked_by_older,
+        )
+        .order_by(candidate.id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=candidate)
+        .scalar_subquery()
+    )
+    claimed_until = now + timedelta(seconds=current_app.config["MAIL_CLAIM_SECONDS"])
+    row_id = db.session.execute(
+        db.update(Outbox)
+        .where(Outbox.id == next_id)
+        .values(status=OUTBOX_SENDING, next_attempt_at=claimed_until)
+        .returning(Outbox.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    db.session.commit()
+    return db.session.get(Outbox, row_id) if row_id is not None else None
 
 
 @dataclass(frozen=True)
 class Decision:
     send: bool
     reason: str = ""
+    # When the answer may change (the member is active, the thread was emailed lately):
+    # decide again then, rather than never.
+    retry_at: datetime | None = None
 
 
 def decide(row: Outbox, now: datetime | None = None) -> Decision:
-    """Whether a pending email is still worth sending, and why not."""
+    """Whether a claimed email is worth sending now, from the state of things now: the
+    member, the sender, blocks, the thread's read and mute state, recent emails."""
     now = now or utcnow()
     member = db.session.get(Member, row.member_id)
     config = current_app.config
@@ -85,25 +126,33 @@ def decide(row: Outbox, now: datetime | None = None) -> Decision:
         return Decision(True)  # the member is waiting for it right now
     if not member.email_notifications:
         return Decision(False, "email turned off")
-    away = timedelta(seconds=config["EMAIL_WHEN_AWAY_SECONDS"])
-    if member.last_active_at is not None and now - member.last_active_at < away:
-        return Decision(False, "active")
+    message = db.session.get(Message, row.payload.get("message_id", 0))
+    if message is None:
+        return Decision(False, "no such message")
+    sender = db.session.get(Member, message.sender_id)
+    if sender is None or sender.suspended_at is not None:
+        return Decision(False, "sender suspended")
+    if blocked_either_way(member.id, sender.id):
+        return Decision(False, "blocked")
     membership = db.session.get(ThreadMember, (row.thread_id, row.member_id))
-    if membership is None or membership.last_read_message_id >= row.payload.get("message_id", 0):
+    if membership is None or membership.last_read_message_id >= message.id:
         return Decision(False, "already read")
     if membership.muted:
         return Decision(False, "muted")
+    away = timedelta(seconds=config["EMAIL_WHEN_AWAY_SECONDS"])
+    if member.last_active_at is not None and now - member.last_active_at < away:
+        return Decision(False, "active", retry_at=member.last_active_at + away)
     quiet = timedelta(seconds=config["EMAIL_QUIET_PERIOD_SECONDS"])
-    recent = db.session.scalar(
-        db.select(Outbox.id).where(
+    last_sent = db.session.scalar(
+        db.select(db.func.max(Outbox.sent_at)).where(
             Outbox.member_id == row.member_id,
             Outbox.thread_id == row.thread_id,
             Outbox.status == OUTBOX_SENT,
             Outbox.sent_at > now - quiet,
         )
     )
-    if recent is not None:
-        return Decision(False, "emailed about this thread lately")
+    if last_sent is not None:
+        return Decision(False, "emailed about this thread lately", retry_at=last_sent + quiet)
     return Decision(True)
 
 
@@ -127,38 +176,61 @@ def unread_messages(row: Outbox, limit: int = 5) -> list[Message]:
     return messages
 
 
+def _settle(row: Outbox, **values) -> bool:
+    """Record the outcome of a claimed row, if this worker still holds the claim (it may
+    have run out and been taken over). Commits; True when recorded."""
+    claimed_until = row.next_attempt_at
+    settled = db.session.execute(
+        db.update(Outbox)
+        .where(
+            Outbox.id == row.id,
+            Outbox.status == OUTBOX_SENDING,
+            Outbox.next_attempt_at == claimed_until,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(settled)
+
+
 def mark_sent(row: Outbox, now: datetime | None = None) -> None:
     """Sent: this row and every other pending row of the same thread are covered by it."""
     now = now or utcnow()
-    row.status, row.sent_at, row.attempts = OUTBOX_SENT, now, row.attempts + 1
-    if row.thread_id is None:  # not about a thread: it covers nothing else
-        db.session.commit()
-        return
-    db.session.execute(
-        db.update(Outbox)
-        .where(
-            Outbox.member_id == row.member_id,
-            Outbox.thread_id == row.thread_id,
-            Outbox.status == OUTBOX_PENDING,
-            Outbox.id != row.id,
+    settled = _settle(row, status=OUTBOX_SENT, sent_at=now, attempts=row.attempts + 1)
+    if settled and row.thread_id is not None:  # an email about no thread covers nothing else
+        db.session.execute(
+            db.update(Outbox)
+            .where(
+                Outbox.member_id == row.member_id,
+                Outbox.thread_id == row.thread_id,
+                Outbox.status == OUTBOX_PENDING,
+                Outbox.id != row.id,
+            )
+            .values(status=OUTBOX_SKIPPED, last_error="covered by an email already sent")
+            .execution_options(synchronize_session=False)
         )
-        .values(status=OUTBOX_SKIPPED, last_error="covered by an email already sent")
-    )
     db.session.commit()
 
 
 def mark_skipped(row: Outbox, reason: str) -> None:
-    row.status, row.last_error = OUTBOX_SKIPPED, reason[:500]
+    _settle(row, status=OUTBOX_SKIPPED, last_error=reason[:500])
+    db.session.commit()
+
+
+def postpone(row: Outbox, until: datetime, reason: str) -> None:
+    """Not now: back to pending, to be decided again at `until`."""
+    _settle(row, status=OUTBOX_PENDING, next_attempt_at=until, last_error=reason[:500])
     db.session.commit()
 
 
 def mark_failed_attempt(row: Outbox, error: str, now: datetime | None = None) -> None:
     """A try that failed: back off and try again, up to MAX_ATTEMPTS."""
     now = now or utcnow()
-    row.attempts += 1
-    row.last_error = error[:500]
-    if row.attempts >= MAX_ATTEMPTS:
-        row.status = OUTBOX_FAILED
+    attempts = row.attempts + 1
+    values = {"attempts": attempts, "last_error": error[:500], "status": OUTBOX_PENDING}
+    if attempts >= MAX_ATTEMPTS:
+        values["status"] = OUTBOX_FAILED
     else:
-        row.next_attempt_at = now + timedelta(seconds=min(3600, 15 * 2 ** (row.attempts - 1)))
+        values["next_attempt_at"] = now + timedelta(seconds=min(3600, 15 * 2 ** (attempts - 1)))
+    _settle(row, **values)
     db.session.commit()
