@@ -24,7 +24,7 @@ from ..models import (
     ProfileView,
     utcnow,
 )
-from . import notifications, safety
+from . import atomic, notifications, safety
 from .errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
 # ---------------------------------------------------------------- degrees
@@ -250,6 +250,10 @@ def invite(sender_id: int, recipient_id: int, note: str = "") -> InviteResult:
         raise NotFound("This member does not exist.")
     if safety.has_blocked(sender_id, recipient_id):
         raise Forbidden(f"You blocked {recipient.name}. Unblock them in Settings to connect.")
+    # Both members' locks before anything is counted or looked up: overlapping invites
+    # from one member meet the weekly cap one after another, and two members inviting
+    # each other at once end connected (the second accepts the first).
+    atomic.lock_members(sender_id, recipient_id)
     if are_connected(sender_id, recipient_id):
         raise Conflict(f"You and {recipient.name} are already connected.")
 
@@ -320,7 +324,16 @@ def _accept(invitation: Invitation) -> None:
 
 
 def _open_invitation(invitation_id: int, *, statuses=INVITATION_OPEN) -> Invitation:
+    """The invitation, read again under both members' locks, so that of overlapping
+    answers (accept twice, accept and withdraw) one acts and the rest find it answered."""
     invitation = db.session.get(Invitation, invitation_id)
+    if invitation is not None:
+        atomic.lock_members(invitation.sender_id, invitation.recipient_id)
+        invitation = db.session.scalar(
+            db.select(Invitation)
+            .where(Invitation.id == invitation_id)
+            .execution_options(populate_existing=True)
+        )
     if invitation is None or invitation.status not in statuses:
         raise NotFound("This invitation is no longer pending.")
     return invitation
