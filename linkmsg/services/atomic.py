@@ -21,11 +21,19 @@ from ..models import Member
 
 
 def lock_members(*member_ids: int | None) -> None:
-    """Hold these members' rows until the transaction ends (in id order)."""
+    """Hold these members' rows until the transaction ends (in id order).
+
+    FOR NO KEY UPDATE: lockers wait for each other, but rows that merely reference the
+    member (a message, a ledger entry: a foreign key's KEY SHARE lock) do not, so a
+    transaction that inserted such a row earlier never deadlocks against this lock.
+    """
     ids = sorted({member_id for member_id in member_ids if member_id is not None})
     if ids:
         db.session.execute(
-            db.select(Member.id).where(Member.id.in_(ids)).order_by(Member.id).with_for_update()
+            db.select(Member.id)
+            .where(Member.id.in_(ids))
+            .order_by(Member.id)
+            .with_for_update(key_share=True)
         ).all()
 
 

@@ -308,7 +308,10 @@ def reply_permission(view, member: Member):
         return refusal
     items = list(
         db.session.scalars(
-            db.select(InMail).where(InMail.thread_id == view.thread.id).order_by(InMail.id)
+            db.select(InMail)
+            .where(InMail.thread_id == view.thread.id)
+            .order_by(InMail.id)
+            .execution_options(populate_existing=True)  # as they are now, not as first read
         )
     )
     if any(item.status == INMAIL_REPLIED for item in items):

@@ -405,6 +405,14 @@ def reply(
     body = clean_body(body, has_files=any(u.filename for u in uploads))
     files = attachments.prepare(list(uploads))
     try:
+        if view.thread.kind == THREAD_INMAIL:
+            # A reply answers an InMail (a refund): both members' locks come first, as in
+            # a decline, and the permission is decided again under them, so a reply that
+            # overlapped a decline finds the InMail declined.
+            atomic.lock_members(sender.id, view.other.id)
+            permission = reply_permission(view, sender)
+            if not permission.allowed:
+                raise MessagingRefused(permission)
         message, created = _append(view.thread, sender.id, body, key, files)
         if created and view.thread.kind == THREAD_INMAIL:
             inmail.answered_by_reply(view.thread.id, sender.id)
