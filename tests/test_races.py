@@ -318,12 +318,14 @@ def test_one_label_name_created_from_many_tabs_at_once(race_app):
     with race_app.app_context():
         ann = make_member("Ann")
     with signed_in(race_app, ann, "/messaging/labels") as (server, browser, token):
-        responses = post_all(
-            tabs(browser, PARALLEL), "/messaging/labels", token, {"name": "Clients"}
-        )
-        assert statuses(responses) == {303: 1, 422: PARALLEL - 1}
+        for n in range(4):
+            responses = post_all(
+                tabs(browser, PARALLEL), "/messaging/labels", token, {"name": f"Clients {n}"}
+            )
+            assert statuses(responses) == {303: 1, 422: PARALLEL - 1}
         with race_app.app_context():
-            assert count(Label, Label.member_id == ann.id) == 1
+            assert count(Label, Label.member_id == ann.id) == 4
+        assert len(page(browser, "/messaging/labels").select('[data-testid="label-row"]')) == 4
 
 
 def test_parallel_first_messages_stop_at_the_daily_cap(race_app):
