@@ -32,6 +32,7 @@ __all__ = [
     "in_parallel",
     "log_in",
     "page",
+    "posting",
     "statuses",
     "tabs",
 ]
@@ -103,6 +104,11 @@ def in_parallel(calls: Sequence[Callable[[], T]], timeout: float = 60) -> list[T
     if errors:
         raise errors[0]
     return results
+
+
+def posting(client: httpx.Client, path: str, data: dict) -> Callable[[], httpx.Response]:
+    """A form POST to make later (one call of `in_parallel`)."""
+    return lambda: client.post(path, data=data)
 
 
 def statuses(responses: Sequence[httpx.Response]) -> Counter:

@@ -246,14 +246,15 @@ def invite(sender_id: int, recipient_id: int, note: str = "") -> InviteResult:
     if len(note) > limit_chars:
         raise ValidationFailed(f"Your note can be at most {limit_chars} characters.", field="note")
     recipient = _require_member(recipient_id)
+    # Both members' locks before anything is counted or looked up: overlapping invites
+    # from one member meet the weekly cap one after another, two members inviting each
+    # other at once end connected (the second accepts the first), and a block that
+    # overlaps is seen.
+    atomic.lock_members(sender_id, recipient_id)
     if safety.has_blocked(recipient_id, sender_id):
         raise NotFound("This member does not exist.")
     if safety.has_blocked(sender_id, recipient_id):
         raise Forbidden(f"You blocked {recipient.name}. Unblock them in Settings to connect.")
-    # Both members' locks before anything is counted or looked up: overlapping invites
-    # from one member meet the weekly cap one after another, and two members inviting
-    # each other at once end connected (the second accepts the first).
-    atomic.lock_members(sender_id, recipient_id)
     if are_connected(sender_id, recipient_id):
         raise Conflict(f"You and {recipient.name} are already connected.")
 

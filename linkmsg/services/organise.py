@@ -161,7 +161,11 @@ def rename_label(member_id: int, label_id: int, name: str | None) -> Label:
 
 
 def delete_label(member_id: int, label_id: int) -> str:
-    """Deletes the label; its threads stay where they are. Returns the name it had."""
+    """Deletes the label; its threads stay where they are. Returns the name it had.
+
+    Under the member's lock: a delete clicked twice finds the label gone (NotFound).
+    """
+    atomic.lock_members(member_id)
     label = get_label(member_id, label_id)
     name = label.name
     db.session.execute(db.delete(ThreadLabel).where(ThreadLabel.label_id == label.id))
