@@ -191,7 +191,8 @@ def _check_new_thread_cap(member_id: int) -> None:
         return
     again = oldest + window
     error = RateLimited(
-        f"You've started {limit} new conversations in the last {_window_words(window)}. "
+        f"You've started {limit} new conversation{'' if limit == 1 else 's'} "
+        f"in the last {_window_words(window)}. "
         f"Nothing was sent; you can start another after {again:%b %-d, %H:%M} UTC."
     )
     error.retry_after = max(1, int((again - now).total_seconds()))
