@@ -44,6 +44,19 @@ def register(app: Flask) -> None:
 
         click.echo(f"Renewed or ended {billing.renew_all()} subscriptions.")
 
+    @app.cli.command("check-integrity")
+    def check_integrity():
+        """Check the invariants (ledger, refunds, allowances, caps, threads); exit 1 with
+        what is wrong."""
+        from .services import integrity
+
+        found = integrity.problems()
+        for problem in found:
+            click.echo(problem)
+        if found:
+            raise click.exceptions.Exit(1)
+        click.echo(f"OK: {len(integrity.CHECKS)} checks passed.")
+
     @app.cli.command("prune-events")
     @click.option(
         "--days", type=int, default=None, help="Keep this many days (EVENT_RETENTION_DAYS)."

@@ -286,6 +286,7 @@ class Thread(db.Model):
             sqlite_where=text("kind = 'inmail'"),
             postgresql_where=text("kind = 'inmail'"),
         ),
+        Index("ix_thread_started_by", "started_by_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -294,6 +295,9 @@ class Thread(db.Model):
     kind: Mapped[str] = mapped_column(String(16), default=THREAD_ORDINARY)
     last_message_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Who started the conversation: the daily cap on new conversations counts these.
+    # NULL for threads from before it was recorded.
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
 
     def other_id(self, member_id: int) -> int:
         return self.b_id if member_id == self.a_id else self.a_id
@@ -487,15 +491,41 @@ class Subscription(db.Model):
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     renews_at: Mapped[datetime] = mapped_column(DateTime)
     canceled_at: Mapped[datetime | None] = mapped_column(DateTime)
-    # Bumped by every credit movement: the row lock that serialises a member's spending.
-    version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CreditEntry(db.Model):
     """One movement of InMail credits. A member's balance is the sum of their entries."""
 
     __tablename__ = "credit_ledger"
-    __table_args__ = (Index("ix_credit_ledger_member", "member_id", "id"),)
+    __table_args__ = (
+        Index("ix_credit_ledger_member", "member_id", "id"),
+        # One credit spent and at most one refunded per InMail (ref_id is the InMail),
+        # whatever the number of overlapping answers.
+        Index(
+            "uq_credit_ledger_inmail_spend",
+            "ref_id",
+            unique=True,
+            sqlite_where=text("reason = 'inmail'"),
+            postgresql_where=text("reason = 'inmail'"),
+        ),
+        Index(
+            "uq_credit_ledger_inmail_refund",
+            "ref_id",
+            unique=True,
+            sqlite_where=text("reason = 'refund'"),
+            postgresql_where=text("reason = 'refund'"),
+        ),
+        # One allowance per subscription period: an allowance is dated at the start of
+        # the period it pays for.
+        Index(
+            "uq_credit_ledger_allowance_period",
+            "member_id",
+            "created_at",
+            unique=True,
+            sqlite_where=text("reason = 'allowance'"),
+            postgresql_where=text("reason = 'allowance'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))

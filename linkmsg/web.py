@@ -107,12 +107,16 @@ def done(message: str, location: str, category: str = "success") -> Response:
 
 def domain_error_response(error: DomainError) -> Response:
     """The one place a domain error becomes a page or fragment with its status."""
-    return render(
+    response = render(
         "errors/domain.html",
         "errors/_domain.html",
         status=error.status_code,
         error=error,
     )
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def login_url_for_here() -> str:

@@ -167,8 +167,8 @@ def test_decline_refunds_and_tells_the_sender(premium_pair):
     view = messaging.get_thread_for(sam.id, sent.thread_id)
     permission = messaging.reply_permission(view, m(sam))
     assert permission.reason.startswith("Rae Recipient declined your InMail politely.")
-    with pytest.raises(NotFound):
-        inmail.decline(rae.id, sent.inmail.id)  # once only
+    with pytest.raises(Conflict):
+        inmail.decline(rae.id, sent.inmail.id)  # once only: already answered
     send(sam, rae, subject="Second try")  # answered: another InMail is possible
     assert billing.balance(sam.id) == 14
 

@@ -82,4 +82,15 @@ def test_new_conversations_per_day(limited):
         f"/messaging/new/{cat.handle}", {"body": "hi", "idempotency_key": "thread-key-0002"}
     )
     assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 24 * 3600
+    assert texts(response, "refusal")[0].startswith(
+        "You've started 1 new conversation in the last day. Nothing was sent; "
+        "you can start another after "
+    )
     assert counts(limited) == (1, 1)
+    # Writing again into the conversation already started is not a new one.
+    again = browser.post(
+        f"/messaging/new/{bob.handle}", {"body": "again", "idempotency_key": "thread-key-0003"}
+    )
+    assert again.status_code == 303
+    assert counts(limited) == (2, 1)

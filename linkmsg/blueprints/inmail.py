@@ -7,7 +7,7 @@ from ..forms import EmptyForm, InMailForm
 from ..services import billing, inmail, network
 from ..services.errors import ValidationFailed
 from ..web import done, render, see_other, takes_uploads
-from .messaging import _uploads, message_limit, new_thread_limit
+from .messaging import _uploads, message_limit
 
 bp = Blueprint("inmail", __name__)
 
@@ -22,7 +22,6 @@ def _refused_to_premium(error: inmail.InMailRefused):
 @takes_uploads()
 @login_required
 @message_limit
-@new_thread_limit
 def new(handle: str):
     recipient = network.get_visible_member(current_user.id, handle)
     try:

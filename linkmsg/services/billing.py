@@ -22,6 +22,7 @@ from ..models import (
     Subscription,
     utcnow,
 )
+from . import atomic
 from .errors import Conflict, NotFound
 
 MONTHLY_ALLOWANCE = 15
@@ -46,39 +47,87 @@ def subscription_of(member_id: int) -> Subscription | None:
     return db.session.scalar(db.select(Subscription).where(Subscription.member_id == member_id))
 
 
-def _grant(member_id: int, now: datetime) -> None:
+def _grant(member_id: int, period_start: datetime) -> None:
+    """The allowance of the period starting at `period_start`, up to the rollover cap
+    (the caller holds `lock`). The ledger's unique (member, period) index makes a second
+    allowance for the same period impossible, whatever the caller does."""
     grant = min(MONTHLY_ALLOWANCE, ROLLOVER_CAP - balance(member_id))
     if grant > 0:
         db.session.add(
-            CreditEntry(member_id=member_id, delta=grant, reason=ALLOWANCE, created_at=now)
+            CreditEntry(member_id=member_id, delta=grant, reason=ALLOWANCE, created_at=period_start)
         )
         db.session.flush()
+
+
+def lock(member_id: int) -> Subscription | None:
+    """Serialise this member's plan and credit movements until the transaction ends (the
+    member's row lock), so that the subscription and the balance read after it are the
+    truth. Returns the subscription as it now is."""
+    atomic.lock_members(member_id)
+    return db.session.scalar(
+        db.select(Subscription)
+        .where(Subscription.member_id == member_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _is_due(subscription: Subscription | None, now: datetime) -> bool:
+    return (
+        subscription is not None
+        and subscription.renews_at <= now
+        and subscription.status != SUBSCRIPTION_ENDED
+    )
+
+
+def _apply_renewals(member_id: int, subscription: Subscription, now: datetime) -> None:
+    """Every renewal (or the end of a canceled plan) whose time has come; the caller
+    holds `lock`, and each period moves `renews_at` on, so a renewal applies once."""
+    if not _is_due(subscription, now):
+        return
+    if subscription.status == SUBSCRIPTION_CANCELED:
+        subscription.status = SUBSCRIPTION_ENDED
+        db.session.get(Member, member_id).plan = PLAN_FREE
+        return
+    while subscription.renews_at <= now:
+        _grant(member_id, subscription.renews_at)
+        subscription.renews_at += PERIOD
 
 
 def start_premium(member_id: int, now: datetime | None = None) -> Subscription:
     """Upgrade: Premium now, renewing every 30 days, with this month's credits.
 
-    Raises Conflict when the member already has an active plan. Restarting a canceled
-    plan before it ends keeps its period (no second allowance).
+    Raises Conflict when the member already has an active plan (also when a second
+    start overlaps the first). Restarting a canceled plan before it ends keeps its
+    period (no second allowance).
     """
     now = now or utcnow()
-    refresh(member_id, now)
-    member = db.session.get(Member, member_id)
-    subscription = subscription_of(member_id)
+    subscription = lock(member_id)
+    if subscription is not None:
+        _apply_renewals(member_id, subscription, now)
     if subscription is not None and subscription.status == SUBSCRIPTION_ACTIVE:
+        db.session.commit()
         raise Conflict("You already have Premium.")
     if subscription is not None and subscription.status == SUBSCRIPTION_CANCELED:
         subscription.status, subscription.canceled_at = SUBSCRIPTION_ACTIVE, None
     else:
         if subscription is None:
-            subscription = Subscription(member_id=member_id, started_at=now, renews_at=now + PERIOD)
-            db.session.add(subscription)
+            atomic.insert_ignoring_conflict(
+                Subscription,
+                {
+                    "member_id": member_id,
+                    "status": SUBSCRIPTION_ACTIVE,
+                    "started_at": now,
+                    "renews_at": now + PERIOD,
+                },
+                ["member_id"],
+            )
+            subscription = subscription_of(member_id)
         else:
             subscription.status, subscription.started_at = SUBSCRIPTION_ACTIVE, now
             subscription.renews_at, subscription.canceled_at = now + PERIOD, None
         db.session.flush()
         _grant(member_id, now)
-    member.plan = PLAN_PREMIUM
+    db.session.get(Member, member_id).plan = PLAN_PREMIUM
     db.session.commit()
     return subscription
 
@@ -86,12 +135,20 @@ def start_premium(member_id: int, now: datetime | None = None) -> Subscription:
 def cancel_premium(member_id: int, now: datetime | None = None) -> Subscription:
     """Cancel: Premium lasts until the end of the paid period, then ends.
 
-    Raises NotFound when there is no active plan.
+    Raises NotFound when there is no plan, Conflict when it is already canceled (a
+    second cancel, or one that overlapped the first).
     """
     now = now or utcnow()
-    refresh(member_id, now)
-    subscription = subscription_of(member_id)
+    subscription = lock(member_id)
+    if subscription is not None:
+        _apply_renewals(member_id, subscription, now)
+    if subscription is not None and subscription.status == SUBSCRIPTION_CANCELED:
+        db.session.commit()
+        raise Conflict(
+            f"Premium is already canceled. It stays on until {subscription.renews_at:%b %-d, %Y}."
+        )
     if subscription is None or subscription.status != SUBSCRIPTION_ACTIVE:
+        db.session.commit()
         raise NotFound("You don't have an active Premium plan.")
     subscription.status, subscription.canceled_at = SUBSCRIPTION_CANCELED, now
     db.session.commit()
@@ -101,27 +158,20 @@ def cancel_premium(member_id: int, now: datetime | None = None) -> Subscription:
 def refresh(member_id: int, now: datetime | None = None) -> bool:
     """Apply every renewal (or the end of a canceled plan) whose time has come.
 
-    Called lazily before any use of the plan, and by `flask renew-subscriptions`.
+    Called lazily before any use of the plan (any page may call it, several at once),
+    and by `flask renew-subscriptions`. Only a plan that looks due takes the lock, and
+    it is looked at again under the lock, so overlapping calls renew once.
     Returns True when something changed.
     """
     now = now or utcnow()
-    subscription = subscription_of(member_id)
-    if (
-        subscription is None
-        or subscription.renews_at > now
-        or subscription.status == SUBSCRIPTION_ENDED
-    ):
+    if not _is_due(subscription_of(member_id), now):
         return False
-    member = db.session.get(Member, member_id)
-    if subscription.status == SUBSCRIPTION_CANCELED:
-        subscription.status = SUBSCRIPTION_ENDED
-        member.plan = PLAN_FREE
-    else:
-        while subscription.renews_at <= now:
-            _grant(member_id, subscription.renews_at)
-            subscription.renews_at += PERIOD
+    subscription = lock(member_id)
+    changed = _is_due(subscription, now)
+    if changed:
+        _apply_renewals(member_id, subscription, now)
     db.session.commit()
-    return True
+    return changed
 
 
 def renew_all(now: datetime | None = None) -> int:
@@ -135,30 +185,20 @@ def renew_all(now: datetime | None = None) -> int:
     return sum(refresh(member_id, now) for member_id in due)
 
 
-def lock(member_id: int) -> None:
-    """Serialise this member's credit movements until the transaction ends (a write to
-    their subscription row: a row lock on PostgreSQL, the write lock on SQLite), so a
-    balance read after it is the truth."""
-    db.session.execute(
-        db.update(Subscription)
-        .where(Subscription.member_id == member_id)
-        .values(version=Subscription.version + 1)
-    )
-
-
 def spend(member_id: int, ref_id: int | None, now: datetime | None = None) -> CreditEntry:
     """Record one credit spent (the caller holds `lock` and has checked the balance)."""
-    entry = CreditEntry(
-        member_id=member_id, delta=-1, reason=SPEND, ref_id=ref_id, created_at=now or utcnow()
-    )
-    db.session.add(entry)
-    db.session.flush()
-    return entry
+    return _move(member_id, -1, SPEND, ref_id, now)
 
 
 def refund(member_id: int, ref_id: int, now: datetime | None = None) -> CreditEntry:
+    """Give back the credit of InMail `ref_id` (the caller holds `lock`); the ledger's
+    unique index refuses a second refund of the same InMail."""
+    return _move(member_id, 1, REFUND, ref_id, now)
+
+
+def _move(member_id: int, delta: int, reason: str, ref_id, now) -> CreditEntry:
     entry = CreditEntry(
-        member_id=member_id, delta=1, reason=REFUND, ref_id=ref_id, created_at=now or utcnow()
+        member_id=member_id, delta=delta, reason=reason, ref_id=ref_id, created_at=now or utcnow()
     )
     db.session.add(entry)
     db.session.flush()

@@ -23,7 +23,7 @@ from ..models import (
     utcnow,
 )
 from ..text import is_blank
-from . import accounts, attachments, billing, events, network, notifications, safety
+from . import accounts, atomic, attachments, billing, events, network, notifications, safety
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 SUBJECT_MAX = 200
@@ -183,7 +183,9 @@ def send(
     subject, body = clean(subject, body, has_files=any(u.filename for u in uploads))
     files = attachments.prepare(list(uploads))
     try:
-        billing.lock(sender.id)  # from here on, this member's credits are ours alone
+        # From here on this member's credits are ours alone (both members' locks, in
+        # the order every transaction takes them).
+        atomic.lock_members(sender.id, recipient.id)
         if billing.balance(sender.id) < 1:
             raise _no_credits(sender.id)
         thread = messaging._get_or_create_thread(sender.id, recipient.id, THREAD_INMAIL)
@@ -219,36 +221,63 @@ def send(
     return SentInMail(item, item.thread_id, True)
 
 
-def _answer(item: InMail, status: str, now: datetime) -> None:
-    item.status, item.responded_at = status, now
-    if item.opened_at is None:
-        item.opened_at = now
-    if now - item.created_at <= REFUND_WINDOW and item.refund_entry_id is None:
-        billing.lock(item.sender_id)
+def _answer(inmail_id: int, status: str, now: datetime) -> InMail | None:
+    """Answer the InMail if it is still waiting: one conditional UPDATE, so of any
+    number of overlapping answers (declines, replies, both) exactly one changes it.
+    The winner refunds the sender within 90 days. Returns the InMail for the winner,
+    None for an answer that came too late. The caller holds both members' locks."""
+    answered = db.session.execute(
+        db.update(InMail)
+        .where(InMail.id == inmail_id, InMail.status == INMAIL_SENT)
+        .values(
+            status=status,
+            responded_at=now,
+            opened_at=db.func.coalesce(InMail.opened_at, now),
+        )
+        .returning(InMail.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if answered is None:
+        return None
+    item = db.session.scalar(
+        db.select(InMail).where(InMail.id == inmail_id).execution_options(populate_existing=True)
+    )
+    if now - item.created_at <= REFUND_WINDOW:
         item.refund_entry_id = billing.refund(item.sender_id, item.id, now).id
+    db.session.flush()
+    return item
 
 
 def answered_by_reply(thread_id: int, replier_id: int, now: datetime | None = None) -> None:
     """A reply in an InMail thread answers the InMails waiting for the replier."""
-    for item in db.session.scalars(
-        db.select(InMail).where(
+    waiting = db.session.execute(
+        db.select(InMail.id, InMail.sender_id).where(
             InMail.thread_id == thread_id,
             InMail.recipient_id == replier_id,
             InMail.status == INMAIL_SENT,
         )
-    ):
-        _answer(item, INMAIL_REPLIED, now or utcnow())
+    ).all()
+    if not waiting:
+        return
+    atomic.lock_members(replier_id, *(sender_id for _, sender_id in waiting))
+    for inmail_id, _ in waiting:
+        _answer(inmail_id, INMAIL_REPLIED, now or utcnow())
 
 
 def decline(member_id: int, inmail_id: int, now: datetime | None = None) -> InMail:
     """The recipient declines; the sender is told, and refunded within 90 days.
 
-    Raises NotFound unless it is an unanswered InMail to this member.
+    Raises NotFound unless it is an InMail to this member, Conflict when it was already
+    answered (a second click, or a reply or decline that overlapped this one): only the
+    answer that changed it refunds and tells the sender.
     """
     item = db.session.get(InMail, inmail_id)
-    if item is None or item.recipient_id != member_id or item.status != INMAIL_SENT:
+    if item is None or item.recipient_id != member_id:
         raise NotFound("This InMail is no longer waiting for an answer.")
-    _answer(item, INMAIL_DECLINED, now or utcnow())
+    atomic.lock_members(member_id, item.sender_id)
+    item = _answer(inmail_id, INMAIL_DECLINED, now or utcnow())
+    if item is None:
+        raise Conflict("This InMail was already answered.")
     notifications.notify(item.sender_id, INMAIL_DECLINED_NOTICE, actor_id=member_id, ref_id=item.id)
     # The sender's open thread shows the answer and the reply box closes for good.
     events.record(item.sender_id, events.INMAIL_ANSWERED, thread_id=item.thread_id)
@@ -281,7 +310,10 @@ def reply_permission(view, member: Member):
         return refusal
     items = list(
         db.session.scalars(
-            db.select(InMail).where(InMail.thread_id == view.thread.id).order_by(InMail.id)
+            db.select(InMail)
+            .where(InMail.thread_id == view.thread.id)
+            .order_by(InMail.id)
+            .execution_options(populate_existing=True)  # as they are now, not as first read
         )
     )
     if any(item.status == INMAIL_REPLIED for item in items):

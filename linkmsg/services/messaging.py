@@ -8,10 +8,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
+from limits import parse as parse_limit
 from sqlalchemy import case, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import noload
 
 from ..extensions import db
@@ -27,8 +28,8 @@ from ..models import (
     utcnow,
 )
 from ..text import is_blank
-from . import accounts, attachments, events, inmail, network, outbox, safety
-from .errors import Forbidden, NotFound, ValidationFailed
+from . import accounts, atomic, attachments, events, inmail, network, outbox, safety
+from .errors import Forbidden, NotFound, RateLimited, ValidationFailed
 
 INBOX_PAGE_SIZE = 20
 THREAD_PAGE_SIZE = 30
@@ -119,23 +120,6 @@ def require_can_message(sender: Member, recipient: Member) -> None:
 # ---------------------------------------------------------------- threads
 
 
-def _insert_ignoring_conflict(model, values: dict, index_elements: list[str], index_where=None):
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the id, or None when the row existed.
-
-    Atomic on PostgreSQL and SQLite alike, so concurrent first messages or double
-    submits cannot create two rows.
-    """
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(model)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
-        .returning(model.id)
-    )
-    return db.session.execute(statement).scalar()
-
-
 def find_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> Thread | None:
     """The thread of this kind between two members, if they have one."""
     low, high = sorted((a_id, b_id))
@@ -144,11 +128,33 @@ def find_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> Thread | N
     )
 
 
-def _get_or_create_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> Thread:
-    low, high = sorted((a_id, b_id))
-    thread_id = _insert_ignoring_conflict(
+def _get_or_create_thread(sender_id: int, recipient_id: int, kind: str = THREAD_ORDINARY) -> Thread:
+    """The pair's thread of this kind, started by `sender_id` if they have none.
+
+    A new conversation counts toward the sender's daily cap. Both members' locks are
+    taken first (in id order), so the count and the insert are one step: overlapping
+    first messages to many members cannot start more than the cap, and overlapping
+    first messages to one member meet in one thread (its unique index).
+    Raises RateLimited over the cap.
+    """
+    existing = find_thread(sender_id, recipient_id, kind)
+    if existing is not None:
+        return existing
+    atomic.lock_members(sender_id, recipient_id)
+    existing = find_thread(sender_id, recipient_id, kind)
+    if existing is not None:
+        return existing
+    _check_new_thread_cap(sender_id)
+    low, high = sorted((sender_id, recipient_id))
+    thread_id = atomic.insert_ignoring_conflict(
         Thread,
-        {"a_id": low, "b_id": high, "kind": kind, "created_at": utcnow()},
+        {
+            "a_id": low,
+            "b_id": high,
+            "kind": kind,
+            "created_at": utcnow(),
+            "started_by_id": sender_id,
+        },
         ["a_id", "b_id"],
         index_where=text(f"kind = '{kind}'"),
     )
@@ -161,6 +167,46 @@ def _get_or_create_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> 
         )
         db.session.flush()
     return find_thread(low, high, kind)
+
+
+def new_thread_cap() -> tuple[int, timedelta]:
+    """NEW_THREAD_RATE_LIMIT ("50 per day") as (how many, in what sliding window)."""
+    item = parse_limit(current_app.config["NEW_THREAD_RATE_LIMIT"])
+    return item.amount, timedelta(seconds=item.get_expiry())
+
+
+def _check_new_thread_cap(member_id: int) -> None:
+    """Raises RateLimited when the member started their cap of conversations in the
+    window (the caller holds the member's lock)."""
+    limit, window = new_thread_cap()
+    now = utcnow()
+    started = (
+        db.select(Thread.created_at)
+        .where(Thread.started_by_id == member_id, Thread.created_at > now - window)
+        .subquery()
+    )
+    count, oldest = db.session.execute(
+        db.select(db.func.count(), db.func.min(started.c.created_at)).select_from(started)
+    ).one()
+    if count < limit:
+        return
+    again = oldest + window
+    error = RateLimited(
+        f"You've started {limit} new conversation{'' if limit == 1 else 's'} "
+        f"in the last {_window_words(window)}. "
+        f"Nothing was sent; you can start another after {again:%b %-d, %H:%M} UTC."
+    )
+    error.retry_after = max(1, int((again - now).total_seconds()))
+    raise error
+
+
+def _window_words(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return unit if n == 1 else f"{n} {unit}s"
+    return f"{seconds} seconds"
 
 
 @dataclass(frozen=True)
@@ -227,7 +273,7 @@ def _append(
 
     Returns (message, created); created is False for a repeated idempotency key.
     """
-    message_id = _insert_ignoring_conflict(
+    message_id = atomic.insert_ignoring_conflict(
         Message,
         {
             "thread_id": thread.id,
@@ -364,6 +410,14 @@ def reply(
     body = clean_body(body, has_files=any(u.filename for u in uploads))
     files = attachments.prepare(list(uploads))
     try:
+        if view.thread.kind == THREAD_INMAIL:
+            # A reply answers an InMail (a refund): both members' locks come first, as in
+            # a decline, and the permission is decided again under them, so a reply that
+            # overlapped a decline finds the InMail declined.
+            atomic.lock_members(sender.id, view.other.id)
+            permission = reply_permission(view, sender)
+            if not permission.allowed:
+                raise MessagingRefused(permission)
         message, created = _append(view.thread, sender.id, body, key, files)
         if created and view.thread.kind == THREAD_INMAIL:
             inmail.answered_by_reply(view.thread.id, sender.id)

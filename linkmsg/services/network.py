@@ -24,7 +24,7 @@ from ..models import (
     ProfileView,
     utcnow,
 )
-from . import notifications, safety
+from . import atomic, notifications, safety
 from .errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
 # ---------------------------------------------------------------- degrees
@@ -246,6 +246,11 @@ def invite(sender_id: int, recipient_id: int, note: str = "") -> InviteResult:
     if len(note) > limit_chars:
         raise ValidationFailed(f"Your note can be at most {limit_chars} characters.", field="note")
     recipient = _require_member(recipient_id)
+    # Both members' locks before anything is counted or looked up: overlapping invites
+    # from one member meet the weekly cap one after another, two members inviting each
+    # other at once end connected (the second accepts the first), and a block that
+    # overlaps is seen.
+    atomic.lock_members(sender_id, recipient_id)
     if safety.has_blocked(recipient_id, sender_id):
         raise NotFound("This member does not exist.")
     if safety.has_blocked(sender_id, recipient_id):
@@ -320,7 +325,16 @@ def _accept(invitation: Invitation) -> None:
 
 
 def _open_invitation(invitation_id: int, *, statuses=INVITATION_OPEN) -> Invitation:
+    """The invitation, read again under both members' locks, so that of overlapping
+    answers (accept twice, accept and withdraw) one acts and the rest find it answered."""
     invitation = db.session.get(Invitation, invitation_id)
+    if invitation is not None:
+        atomic.lock_members(invitation.sender_id, invitation.recipient_id)
+        invitation = db.session.scalar(
+            db.select(Invitation)
+            .where(Invitation.id == invitation_id)
+            .execution_options(populate_existing=True)
+        )
     if invitation is None or invitation.status not in statuses:
         raise NotFound("This invitation is no longer pending.")
     return invitation

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ..extensions import db
 from ..models import Label, Message, ThreadLabel, ThreadMember
-from . import events, messaging, safety
+from . import atomic, events, messaging, safety
 from .errors import NotFound, ValidationFailed
 
 LABEL_MAX = 40
@@ -133,6 +133,9 @@ def _clean_name(member_id: int, name: str | None, *, except_id: int | None = Non
 
 
 def create_label(member_id: int, name: str | None) -> Label:
+    """A new label. The member's lock comes before the name and the count are checked,
+    so overlapping creates neither pass the cap together nor clash on a name."""
+    atomic.lock_members(member_id)
     name = _clean_name(member_id, name)
     count = db.session.scalar(
         db.select(db.func.count()).select_from(Label).where(Label.member_id == member_id)
@@ -149,6 +152,7 @@ def create_label(member_id: int, name: str | None) -> Label:
 
 
 def rename_label(member_id: int, label_id: int, name: str | None) -> Label:
+    atomic.lock_members(member_id)  # as create_label: names checked one rename at a time
     label = get_label(member_id, label_id)
     name = _clean_name(member_id, name, except_id=label.id)
     label.name, label.name_key = name, _key(name)
@@ -157,7 +161,11 @@ def rename_label(member_id: int, label_id: int, name: str | None) -> Label:
 
 
 def delete_label(member_id: int, label_id: int) -> str:
-    """Deletes the label; its threads stay where they are. Returns the name it had."""
+    """Deletes the label; its threads stay where they are. Returns the name it had.
+
+    Under the member's lock: a delete clicked twice finds the label gone (NotFound).
+    """
+    atomic.lock_members(member_id)
     label = get_label(member_id, label_id)
     name = label.name
     db.session.execute(db.delete(ThreadLabel).where(ThreadLabel.label_id == label.id))
@@ -167,8 +175,12 @@ def delete_label(member_id: int, label_id: int) -> str:
 
 
 def set_thread_labels(member_id: int, thread_id: int, label_ids: Iterable[int]) -> list[Label]:
-    """File the thread under exactly these labels of the member's (others are ignored)."""
+    """File the thread under exactly these labels of the member's (others are ignored).
+
+    Under the member's lock: two overlapping saves apply one after the other.
+    """
     messaging.get_thread_for(member_id, thread_id)
+    atomic.lock_members(member_id)
     own = {label.id: label for label in labels(member_id)}
     wanted = {label_id for label_id in label_ids if label_id in own}
     current = set(

@@ -13,7 +13,7 @@ from ..models import (
     Invitation,
     utcnow,
 )
-from . import notifications, sessions
+from . import atomic, notifications, sessions
 from .errors import ValidationFailed
 
 
@@ -56,6 +56,10 @@ def block(blocker_id: int, blocked_id: int) -> None:
     """
     if blocker_id == blocked_id:
         raise ValidationFailed("You can't block yourself.")
+    # Both members' locks, as an invitation takes them: a block clicked twice adds one
+    # row, and an invitation overlapping the block either comes first (and is withdrawn
+    # here) or sees the block.
+    atomic.lock_members(blocker_id, blocked_id)
     if not has_blocked(blocker_id, blocked_id):
         db.session.add(Block(blocker_id=blocker_id, blocked_id=blocked_id))
     db.session.execute(

@@ -7,7 +7,7 @@ member's event_sequence row. Existing events are numbered in id order; a client 
 resumes with an old global id is asked to reload.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-30 09:30:00
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"  # re-pointed to 0009 when that lands
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
