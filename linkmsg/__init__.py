@@ -7,15 +7,21 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, abort, render_template, request
+from flask import Flask, abort, current_app, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 
 from . import cli, realtime, templating
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .services.errors import DomainError
 from .web import IdConverter, domain_error_response, is_htmx
+
+try:
+    import psycopg
+except ImportError:  # SQLite-only installs
+    psycopg = None
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,6 +148,8 @@ def _register_handlers(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(session_id: str):
+        if templating.database_unavailable():
+            return None  # the 503 page renders for nobody rather than ask the database
         return accounts.load_session_member(session_id)
 
     @app.before_request
@@ -168,6 +176,15 @@ def _register_handlers(app: Flask) -> None:
     def handle_domain_error(error: DomainError):
         _rollback()
         return domain_error_response(error)
+
+    @app.errorhandler(sa_exc.DBAPIError)
+    def handle_database_error(error: sa_exc.DBAPIError):
+        if not database_is_unreachable(error):
+            raise error  # a query of ours is wrong: Flask's 500, logged with its traceback
+        return _database_unavailable(error)
+
+    if psycopg is not None:  # raised directly when a connection is made outside SQLAlchemy
+        app.register_error_handler(psycopg.OperationalError, _database_unavailable)
 
     @app.errorhandler(CSRFError)
     def handle_csrf(error: CSRFError):
@@ -226,6 +243,26 @@ def _rollback() -> None:
         db.session.rollback()
     except Exception:  # the connection itself may be gone; the page still renders
         pass
+
+
+def database_is_unreachable(error: sa_exc.DBAPIError) -> bool:
+    """An outage (no server, a dropped connection, a locked SQLite file), not a bad query."""
+    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) or bool(
+        error.connection_invalidated
+    )
+
+
+DATABASE_UNAVAILABLE = "LinkMsg can't reach its database right now. Please try again in a minute."
+
+
+def _database_unavailable(error: Exception):
+    """503 with Retry-After, on a page that asks the database nothing (not even who is
+    logged in: the session's member is loaded from it)."""
+    current_app.logger.warning("database unavailable: %s: %s", type(error).__name__, error)
+    _rollback()
+    templating.mark_database_unavailable()
+    body, status = _error_page(503, DATABASE_UNAVAILABLE)
+    return body, status, {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
 
 
 def _error_page(status: int, message: str):

@@ -62,6 +62,9 @@ class Config:
     SSE_QUEUE_SIZE = 1000
     EVENT_CHANNEL_PREFIX = os.environ.get("EVENT_CHANNEL_PREFIX", "linkmsg:")
 
+    # What a 503 (the database unreachable) tells clients to wait before trying again.
+    RETRY_AFTER_SECONDS = 30
+
     # Email notifications: only to members away this long, at most one per thread per
     # quiet period. PUBLIC_URL makes the links in emails absolute.
     EMAIL_WHEN_AWAY_SECONDS = _env_int("EMAIL_WHEN_AWAY_SECONDS", 5 * 60)
