@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 
 from . import cli, realtime, templating
 from .config import Config
-from .extensions import csrf, db, limiter, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate, redis_client_options
 from .services.errors import DomainError
 from .web import IdConverter, domain_error_response, is_htmx
 
@@ -69,6 +69,8 @@ def create_app(config: dict | type | None = None) -> Flask:
 
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://", "redis+unix://")):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_client_options(app.config))
     db.init_app(app)
     limiter.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)

@@ -37,3 +37,13 @@ def member_or_address() -> str:
 
 
 limiter = Limiter(key_func=member_or_address, default_limits=[])
+
+
+def redis_client_options(config) -> dict:
+    """Keyword arguments for every Redis client of the app (`redis.Redis.from_url`).
+
+    Without socket timeouts redis-py waits forever on a Redis that accepts connections
+    but never answers, and so does every request that needs it.
+    """
+    timeout = config["REDIS_SOCKET_TIMEOUT"]
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
