@@ -10,7 +10,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,12 +21,7 @@ from linkmsg.extensions import db
 
 from .conftest import build_app, service_unavailable
 from .factories import Browser, by_testid, make_member, soup
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from .test_scale_out import free_port
 
 
 class PrivateCluster:
@@ -49,7 +43,7 @@ class PrivateCluster:
             os.chown(self.base, owner.pw_uid, owner.pw_gid)
             self.as_user = ["runuser", "-u", "postgres", "--"]
         self.data = self.base / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, tool: str, *args: str) -> None:
