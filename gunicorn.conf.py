@@ -27,10 +27,25 @@ use it here.)
 
 The app is not preloaded: the gevent worker monkey-patches the standard library before
 it imports the app, so psycopg 3 sees the patched `select` and picks its cooperative
-wait function, and redis-py's sockets are gevent sockets.
+wait function, and redis-py's sockets are gevent sockets. (So the hooks below import
+linkmsg inside the worker, never at the top of this file, which the master runs.)
+
+Restarts and reloads: on SIGTERM (a restart, or the old workers of a SIGHUP reload) a
+worker stops accepting, finishes the requests in flight and exits. Open streams never
+finish by themselves, so the worker ends them at once (`linkmsg.realtime.close_streams`)
+and their connections close with them; browsers reconnect to a live worker and replay
+what they missed from the event table. The worker then leaves without tearing down the
+interpreter. A restart or reload takes about a second with streams open (the gevent
+worker's poll; tests/test_restart.py); an idle keep-alive connection of a proxy can hold
+it up to `keepalive` seconds more, and a request in flight (a large upload) up to
+`graceful_timeout`, after which it is cut.
 """
 
+import logging
 import os
+import signal
+import sys
+import threading
 
 
 def _int(name: str, default: int) -> int:
@@ -50,8 +65,10 @@ worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 2000)
 threads = _int("GUNICORN_THREADS", 500) if worker_class == "gthread" else 1
 
 timeout = _int("GUNICORN_TIMEOUT", 30)
-graceful_timeout = 10  # open streams do not end by themselves: do not wait long for them
-keepalive = 5  # behind a proxy that reuses connections
+# Streams are ended at once (see the docstring); this bounds requests in flight.
+graceful_timeout = 3
+# Idle connections a proxy keeps for reuse hold a stopping worker this long at most.
+keepalive = 2
 
 preload_app = False  # see the docstring: gevent must patch before the app is imported
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
@@ -59,3 +76,81 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL") or "info"
 # Trust X-Forwarded-* from the proxy in front (on the same host by default).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1"
+
+
+def _close_streams(worker) -> None:
+    """End every open event stream of this worker now; their clients reconnect and replay."""
+    from linkmsg import realtime
+
+    # The master repeats SIGTERM every second until the worker is gone: this runs again
+    # then, and ends any stream accepted in between.
+    try:
+        realtime.close_streams()
+    except Exception:  # a worker on its way out: say so, and let it exit anyway
+        worker.log.exception("closing the open event streams failed")
+
+
+def post_worker_init(worker) -> None:
+    """On SIGTERM, close the streams as well as stop accepting.
+
+    gunicorn's own handler only marks the worker as stopping; it is kept and wrapped.
+    Closing runs outside the signal handler (a greenlet, or a thread for gthread), where
+    blocking calls are allowed.
+    """
+    stop = worker.handle_exit
+
+    def handle_exit(sig, frame):
+        stop(sig, frame)
+        if worker_class == "gevent":
+            import gevent
+
+            gevent.spawn(_close_streams, worker)
+        else:
+            threading.Thread(target=_close_streams, args=(worker,), daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handle_exit)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it: requests go on
+
+
+def pre_request(worker, req) -> None:
+    """An event stream is the last response on its connection: once it ends (closed at a
+    restart) the connection closes too, rather than idle as a keep-alive one that holds
+    the stopping worker, or carry the client's reconnection back to it."""
+    worker.log.debug("%s %s", req.method, req.path)  # gunicorn's own pre_request
+    if req.path == "/stream":
+        req.must_close = True
+
+
+def worker_int(worker) -> None:
+    """SIGINT/SIGQUIT: the worker exits right after this; its streams end cleanly first."""
+    _close_streams(worker)
+
+
+def worker_abort(worker) -> None:
+    """SIGABRT (the worker missed its heartbeat): end the streams before it dies."""
+    _close_streams(worker)
+
+
+def worker_exit(server, worker) -> None:
+    """A worker that has finished its last request leaves at once.
+
+    Tearing down the interpreter (every module of the app, under gevent) takes another
+    half second that a restart would wait for and that frees nothing the exit does not.
+    Database connections are closed properly first and the logs flushed. A worker that
+    failed to boot, or crashed, exits the usual way with gunicorn's exit code.
+    """
+    leaving = sys.exc_info()[1]
+    if not worker.booted or not isinstance(leaving, SystemExit) or leaving.code not in (0, None):
+        return
+    app = getattr(worker, "wsgi", None)
+    try:
+        from linkmsg.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+    except Exception:
+        worker.log.exception("closing the database connections failed")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

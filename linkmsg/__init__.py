@@ -7,16 +7,22 @@ import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, abort, render_template, request, session
+from flask import Flask, abort, current_app, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import cli, realtime, templating
 from .config import Config
-from .extensions import csrf, db, limiter, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate, redis_client_options
 from .services.errors import DomainError
 from .web import SESSION_SECRET_KEY, IdConverter, current_session_id, domain_error_response, is_htmx
+
+try:
+    import psycopg
+except ImportError:  # SQLite-only installs
+    psycopg = None
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,6 +76,8 @@ def create_app(config: dict | type | None = None) -> Flask:
 
     if not app.config.get("RATELIMIT_STORAGE_URI"):
         app.config["RATELIMIT_STORAGE_URI"] = app.config.get("REDIS_URL") or "memory://"
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://", "redis+unix://")):
+        app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_client_options(app.config))
     db.init_app(app)
     limiter.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
@@ -149,6 +157,8 @@ def _register_handlers(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(member_id: str):
+        if templating.database_unavailable():
+            return None  # the 503 page renders for nobody rather than ask the database
         # The cookie names a member and a login; the login must still be live.
         return sessions.load_member(
             member_id, current_session_id(), session.get(SESSION_SECRET_KEY)
@@ -192,6 +202,15 @@ def _register_handlers(app: Flask) -> None:
     def handle_domain_error(error: DomainError):
         _rollback()
         return domain_error_response(error)
+
+    @app.errorhandler(sa_exc.DBAPIError)
+    def handle_database_error(error: sa_exc.DBAPIError):
+        if not database_is_unreachable(error):
+            raise error  # a query of ours is wrong: Flask's 500, logged with its traceback
+        return _database_unavailable(error)
+
+    if psycopg is not None:  # raised directly when a connection is made outside SQLAlchemy
+        app.register_error_handler(psycopg.OperationalError, _database_unavailable)
 
     @app.errorhandler(CSRFError)
     def handle_csrf(error: CSRFError):
@@ -255,6 +274,26 @@ def _rollback() -> None:
         db.session.rollback()
     except Exception:  # the connection itself may be gone; the page still renders
         pass
+
+
+def database_is_unreachable(error: sa_exc.DBAPIError) -> bool:
+    """An outage (no server, a dropped connection, a locked SQLite file), not a bad query."""
+    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError) or bool(
+        error.connection_invalidated
+    )
+
+
+DATABASE_UNAVAILABLE = "LinkMsg can't reach its database right now. Please try again in a minute."
+
+
+def _database_unavailable(error: Exception):
+    """503 with Retry-After, on a page that asks the database nothing (not even who is
+    logged in: the session's member is loaded from it)."""
+    current_app.logger.warning("database unavailable: %s: %s", type(error).__name__, error)
+    _rollback()
+    templating.mark_database_unavailable()
+    body, status = _error_page(503, DATABASE_UNAVAILABLE)
+    return body, status, {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
 
 
 def _error_page(status: int, message: str):

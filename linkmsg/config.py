@@ -12,6 +12,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value in (None, ""):
@@ -30,6 +35,10 @@ class Config:
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Every Redis client (rate limits, live events) gives up on a Redis that accepts
+    # connections but does not answer after this long, so a hung Redis costs a request
+    # this much at most and then degrades as an outage does.
+    REDIS_SOCKET_TIMEOUT = _env_float("REDIS_SOCKET_TIMEOUT", 1.0)
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
     MAIL_PORT = _env_int("MAIL_PORT", 25)
@@ -69,10 +78,10 @@ class Config:
     SSE_QUEUE_SIZE = 1000
     # Open streams a member may hold in one process; past it the oldest closes.
     SSE_STREAMS_PER_MEMBER = _env_int("SSE_STREAMS_PER_MEMBER", 10)
-    # Every Redis client (events, rate limits) gives up after this many seconds, so that
-    # a Redis that hangs degrades like one that is down.
-    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT") or 2)
     EVENT_CHANNEL_PREFIX = os.environ.get("EVENT_CHANNEL_PREFIX", "linkmsg:")
+
+    # What a 503 (the database unreachable) tells clients to wait before trying again.
+    RETRY_AFTER_SECONDS = 30
 
     # Email notifications: only to members away this long, at most one per thread per
     # quiet period. PUBLIC_URL makes the links in emails absolute.
@@ -109,6 +118,9 @@ class Config:
     PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour")
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_SWALLOW_ERRORS = True  # if the limit store is down, let members through
+    # ... and count in this process meanwhile: one request pays REDIS_SOCKET_TIMEOUT to
+    # find Redis gone, the next ones do not wait for it (it is retried now and then).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Two sites sharing one Redis must not share their members' counters.
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "linkmsg")
 

@@ -42,6 +42,16 @@ def member_or_address() -> str:
 limiter = Limiter(key_func=member_or_address, default_limits=[])
 
 
+def redis_client_options(config) -> dict:
+    """Keyword arguments for every Redis client of the app (`redis.Redis.from_url`).
+
+    Without socket timeouts redis-py waits forever on a Redis that accepts connections
+    but never answers, and so does every request that needs it.
+    """
+    timeout = config["REDIS_SOCKET_TIMEOUT"]
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
 # SQLite: every transaction takes the write lock when it begins (BEGIN IMMEDIATE), so
 # overlapping requests queue for it instead of failing with "database is locked" when a
 # reader turns writer; a request waits up to SQLITE_BUSY_SECONDS for its turn.

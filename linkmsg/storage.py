@@ -3,6 +3,7 @@ four methods (and `local_path` returning None, so downloads stream instead)."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
@@ -17,6 +18,13 @@ CHUNK = 1024 * 1024
 
 class TooLarge(Exception):
     """The stream ran past the size limit; nothing was kept."""
+
+
+class StorageFull(Exception):
+    """No room left (disk full or quota reached); nothing was kept."""
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,17 @@ class LocalStorage:
     def save(self, stream: BinaryIO, *, limit: int, suffix: str = "") -> Stored:
         """Copy a stream in 1 MB chunks, hashing as it goes; never more than `limit` bytes.
 
-        Raises TooLarge (and keeps nothing) when the stream is longer.
+        Raises TooLarge when the stream is longer and StorageFull when the disk is; either
+        way nothing is kept.
         """
+        try:
+            return self._save(stream, limit=limit, suffix=suffix)
+        except OSError as error:
+            if error.errno in NO_SPACE:
+                raise StorageFull(str(error)) from error
+            raise
+
+    def _save(self, stream: BinaryIO, *, limit: int, suffix: str) -> Stored:
         key = f"{secrets.token_hex(1)}/{secrets.token_hex(1)}/{secrets.token_hex(16)}{suffix}"
         path = self._path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -45,6 +45,15 @@ def nav_counts(member) -> dict[str, int]:
     return counts
 
 
+def mark_database_unavailable() -> None:
+    """This request found the database unreachable: what renders now must not query it."""
+    g.database_unavailable = True
+
+
+def database_unavailable() -> bool:
+    return g.get("database_unavailable", False)
+
+
 def timeago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return ""
@@ -97,7 +106,11 @@ def init_app(app: Flask) -> None:
 
         # Emails render outside any request: nobody is logged in there. Live pieces are
         # rendered in the request of whoever caused them and bring their own counts.
-        user = current_user._get_current_object() if has_request_context() else None
+        # The page saying the database is unreachable may not ask it who is logged in.
+        degraded = has_request_context() and database_unavailable()
+        user = (
+            current_user._get_current_object() if has_request_context() and not degraded else None
+        )
         signed_in = user is not None and user.is_authenticated
         counts = nav_counts(user) if signed_in and not g.get("rendering_live") else {}
 
@@ -112,6 +125,8 @@ def init_app(app: Flask) -> None:
             "nav_items": nav_items,
             "endpoints": current_app.view_functions,
             "me": user,
+            "signed_in": signed_in,
+            "degraded": degraded,
             "unread_threads": count("unread"),
             "unread_notifications": count("notifications"),
             "live_last_event_id": live_last_event_id,

@@ -20,7 +20,7 @@ from flask_migrate import upgrade
 
 from linkmsg import create_app
 from linkmsg.config import TestConfig
-from linkmsg.extensions import db
+from linkmsg.extensions import db, limiter
 
 from .factories import Browser, make_member
 
@@ -55,7 +55,17 @@ class _MemoryBytecodeCache(jinja2.BytecodeCache):
 _TEMPLATE_CACHE = _MemoryBytecodeCache()
 
 
+def _forget_dead_limit_store() -> None:
+    """The limiter is one object for all the apps of a test run, and Flask-Limiter keeps
+    across init_app that an earlier app's store was found dead (it then counts in memory
+    and re-checks the store on a timer). Each app starts as a fresh process would."""
+    limiter._storage_dead = False
+    limiter._Limiter__check_backend_count = 0
+    limiter._Limiter__last_check_backend = 0.0
+
+
 def build_app(database_url: str, tmp_path, **overrides):
+    _forget_dead_limit_store()
     config = {key: getattr(TestConfig, key) for key in dir(TestConfig) if key.isupper()}
     config.update(
         SQLALCHEMY_DATABASE_URI=database_url,

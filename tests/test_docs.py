@@ -16,7 +16,9 @@ def section(title: str) -> str:
 def test_every_environment_setting_is_in_the_configuration_table():
     source = (ROOT / "linkmsg" / "config.py").read_text()
     names = set(
-        re.findall(r"""(?:environ\.get|_env_int|_env_bool)\(\s*["']([A-Z0-9_]+)["']""", source)
+        re.findall(
+            r"""(?:environ\.get|_env_int|_env_float|_env_bool)\(\s*["']([A-Z0-9_]+)["']""", source
+        )
     )
     assert len(names) > 20
     table = section("Configuration")

@@ -3,7 +3,6 @@ out from their own client, counts hold under parallel requests, proxies are beli
 only when configured."""
 
 import re
-import statistics
 import time
 
 import pytest
@@ -152,4 +151,6 @@ def test_a_taken_address_does_not_answer_faster(app_factory):
 
     free = [timed(f"new{n}@example.test") for n in range(5)]
     used = [timed(taken.email) for _ in range(5)]
-    assert statistics.median(used) > 0.6 * statistics.median(free)
+    # The fastest of each: noise from a busy machine only adds. Without the hash on the
+    # taken path its answer takes a few hundredths of the other's.
+    assert min(used) > 0.3 * min(free), (used, free)

@@ -17,6 +17,8 @@ def healthz():
     response = jsonify(status="ok" if healthy else "unavailable", checks=checks)
     response.status_code = 200 if healthy else 503
     response.headers["Cache-Control"] = "no-store"
+    if not healthy:
+        response.headers["Retry-After"] = str(current_app.config["RETRY_AFTER_SECONDS"])
     return response
 
 

@@ -32,6 +32,7 @@ def new(handle: str):
         raise
     template = request.args.get("template")
     form = InMailForm()
+    status = 200
     if request.method == "GET":
         form.subject.data, form.body.data = inmail.prefill(template, current_user, recipient)
     elif form.validate_on_submit():
@@ -49,6 +50,7 @@ def new(handle: str):
             form[error.field if error.field in ("subject", "files") else "body"].errors.append(
                 error.message
             )
+            status = error.status_code
         else:
             return done(
                 f"InMail sent to {recipient.name}.",
@@ -63,7 +65,7 @@ def new(handle: str):
         template=template if template in inmail.TEMPLATES else "",
         templates=inmail.config_templates(),
         credits=billing.balance(current_user.id),
-        status=422 if form.errors else 200,
+        status=status,
     )
 
 

@@ -49,6 +49,7 @@ def show(handle: str):
 @avatar_limit
 def edit():
     form = ProfileForm(obj=current_user)
+    status = 200
     if form.validate_on_submit():
         try:
             accounts.update_profile(
@@ -64,11 +65,13 @@ def edit():
             )
         except ValidationFailed as error:
             form[error.field or "name"].errors.append(error.message)
+            status = error.status_code
         else:
             return done(
                 "Your profile is saved.", url_for("profiles.show", handle=current_user.handle)
             )
-    status = 422 if form.errors else 200
+    if form.errors and status == 200:
+        status = 422
     return render(
         "profiles/edit.html",
         form=form,

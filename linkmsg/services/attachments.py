@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import logging
 import os
 import unicodedata
 import warnings
@@ -22,8 +23,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..extensions import db
 from ..models import Attachment, Message
-from ..storage import TooLarge, get_storage
-from .errors import NotFound, ValidationFailed
+from ..storage import StorageFull, TooLarge, get_storage
+from .errors import CouldNotStore, NotFound, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -255,10 +258,27 @@ def prepare(uploads: list[Upload]) -> list[Prepared]:
                 stored.sha256,
                 *(thumb or (None, None, None)),
             )
+    except StorageFull as error:
+        discard(prepared)
+        raise not_stored(error, "files") from None
     except BaseException:
         discard(prepared)
         raise
     return prepared
+
+
+NOT_STORED = {
+    "files": "Your file could not be stored: LinkMsg has run out of storage space. "
+    "Your message was not sent; please try again later.",
+    "avatar": "Your picture could not be stored: LinkMsg has run out of storage space. "
+    "Nothing was changed; please try again later.",
+}
+
+
+def not_stored(error: StorageFull, field: str) -> CouldNotStore:
+    """The member's sentence for a full disk; the operator's log line, written once here."""
+    log.error("upload not stored, no space left: %s", error)
+    return CouldNotStore(NOT_STORED[field], field=field)
 
 
 def discard(prepared: list[Prepared]) -> None:
@@ -321,6 +341,8 @@ def store_avatar(upload: Upload) -> str:
         stored = storage.save(upload.stream, limit=AVATAR_MAX_BYTES)
     except TooLarge:
         raise ValidationFailed(f"“{name}” is larger than 10 MB.", field="avatar") from None
+    except StorageFull as error:
+        raise not_stored(error, "avatar") from None
     try:
         with storage.open(stored.key) as saved:
             content_type = _check(name, sniff(saved))
@@ -329,6 +351,8 @@ def store_avatar(upload: Upload) -> str:
             key, _, _ = _thumbnail(saved, name, AVATAR_SIZE, crop=True)
     except ValidationFailed as error:
         raise ValidationFailed(error.message, field="avatar") from None
+    except StorageFull as error:
+        raise not_stored(error, "avatar") from None
     finally:
         storage.delete(stored.key)
     return key

@@ -19,6 +19,13 @@ class ValidationFailed(DomainError):
     status_code = 422
 
 
+class CouldNotStore(ValidationFailed):
+    """An upload that is fine but finds no room to be kept (the disk is full). It is told
+    next to the file field like a validation error, so the form keeps what was typed."""
+
+    status_code = 507
+
+
 class EmailTaken(ValidationFailed):
     def __init__(self):
         super().__init__(

@@ -21,18 +21,52 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 
 from ..extensions import limiter
 from .errors import RateLimited
 
 log = logging.getLogger(__name__)
 
+# When the shared store (Redis) fails or hangs, count in this process for a while rather
+# than let every guess through or make every login wait the store's timeout.
+STORE_RETRY_SECONDS = 10.0
+
+
+@dataclass
+class _Fallback:
+    """An app's in-process counting, and until when the shared store counts as down."""
+
+    strategy: FixedWindowRateLimiter = field(
+        default_factory=lambda: FixedWindowRateLimiter(MemoryStorage())
+    )
+    store_down_until: float = 0.0
+
+
+def _fallback() -> _Fallback:
+    return current_app.extensions.setdefault("linkmsg.throttle", _Fallback())
+
+
+def _strategy():
+    """The rate limiter to count with now: the shared store, or this process's while the
+    store is down."""
+    fallback = _fallback()
+    if time.monotonic() < fallback.store_down_until:
+        return fallback.strategy
+    return limiter.limiter
+
+
+def _store_failed(error: Exception) -> None:
+    log.warning("login throttle store unavailable, counting in this process: %s", error)
+    _fallback().store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+
 
 @dataclass
 class Attempt:
     """The counters one attempt was added to, so that a success can give them back."""
 
-    counted: list[tuple] = field(default_factory=list)
+    counted: list[tuple] = field(default_factory=list)  # (strategy, item, identifiers)
 
 
 def _retry_in(seconds: float) -> str:
@@ -73,14 +107,16 @@ def count_login_attempt(account: str, client: str, address: str, *, known: bool)
     for setting, keys, sentence in limits:
         item = parse(config[setting])
         identifiers = (config["RATELIMIT_KEY_PREFIX"], *keys)
+        strategy = _strategy()
         try:
-            allowed = limiter.limiter.hit(item, *identifiers)
-        except Exception as error:  # the store is down: let members through
-            log.warning("login throttle unavailable: %s", error)
-            return attempt
-        attempt.counted.append((item, identifiers))
+            allowed = strategy.hit(item, *identifiers)
+        except Exception as error:
+            _store_failed(error)
+            strategy = _fallback().strategy
+            allowed = strategy.hit(item, *identifiers)
+        attempt.counted.append((strategy, item, identifiers))
         if not allowed:
-            reset = limiter.limiter.get_window_stats(item, *identifiers).reset_time
+            reset = strategy.get_window_stats(item, *identifiers).reset_time
             error = RateLimited(
                 f"{sentence} Try again in {_retry_in(reset - time.time())}, or reset your password."
             )
@@ -91,9 +127,9 @@ def count_login_attempt(account: str, client: str, address: str, *, known: bool)
 
 def give_back(attempt: Attempt) -> None:
     """A successful login does not count against anyone's limits."""
-    for item, identifiers in attempt.counted:
+    for strategy, item, identifiers in attempt.counted:
         try:
-            limiter.limiter.storage.incr(item.key_for(*identifiers), item.get_expiry(), -1)
+            strategy.storage.incr(item.key_for(*identifiers), item.get_expiry(), -1)
         except Exception as error:
-            log.warning("login throttle unavailable: %s", error)
+            _store_failed(error)
             return
