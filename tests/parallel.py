@@ -32,6 +32,7 @@ __all__ = [
     "in_parallel",
     "log_in",
     "page",
+    "post_together",
     "posting",
     "statuses",
     "tabs",
@@ -121,3 +122,30 @@ def assert_consistent(app) -> None:
     result = app.test_cli_runner().invoke(args=["check-integrity"])
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OK"), result.output
+
+
+def post_together(
+    base_url: str,
+    form_page: str,
+    path: str,
+    form: dict,
+    count: int,
+    *,
+    login: tuple[str, str] | None = None,
+) -> list[int]:
+    """POST `form` to `path` from `count` browsers at once, each with its own session
+    (logged in with `login`, an (email, password), when given) and the CSRF token of
+    `form_page`. Returns the status codes, in order."""
+    clients = [
+        log_in(base_url, *login) if login else httpx.Client(base_url=base_url, timeout=60)
+        for _ in range(count)
+    ]
+    try:
+        calls = [
+            posting(client, path, {**form, "csrf_token": csrf_token(client, form_page)})
+            for client in clients
+        ]
+        return [response.status_code for response in in_parallel(calls)]
+    finally:
+        for client in clients:
+            client.close()

@@ -10,7 +10,7 @@ from linkmsg.services import events
 
 from .factories import connect, make_member
 from .live import EventStream
-from .web_members import WebMember, together
+from .parallel import in_parallel, log_in, page
 
 SENDERS = 8
 MESSAGES_EACH = 6
@@ -19,6 +19,12 @@ MESSAGES_EACH = 6
 @pytest.fixture
 def live_overrides():
     return {"MESSAGE_RATE_LIMIT": "1000 per minute", "NEW_THREAD_RATE_LIMIT": "1000 per day"}
+
+
+def hidden_fields(document, testid: str) -> dict[str, str]:
+    """The hidden fields (CSRF token, idempotency key) of a form on a page."""
+    form = document.select_one(f'form[data-testid="{testid}"]')
+    return {field["name"]: field.get("value", "") for field in form.select("input[type=hidden]")}
 
 
 def seqs(received) -> list[int]:
@@ -33,29 +39,31 @@ def test_a_burst_from_many_senders_arrives_once_in_order_on_every_stream(live_ap
         for sender in senders:
             connect(sender, target)
         start = events.latest_seq(target.id)
-    tara = WebMember(server.url, target).login()
+    tara = log_in(server.url, target)
     streams = [
-        EventStream(server.port, cookie=tara.session_cookie, path=f"/stream?last_event_id={start}")
+        EventStream(
+            server.port, cookie=tara.cookies["session"], path=f"/stream?last_event_id={start}"
+        )
         for _ in range(2)
     ]
-    clients = [WebMember(server.url, sender).login() for sender in senders]
+    clients = [log_in(server.url, sender) for sender in senders]
     try:
         for stream in streams:
             assert stream.status == 200
 
-        def write(client):
+        def write(client, name):
             # The first message starts the conversation; the rest are replies in it.
             path = f"/messaging/new/{target.handle}"
-            fields = client.form(path, "form[data-testid=compose-form]")
+            form = "compose-form"
             for n in range(MESSAGES_EACH):
-                fields["body"] = f"{client.member.name} says {n}"
-                response = client.post(path, fields)
+                fields = hidden_fields(page(client, path), form)
+                response = client.post(path, data={**fields, "body": f"{name} says {n}"})
                 assert response.status_code == 303, response.text[:300]
-                path = response.headers["Location"].split("#")[0]
-                fields = client.form(path, "form[data-testid=reply-form]")
+                path, form = response.headers["Location"].split("#")[0], "reply-form"
 
-        outcomes = together([lambda c=c: write(c) for c in clients])
-        assert [o for o in outcomes if o is not None] == []
+        in_parallel(
+            [lambda c=c, s=s: write(c, s.name) for c, s in zip(clients, senders, strict=True)]
+        )
         total = SENDERS * MESSAGES_EACH
         with app.app_context():
             assert events.latest_seq(target.id) == start + total
@@ -77,7 +85,7 @@ def test_a_burst_from_many_senders_arrives_once_in_order_on_every_stream(live_ap
 
         middle = start + total // 2
         resumed = EventStream(
-            server.port, cookie=tara.session_cookie, headers={"Last-Event-ID": str(middle)}
+            server.port, cookie=tara.cookies["session"], headers={"Last-Event-ID": str(middle)}
         )
         try:
             rest = resumed.events(total - total // 2, timeout=10)

@@ -14,7 +14,7 @@ from linkmsg.models import Member
 from .conftest import REDIS_URL, service_unavailable
 from .factories import PASSWORD, Browser, make_member, texts
 from .live import LiveServer
-from .parallel_posts import post_together
+from .parallel import post_together
 
 ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
 OWNER = {"REMOTE_ADDR": "198.51.100.7"}

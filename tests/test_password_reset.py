@@ -12,7 +12,7 @@ from linkmsg.models import Member, MemberSession, Outbox, PasswordReset, utcnow
 
 from .factories import PASSWORD, Browser, by_testid, soup, texts
 from .live import LiveServer
-from .parallel_posts import post_together
+from .parallel import post_together
 from .test_mail import smtp, text_part  # noqa: F401  (smtp is a fixture)
 
 NEW_PASSWORD = "lantern meadow quartz"

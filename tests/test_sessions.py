@@ -11,7 +11,7 @@ from linkmsg.services import events, sessions
 
 from .factories import PASSWORD, Browser, by_testid, soup, texts
 from .live import LiveServer
-from .parallel_posts import post_together
+from .parallel import post_together
 
 NEW_PASSWORD = "walnut orchard semaphore"
 
