@@ -269,7 +269,7 @@ def test_a_session_that_ends_closes_its_open_streams_at_once(live_app, member_fa
                 report = safety.report(fay.id, dana.id, "spam", "selling things")
                 safety.resolve(mod.id, report.id, "suspend")
         told = on_laptop.next(timeout=5)  # well before the 1 s keep-alive could matter
-        assert told is not None and told.event == "reload"  # the page goes to the login
+        assert told is not None and told.event == "ended"  # the page goes to the login
         assert on_laptop.next(timeout=2) is None  # and the stream is over
         assert on_laptop.lines.get(timeout=1) is None
         # A copy of the ended session's cookie cannot open a new stream.
@@ -279,7 +279,7 @@ def test_a_session_that_ends_closes_its_open_streams_at_once(live_app, member_fa
         assert again.status == 401
         again.close()
         if how == "suspension":
-            assert on_phone.next(timeout=5).event == "reload"
+            assert on_phone.next(timeout=5).event == "ended"
         else:  # the other session's stream goes on, and still gets Dana's messages
             with app.app_context():
                 sent = messaging.start(

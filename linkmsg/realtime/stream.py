@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("stream", __name__)
 
-RELOAD = "reload"  # event type: the page renders afresh (cannot replay; session ended)
+RELOAD = "reload"  # event type: the page renders afresh (the missed events cannot replay)
+ENDED = "ended"  # event type: the stream's login ended; the page goes to the login page
 SUPERSEDED = "superseded"  # event type: too many streams; this page stops listening
 # Events that only restate a thread's state for the member: in a replay, the last one
 # of a thread says all that the earlier ones did.
@@ -180,7 +181,7 @@ def stream():
             if opened.ending == SUPERSEDED:
                 yield str(Message(SUPERSEDED, type=SUPERSEDED))
             elif opened.ending == "session":
-                yield str(Message(RELOAD, type=RELOAD))
+                yield str(Message(ENDED, type=ENDED))
         finally:
             if opened is not None:
                 streams.remove(opened)

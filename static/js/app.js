@@ -95,6 +95,22 @@
       window.location.reload();
       return;
     }
+    if (message && message.type === "ended") {
+      // This login ended (logged out here or elsewhere, password changed, suspended).
+      // When this tab logged out, its own navigation is under way and replaces the
+      // page: leave it be. Otherwise go to the login page.
+      var ended = document.getElementById("live");
+      window.setTimeout(function () {
+        if (ended && ended.isConnected) window.location.assign("/login");
+      }, 1500);
+      return;
+    }
+    if (message && message.type === "superseded") {
+      // The member opened too many pages: this one stops listening (the server closed it).
+      var stale = document.getElementById("live");
+      if (stale) stale.remove();
+      return;
+    }
     dropDuplicateMessages();
     // htmx-ext-sse reconnects with the URL it started with; keep that URL's resume
     // point current so a reconnect replays only what this page has not seen.

@@ -64,3 +64,28 @@ def test_forgot_password_email_new_password_logged_in(live_server, page, smtp): 
     page.get_by_label("Password").fill(NEW_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Welcome, Robin Ortega")).to_be_visible()
+
+
+def test_a_tab_whose_session_ended_elsewhere_goes_to_the_login_page(live_server, chromium):
+    """Logged in on a laptop and a phone; "Log out of all other sessions" on the phone
+    sends the laptop's open page to the login page within seconds, by its live stream."""
+    from .conftest import log_in
+
+    make_members(live_server.app, "Robin Ortega", connected=False)
+    laptop_context, phone_context = chromium.new_context(), chromium.new_context()
+    try:
+        laptop, phone = laptop_context.new_page(), phone_context.new_page()
+        for page in (laptop, phone):
+            log_in(page, live_server.url, "robin-ortega@example.com")
+        laptop.goto(live_server.url + "/messaging")
+        laptop.wait_for_function("document.getElementById('live') !== null")
+        laptop.wait_for_timeout(500)  # the stream is open
+        phone.goto(live_server.url + "/settings/password")
+        phone.get_by_role("button", name="Log out of all other sessions").click()
+        expect(phone.get_by_test_id("flash")).to_have_text("Logged out of 1 other session.")
+        laptop.wait_for_url("**/login**", timeout=10_000)
+        expect(laptop.get_by_role("button", name="Log in")).to_be_visible()
+        expect(phone.get_by_test_id("session")).to_have_count(1)  # the phone stays in
+    finally:
+        laptop_context.close()
+        phone_context.close()
