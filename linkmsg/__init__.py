@@ -135,6 +135,7 @@ BLUEPRINTS = (
     "organise",
     "premium",
     "profiles",
+    "reporting",
     "settings",
 )
 

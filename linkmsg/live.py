@@ -14,7 +14,7 @@ from flask import render_template as _render_template
 from .extensions import db
 from .forms import MessageForm
 from .models import THREAD_INMAIL, Event, InMail, Member, Message
-from .services import events, messaging, notifications
+from .services import events, messaging, notifications, threads
 from .services.errors import NotFound
 from .templating import nav_counts
 
@@ -54,7 +54,7 @@ def _message(member: Member, event: Event) -> str:
     payload = event.payload
     message = db.session.get(Message, payload["message_id"])
     try:
-        view = messaging.get_thread_for(member.id, payload["thread_id"])
+        view = threads.get_thread_for(member.id, payload["thread_id"])
     except NotFound:
         return _badges(member)
     row = messaging.inbox_row(member.id, view.thread.id)
@@ -73,7 +73,7 @@ def _message(member: Member, event: Event) -> str:
 
 def _inmail_declined(member: Member, event: Event) -> str:
     try:
-        view = messaging.get_thread_for(member.id, event.payload["thread_id"])
+        view = threads.get_thread_for(member.id, event.payload["thread_id"])
     except NotFound:
         return _badges(member)
     return render_template(
@@ -107,7 +107,7 @@ def _inmail_answered(member: Member, view) -> dict:
 
 def _read(member: Member, event: Event) -> str:
     try:
-        view = messaging.get_thread_for(member.id, event.payload["thread_id"])
+        view = threads.get_thread_for(member.id, event.payload["thread_id"])
     except NotFound:
         return _badges(member)
     row = messaging.inbox_row(member.id, view.thread.id)

@@ -28,6 +28,18 @@ def is_blank(text: str | None) -> bool:
     )
 
 
+def normalise_newlines(text: str | None) -> str:
+    """Member-written text with every line ending as \\n (browsers send \\r\\n)."""
+    return (text or "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def join_and(items: list[str]) -> str:
+    """Words joined as a sentence joins them: a; a and b; a, b and c."""
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def linkify(text: str | None) -> Markup:
     """Escape `text` and turn http(s) and www. addresses into nofollow links."""
     text = text or ""

@@ -9,7 +9,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Connection, Member, Message, utcnow
-from linkmsg.services import billing, events, network, notifications, safety, sessions
+from linkmsg.services import billing, blocking, events, network, notifications, sessions
 
 from .factories import Browser, by_testid, connect, make_member, soup, texts
 from .live import EventStream, LiveServer
@@ -67,9 +67,9 @@ def test_replay_leaves_out_a_notification_from_a_member_blocked_since(served, wh
     bob, julia, before = viewed_by_julia(app)
     with app.app_context():
         if who_blocks == "viewed":
-            safety.block(bob.id, julia.id)
+            blocking.block(bob.id, julia.id)
         elif who_blocks == "viewer":
-            safety.block(julia.id, bob.id)
+            blocking.block(julia.id, bob.id)
 
     replayed = replayed_events(app, server, bob, before)
     assert replayed

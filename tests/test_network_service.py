@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from linkmsg.extensions import db
 from linkmsg.models import Connection, Invitation, Member, Notification, ProfileView, utcnow
-from linkmsg.services import network, notifications, safety
+from linkmsg.services import blocking, network, notifications
 from linkmsg.services.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
 from .factories import connect, make_member
@@ -58,10 +58,10 @@ def test_shortest_path_wins(ctx):
 
 def test_blocking_ends_the_connection_and_the_degree_follows(ctx):
     a, b, c, *_ = chain(3)
-    safety.block(a.id, b.id)
+    blocking.block(a.id, b.id)
     assert network.degree(a.id, b.id) is None
     assert network.degree(a.id, c.id) is None
-    safety.unblock(a.id, b.id)
+    blocking.unblock(a.id, b.id)
     assert network.degree(a.id, b.id) is None  # unblocking does not reconnect
 
 
@@ -196,9 +196,9 @@ def test_invite_refusals(ctx, setup, error, message):
         if setup == "ignored":
             network.ignore(b.id, invitation.id)
     elif setup == "i_blocked":
-        safety.block(a.id, b.id)
+        blocking.block(a.id, b.id)
     elif setup == "they_blocked":
-        safety.block(b.id, a.id)
+        blocking.block(b.id, a.id)
     elif setup == "long_note":
         note = "x" * 301
     before = db.session.scalar(db.select(db.func.count(Invitation.id)))
@@ -268,7 +268,7 @@ def test_withdrawn_invitation_disappears_from_the_recipient(ctx):
 def test_block_withdraws_open_invitations(ctx):
     a, b = make_member(), make_member()
     network.invite(a.id, b.id)
-    safety.block(b.id, a.id)
+    blocking.block(b.id, a.id)
     assert open_invitations() == []
 
 
@@ -316,8 +316,8 @@ def test_search_leaves_out_self_suspended_and_blocked_either_way(ctx):
     blocker = make_member("Dana Blocker")
     blocked = make_member("Dana Blocked")
     suspended = make_member("Dana Suspended")
-    safety.block(blocker.id, me.id)
-    safety.block(me.id, blocked.id)
+    blocking.block(blocker.id, me.id)
+    blocking.block(me.id, blocked.id)
     db.session.get(Member, suspended.id).suspended_at = utcnow()
     db.session.commit()
     assert [m.id for m in network.search(me.id, "dana")[0]] == [visible.id]

@@ -4,7 +4,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Invitation, Member, utcnow
-from linkmsg.services import network, safety
+from linkmsg.services import blocking, network
 
 from .factories import by_testid, connect, get_member, is_fragment, make_member, soup, texts
 
@@ -140,7 +140,7 @@ def test_invite_refusals_show_their_reason_in_the_page(
         elif setup == "pending":
             network.invite(ann.id, bob.id)
         elif setup == "i_blocked":
-            safety.block(ann.id, bob.id)
+            blocking.block(ann.id, bob.id)
         elif setup == "limit":
             app.config["INVITATIONS_PER_WEEK"] = 1
             network.invite(ann.id, member_factory().id)
@@ -153,7 +153,7 @@ def test_invite_refusals_show_their_reason_in_the_page(
 def test_blocked_member_cannot_see_or_invite_the_blocker(app, browser, pair):
     ann, bob = pair
     with app.app_context():
-        safety.block(bob.id, ann.id)
+        blocking.block(bob.id, ann.id)
     browser.login(ann)
     assert browser.get(f"/in/{bob.handle}").status_code == 404
     assert browser.post(f"/network/invite/{bob.handle}").status_code == 404

@@ -1,6 +1,6 @@
 """`/notifications` and the unread count in the navigation."""
 
-from linkmsg.services import network
+from linkmsg.services import blocking, network
 
 from .factories import by_testid, connect, is_fragment, texts
 
@@ -83,13 +83,12 @@ def test_premium_members_see_who_viewed_them_in_notifications(app, browser, memb
 
 
 def test_a_blocked_members_notifications_disappear(app, browser, member_factory):
-    from linkmsg.services import safety
 
     ann, bob = member_factory(name="Ann Lee"), member_factory(name="Bob Stone")
     with app.app_context():
         network.invite(bob.id, ann.id)
         network.record_view(bob.id, ann.id)
-        safety.block(bob.id, ann.id)
+        blocking.block(bob.id, ann.id)
         network.record_view(bob.id, ann.id)  # after the block: not recorded
     browser.login(ann)
     page = browser.get("/notifications")

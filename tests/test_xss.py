@@ -21,7 +21,7 @@ from linkmsg.services import (
     messaging,
     network,
     organise,
-    safety,
+    reports,
 )
 from linkmsg.services.errors import ValidationFailed
 
@@ -201,7 +201,7 @@ def test_payloads_stay_text_everywhere(app, chunk):
             )
             threads.append(mail.thread_id)
             network.record_view(author.id, viewer.id)
-            safety.report(viewer.id, author.id, "other", payload, message_id=sent.message.id)
+            reports.report(viewer.id, author.id, "other", payload, message_id=sent.message.id)
             try:
                 label = organise.create_label(viewer.id, payload[:40])
             except ValidationFailed:  # blank or the same name as an earlier one

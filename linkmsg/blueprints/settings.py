@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import ChangePasswordForm, EmptyForm, SettingsForm
-from ..services import network, passwords, safety, sessions
+from ..services import blocking, network, passwords, sessions
 from ..services.errors import ValidationFailed
 from ..web import current_session_id, done, render
 
@@ -86,7 +86,7 @@ def end_other_sessions():
 @login_required
 def blocked():
     return render(
-        "settings/blocked.html", members=safety.blocked_members(current_user.id), form=EmptyForm()
+        "settings/blocked.html", members=blocking.blocked_members(current_user.id), form=EmptyForm()
     )
 
 
@@ -99,7 +99,7 @@ def block(handle: str):
         return render("settings/block.html", member=member, form=EmptyForm())
     if not EmptyForm().validate_on_submit():
         abort(400)
-    safety.block(current_user.id, member.id)
+    blocking.block(current_user.id, member.id)
     return done(
         f"You blocked {member.name}. Neither of you can message or invite the other.",
         url_for("settings.blocked"),
@@ -111,6 +111,6 @@ def block(handle: str):
 def unblock(handle: str):
     if not EmptyForm().validate_on_submit():
         abort(400)
-    member = safety.blocked_member(current_user.id, handle)
-    safety.unblock(current_user.id, member.id)
+    member = blocking.blocked_member(current_user.id, handle)
+    blocking.unblock(current_user.id, member.id)
     return done(f"You unblocked {member.name}.", url_for("settings.blocked"), "info")

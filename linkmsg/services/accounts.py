@@ -11,6 +11,9 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Member
+from ..storage import get_storage
+from ..text import join_and, normalise_newlines
+from . import attachments
 from .errors import EmailTaken, InvalidCredentials, ValidationFailed
 from .passwords import check_strength, hash_password, matches, matches_nobody
 
@@ -38,7 +41,7 @@ def _clean_line(value: str | None) -> str:
 
 def _clean_text(value: str | None) -> str:
     """Free text: trimmed, newlines kept, other control characters removed."""
-    value = (value or "").replace("\r\n", "\n").replace("\r", "\n")
+    value = normalise_newlines(value)
     value = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return value.strip()
 
@@ -159,16 +162,12 @@ def update_profile(member_id: int, data: ProfileInput) -> Member:
     member = db.session.get(Member, member_id)
     old_avatar = member.avatar_key
     if data.avatar is not None:
-        from .attachments import store_avatar
-
-        member.avatar_key = store_avatar(data.avatar)  # raises before anything is saved
+        member.avatar_key = attachments.store_avatar(data.avatar)  # raises before anything is saved
     elif data.remove_avatar:
         member.avatar_key = None
     member.name, member.headline, member.location, member.about = name, headline, location, about
     db.session.commit()
     if old_avatar and old_avatar != member.avatar_key:
-        from ..storage import get_storage
-
         get_storage().delete(old_avatar)
     return member
 
@@ -189,10 +188,7 @@ def describe_missing(member: Member) -> str | None:
     missing = missing_profile_fields(member)
     if not missing:
         return None
-    if len(missing) == 1:
-        fields = missing[0]
-    else:
-        fields = ", ".join(missing[:-1]) + " and " + missing[-1]
+    fields = join_and(missing)
     return (
         f"Add your {fields} to complete your profile; only members with a full profile can message."
     )

@@ -24,7 +24,8 @@ from ..models import (
     ProfileView,
     utcnow,
 )
-from . import atomic, notifications, safety
+from ..text import normalise_newlines
+from . import atomic, blocks, notifications
 from .errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
 # ---------------------------------------------------------------- degrees
@@ -125,7 +126,7 @@ def get_visible_member(viewer_id: int | None, handle: str) -> Member:
     if (
         viewer_id is not None
         and viewer_id != member.id
-        and safety.has_blocked(member.id, viewer_id)
+        and blocks.has_blocked(member.id, viewer_id)
     ):
         raise NotFound("This member does not exist.")
     return member
@@ -239,7 +240,7 @@ def invite(sender_id: int, recipient_id: int, note: str = "") -> InviteResult:
     suspended or blocking member), Forbidden (a block either way), Conflict (already
     connected, or an invitation already pending) and RateLimited (weekly limit).
     """
-    note = (note or "").replace("\r\n", "\n").strip()
+    note = normalise_newlines(note).strip()
     limit_chars = current_app.config["INVITATION_NOTE_MAX_CHARS"]
     if sender_id == recipient_id:
         raise ValidationFailed("You can't invite yourself.")
@@ -251,9 +252,9 @@ def invite(sender_id: int, recipient_id: int, note: str = "") -> InviteResult:
     # other at once end connected (the second accepts the first), and a block that
     # overlaps is seen.
     atomic.lock_members(sender_id, recipient_id)
-    if safety.has_blocked(recipient_id, sender_id):
+    if blocks.has_blocked(recipient_id, sender_id):
         raise NotFound("This member does not exist.")
-    if safety.has_blocked(sender_id, recipient_id):
+    if blocks.has_blocked(sender_id, recipient_id):
         raise Forbidden(f"You blocked {recipient.name}. Unblock them in Settings to connect.")
     if are_connected(sender_id, recipient_id):
         raise Conflict(f"You and {recipient.name} are already connected.")
@@ -348,7 +349,7 @@ def accept(member_id: int, invitation_id: int) -> Invitation:
     invitation = _open_invitation(invitation_id)
     if invitation.recipient_id != member_id:
         raise NotFound("This invitation is no longer pending.")
-    if safety.blocked_either_way(invitation.sender_id, member_id):
+    if blocks.blocked_either_way(invitation.sender_id, member_id):
         raise Forbidden("You can't connect with this member.")
     sender = db.session.get(Member, invitation.sender_id)
     if sender is None or sender.suspended_at is not None:
@@ -499,7 +500,7 @@ def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = Non
         )
     if viewer_id is not None:
         query = query.where(
-            Member.id != viewer_id, Member.id.not_in(safety.hidden_member_ids_query(viewer_id))
+            Member.id != viewer_id, Member.id.not_in(blocks.hidden_member_ids_query(viewer_id))
         )
     return _by_name_page(query, after, limit)
 
@@ -515,7 +516,7 @@ def record_view(viewer_id: int, viewed_id: int) -> bool:
 
     Returns True when this was the first view of the day (and a notification went out).
     """
-    if viewer_id == viewed_id or safety.blocked_either_way(viewer_id, viewed_id):
+    if viewer_id == viewed_id or blocks.blocked_either_way(viewer_id, viewed_id):
         return False
     now = utcnow()
     exists = db.session.scalar(
@@ -559,7 +560,7 @@ def viewers(
     time (keyset-paged on (last view, member id) after `after`).
     """
     since = (utcnow() - timedelta(days=VIEWS_KEPT_DAYS)).date()
-    hidden = safety.hidden_member_ids_query(member.id)
+    hidden = blocks.hidden_member_ids_query(member.id)
     last_seen = db.func.max(ProfileView.viewed_at).label("last_seen")
     base = (
         db.select(ProfileView.viewer_id, last_seen)

@@ -7,6 +7,7 @@ from sqlalchemy.orm import aliased
 from ..extensions import db
 from ..models import Member, Notification, utcnow
 from . import events
+from .blocks import hidden_member_ids_query
 
 INVITATION_RECEIVED = "invitation_received"
 INVITATION_ACCEPTED = "invitation_accepted"
@@ -38,8 +39,6 @@ def retract(member_id: int, kind: str, ref_id: int) -> None:
 def _visible(member_id: int):
     """Notifications whose actor is not hidden from the member: not blocked either way,
     not suspended (a suspended member cannot be found, so nothing points to them)."""
-    from .safety import hidden_member_ids_query
-
     actor = aliased(Member)  # its own name: the page's query joins Member as well
     suspended_actor = (
         db.select(actor.id)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ..extensions import db
 from ..models import Label, Message, ThreadLabel, ThreadMember
-from . import atomic, events, messaging, safety
+from . import atomic, blocks, events, threads
 from .errors import NotFound, ValidationFailed
 
 LABEL_MAX = 40
@@ -21,9 +21,9 @@ LABELS_PER_MEMBER = 100
 
 
 def _update_side(
-    member_id: int, thread_id: int, view: messaging.ThreadView | None = None, **values
-) -> messaging.ThreadView:
-    view = view or messaging.get_thread_for(member_id, thread_id)
+    member_id: int, thread_id: int, view: threads.ThreadView | None = None, **values
+) -> threads.ThreadView:
+    view = view or threads.get_thread_for(member_id, thread_id)
     db.session.execute(
         db.update(ThreadMember)
         .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
@@ -35,12 +35,12 @@ def _update_side(
     return view
 
 
-def set_archived(member_id: int, thread_id: int, archived: bool) -> messaging.ThreadView:
+def set_archived(member_id: int, thread_id: int, archived: bool) -> threads.ThreadView:
     """Archive (out of the main list until a new message arrives) or bring back."""
     return _update_side(member_id, thread_id, archived=archived)
 
 
-def set_muted(member_id: int, thread_id: int, muted: bool) -> messaging.ThreadView:
+def set_muted(member_id: int, thread_id: int, muted: bool) -> threads.ThreadView:
     """A muted thread sends no email and does not count on the badge; it still updates."""
     return _update_side(member_id, thread_id, muted=muted)
 
@@ -53,14 +53,14 @@ def archived_count(member_id: int) -> int:
         .where(
             ThreadMember.member_id == member_id,
             ThreadMember.archived.is_(True),
-            ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+            ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
         )
     )
 
 
-def mark_unread(member_id: int, thread_id: int) -> messaging.ThreadView:
+def mark_unread(member_id: int, thread_id: int) -> threads.ThreadView:
     """The thread counts as unread again from its newest message."""
-    view = messaging.get_thread_for(member_id, thread_id)
+    view = threads.get_thread_for(member_id, thread_id)
     newest = view.thread.last_message_id
     if newest is None:
         return view
@@ -179,7 +179,7 @@ def set_thread_labels(member_id: int, thread_id: int, label_ids: Iterable[int]) 
 
     Under the member's lock: two overlapping saves apply one after the other.
     """
-    messaging.get_thread_for(member_id, thread_id)
+    threads.get_thread_for(member_id, thread_id)
     atomic.lock_members(member_id)
     own = {label.id: label for label in labels(member_id)}
     wanted = {label_id for label_id in label_ids if label_id in own}
