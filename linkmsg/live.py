@@ -13,8 +13,8 @@ from flask import render_template as _render_template
 
 from .extensions import db
 from .forms import MessageForm
-from .models import THREAD_INMAIL, Event, InMail, Member, Message
-from .services import events, messaging, notifications, threads
+from .models import THREAD_INMAIL, Event, Member, Message
+from .services import events, inmail, messaging, notifications, threads
 from .services.errors import NotFound
 from .templating import nav_counts
 
@@ -89,15 +89,8 @@ def _inmail_answered(member: Member, view) -> dict:
     """An answer to the member's InMail: its status and the reply box change on the page."""
     if view.thread.kind != THREAD_INMAIL:
         return {}
-    answered = db.session.scalar(
-        db.select(Message)
-        .join(InMail, InMail.message_id == Message.id)
-        .where(InMail.thread_id == view.thread.id, InMail.sender_id == member.id)
-        .order_by(InMail.id.desc())
-        .limit(1)
-    )
     return {
-        "answered": answered,
+        "answered": inmail.latest_sent_message(view.thread.id, member.id),
         "permission": messaging.reply_permission(view, member),
         # No CSRF field: a live piece is rendered in another member's request; htmx sends
         # the page's own token as a header, which CSRFProtect checks for the form.

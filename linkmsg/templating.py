@@ -65,6 +65,7 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
 
 def init_app(app: Flask) -> None:
     from .services.attachments import ACCEPT, human_size, label
+    from .services.billing import reason_label
     from .services.network import degree_label
     from .text import linkify
 
@@ -72,6 +73,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["file_label"] = label
     app.jinja_env.globals["accept_files"] = ACCEPT
 
+    app.jinja_env.filters["ledger_reason"] = reason_label
     app.jinja_env.filters["timeago"] = timeago
     app.jinja_env.filters["linkify"] = linkify
     app.jinja_env.globals["network_label"] = degree_label

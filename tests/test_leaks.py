@@ -102,6 +102,7 @@ def test_replay_and_notifications_leave_out_a_suspended_member(served):
 
 def test_a_notification_still_shows_when_nothing_hides_its_actor(ctx):
     bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
+    billing.start_premium(bob.id)  # Premium: told who viewed him
     network.record_view(julia.id, bob.id)
     db.session.commit()
     [(notification, _)] = notifications.page(bob.id)[0]
@@ -109,6 +110,17 @@ def test_a_notification_still_shows_when_nothing_hides_its_actor(ctx):
     assert shown.id == notification.id and actor.name == "Julia Quist"
     # Nobody else sees it, whatever its id.
     assert notifications.shown_to(julia.id, notification.id) is None
+
+
+def test_a_free_member_is_told_of_a_profile_view_but_not_by_whom(ctx):
+    bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
+    network.record_view(julia.id, bob.id)
+    db.session.commit()
+    [(notification, actor)] = notifications.page(bob.id)[0]
+    assert notification.kind == notifications.PROFILE_VIEWED and actor is None
+    assert notifications.shown_to(bob.id, notification.id) == (notification, None)
+    billing.start_premium(bob.id)
+    assert notifications.shown_to(bob.id, notification.id)[1].name == "Julia Quist"
 
 
 # ---------------------------------------------------------------- invitations

@@ -3,7 +3,7 @@
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 
-from ..forms import EmptyForm, InMailForm
+from ..forms import InMailForm
 from ..services import billing, inmail, network
 from ..services.errors import ValidationFailed
 from ..web import done, render, see_other, takes_uploads
@@ -70,8 +70,6 @@ def new(handle: str):
 @bp.route("/inmail/<id:inmail_id>/decline", methods=["POST"])
 @login_required
 def decline(inmail_id: int):
-    if not EmptyForm().validate_on_submit():
-        abort(400)
     item = inmail.decline(current_user.id, inmail_id)
     return done(
         "InMail declined. The sender is told, politely.",
@@ -83,12 +81,12 @@ def decline(inmail_id: int):
 @bp.route("/inmail/stats")
 @login_required
 def stats():
-    billing.refresh(current_user.id)
-    if not current_user.is_premium:
-        flash("InMail stats are part of Premium.", "info")
-        return see_other(url_for("premium.index"))
+    try:
+        stats = inmail.premium_stats(current_user.id)
+    except inmail.InMailRefused as refused:
+        return done(refused.message, url_for("premium.index"), "info")
     return render(
         "inmail/stats.html",
-        stats=inmail.stats(current_user.id),
+        stats=stats,
         credits=billing.balance(current_user.id),
     )

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import MessageForm
-from ..services import attachments, inmail, messaging, network, organise, threads
+from ..services import attachments, messaging, network, organise, threads
 from ..services.errors import ValidationFailed
 from ..services.permission import ALLOWED, MessagingRefused
 from ..storage import get_storage
@@ -113,11 +113,8 @@ def thread(thread_id: int):
         page = messaging.messages(thread_id, before=before)
         return render("messaging/_older.html", page=page, view=view)
     if before is None and after is None and at is None:
-        # The newest page is about to be shown: read up to the newest message. Done before
-        # loading, so the commit does not expire what the page renders.
-        messaging.mark_read(current_user.id, thread_id, view.thread.last_message_id, view=view)
-        if view.thread.kind == "inmail":
-            inmail.mark_opened(thread_id, current_user.id)
+        # Done before loading, so the commit does not expire what the page renders.
+        messaging.opened(current_user.id, view)
     context = _thread_context(view, before=before, after=after, at=at)
     return render("messaging/thread.html", **context)
 

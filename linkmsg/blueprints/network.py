@@ -2,11 +2,11 @@
 
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from ..forms import EmptyForm, InviteForm
+from ..forms import InviteForm
 from ..models import Member
 from ..services import network
 from ..services.errors import DomainError, ValidationFailed
@@ -24,11 +24,6 @@ def _cursor():
 def _here() -> str:
     """Where a form on this page should send a member back to after a plain POST."""
     return request.full_path.rstrip("?")
-
-
-def _require_post_form() -> None:
-    if not EmptyForm().validate_on_submit():
-        abort(400)
 
 
 def _control(member: Member, *, notice: str | None = None, status: int = 200, oob_counts=None):
@@ -108,7 +103,6 @@ _INVITATION_ACTIONS = {
 )
 @login_required
 def answer(invitation_id: int, action: str):
-    _require_post_form()
     call, side, message, category = _INVITATION_ACTIONS[action]
     invitation = call(current_user.id, invitation_id)
     member = db.session.get(Member, getattr(invitation, side))
@@ -118,7 +112,6 @@ def answer(invitation_id: int, action: str):
 @bp.route("/network/connections/<handle>/remove", methods=["POST"])
 @login_required
 def remove(handle: str):
-    _require_post_form()
     member = network.get_visible_member(current_user.id, handle)
     network.remove_connection(current_user.id, member.id)
     return _after_action(member, f"You are no longer connected with {member.name}.", "info")

@@ -1,6 +1,6 @@
 """`/settings`: active status, email and InMail preferences, password and sessions."""
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import limiter
@@ -70,8 +70,6 @@ def password():
 @bp.route("/settings/sessions/end-others", methods=["POST"])
 @login_required
 def end_other_sessions():
-    if not EmptyForm().validate_on_submit():
-        abort(400)
     ended = passwords.end_other_sessions(current_user.id, current_session_id())
     count = len(ended)
     message = (
@@ -97,8 +95,6 @@ def block(handle: str):
     member = network.get_visible_member(current_user.id, handle)
     if request.method == "GET":
         return render("settings/block.html", member=member, form=EmptyForm())
-    if not EmptyForm().validate_on_submit():
-        abort(400)
     blocking.block(current_user.id, member.id)
     return done(
         f"You blocked {member.name}. Neither of you can message or invite the other.",
@@ -109,8 +105,6 @@ def block(handle: str):
 @bp.route("/unblock/<handle>", methods=["POST"])
 @login_required
 def unblock(handle: str):
-    if not EmptyForm().validate_on_submit():
-        abort(400)
     member = blocking.blocked_member(current_user.id, handle)
     blocking.unblock(current_user.id, member.id)
     return done(f"You unblocked {member.name}.", url_for("settings.blocked"), "info")

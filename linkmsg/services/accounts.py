@@ -14,14 +14,13 @@ from ..models import Member
 from ..storage import get_storage
 from ..text import join_and, normalise_newlines
 from . import attachments
-from .errors import EmailTaken, InvalidCredentials, ValidationFailed
+from .errors import AccountSuspended, EmailTaken, InvalidCredentials, ValidationFailed
 from .passwords import check_strength, hash_password, matches, matches_nobody
 
 NAME_MAX = 100
 HEADLINE_MAX = 220
 LOCATION_MAX = 100
 ABOUT_MAX = 2600
-HANDLE_MAX = 64
 
 # The three fields SPEC section 1 requires before a member may message or be messaged.
 FULL_PROFILE_FIELDS = (("name", "name"), ("headline", "headline"), ("location", "location"))
@@ -116,7 +115,8 @@ def register(email: str, password: str, name: str) -> Member:
 def authenticate(email: str, password: str) -> Member:
     """Return the member with this email and password.
 
-    Raises InvalidCredentials whether the email is unknown or the password wrong.
+    Raises InvalidCredentials whether the email is unknown or the password wrong, and
+    AccountSuspended for the right password of a suspended member.
     """
     member = db.session.scalar(db.select(Member).where(Member.email == normalize_email(email)))
     if member is None:
@@ -124,15 +124,13 @@ def authenticate(email: str, password: str) -> Member:
         raise InvalidCredentials()
     if not matches(member.password_hash, password):
         raise InvalidCredentials()
+    if member.suspended_at is not None:
+        raise AccountSuspended()
     return member
 
 
 def get_member(member_id: int) -> Member | None:
     return db.session.get(Member, member_id)
-
-
-def get_by_handle(handle: str) -> Member | None:
-    return db.session.scalar(db.select(Member).where(Member.handle == handle))
 
 
 @dataclass(frozen=True)

@@ -341,16 +341,6 @@ def reply_permission(view: ThreadView, member: Member) -> Permission:
     )
 
 
-def for_messages(message_ids: list[int]) -> dict[int, InMail]:
-    """The InMail behind each of these messages, in one query."""
-    if not message_ids:
-        return {}
-    return {
-        item.message_id: item
-        for item in db.session.scalars(db.select(InMail).where(InMail.message_id.in_(message_ids)))
-    }
-
-
 @dataclass(frozen=True)
 class Stats:
     sent: int
@@ -366,6 +356,16 @@ class Stats:
         return self.responded / self.sent if self.sent else 0.0
 
 
+def premium_stats(member_id: int) -> Stats:
+    """The member's InMail figures, a Premium feature. Raises InMailRefused (remedy
+    "premium") for a member without Premium (after a lapsed plan is brought up to date)."""
+    billing.refresh(member_id)
+    member = db.session.get(Member, member_id)
+    if not member.is_premium:
+        raise InMailRefused("InMail stats are part of Premium.", "premium")
+    return stats(member_id)
+
+
 def stats(member_id: int) -> Stats:
     """The sender's InMail figures (ordinary messages have no such tracking)."""
     row = db.session.execute(
@@ -378,8 +378,15 @@ def stats(member_id: int) -> Stats:
     return Stats(*row)
 
 
-def get_message_inmail(message: Message) -> InMail | None:
-    return db.session.scalar(db.select(InMail).where(InMail.message_id == message.id))
+def latest_sent_message(thread_id: int, sender_id: int) -> Message | None:
+    """The message of the sender's latest InMail in this thread (its status shows there)."""
+    return db.session.scalar(
+        db.select(Message)
+        .join(InMail, InMail.message_id == Message.id)
+        .where(InMail.thread_id == thread_id, InMail.sender_id == sender_id)
+        .order_by(InMail.id.desc())
+        .limit(1)
+    )
 
 
 def config_templates():

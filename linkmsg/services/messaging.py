@@ -414,6 +414,14 @@ def _newer_than(thread_id: int, after: int, limit: int, kind=None) -> MessagePag
     return MessagePage(page, older, not more, page[-1].id if more else None)
 
 
+def opened(member_id: int, view: ThreadView) -> None:
+    """The member opened the thread at its newest page: read up to the newest message,
+    and an InMail waiting for them counts as opened."""
+    mark_read(member_id, view.thread.id, view.thread.last_message_id, view=view)
+    if view.thread.kind == THREAD_INMAIL:
+        inmail.mark_opened(view.thread.id, member_id)
+
+
 def mark_read(
     member_id: int, thread_id: int, up_to_message_id: int | None, *, view: ThreadView | None = None
 ) -> None:
