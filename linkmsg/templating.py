@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Flask, current_app, g, has_request_context, request, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 from flask_login import current_user
 
 from .models import utcnow
+from .text import short_duration
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,16 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
     seconds = int(((now or utcnow()) - moment).total_seconds())
     if seconds < 60:
         return "just now"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m ago"
-    hours = minutes // 60
-    if hours < 24:
-        return f"{hours}h ago"
-    days = hours // 24
-    if days < 7:
-        return f"{days}d ago"
+    if seconds < 7 * 86400:
+        return f"{short_duration(seconds)} ago"
     return moment.strftime("%b %-d, %Y")
+
+
+def _avatar_macro(app: Flask):
+    def avatar(member, size: int = 48):
+        return app.jinja_env.get_template("partials/_avatar.html").module.avatar(member, size)
+
+    return avatar
 
 
 def init_app(app: Flask) -> None:
@@ -77,6 +78,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["timeago"] = timeago
     app.jinja_env.filters["linkify"] = linkify
     app.jinja_env.globals["network_label"] = degree_label
+    # The same for every page and every member, live pieces included (`live.render_for`
+    # renders without the context processor below).
+    app.jinja_env.globals["avatar"] = _avatar_macro(app)
+    app.jinja_env.globals["endpoints"] = app.view_functions
 
     @app.context_processor
     def inject():
@@ -97,11 +102,11 @@ def init_app(app: Flask) -> None:
                 )
             return items
 
-        # Emails render outside any request: nobody is logged in there. Live pieces are
-        # rendered in the request of whoever caused them and bring their own counts.
+        # Emails render outside any request: nobody is logged in there. Live pieces do
+        # not come through here: `live.render_for` names their member and counts.
         user = current_user._get_current_object() if has_request_context() else None
         signed_in = user is not None and user.is_authenticated
-        counts = nav_counts(user) if signed_in and not g.get("rendering_live") else {}
+        counts = nav_counts(user) if signed_in else {}
 
         def count(name: str) -> int:
             return counts.get(name, 0)
@@ -110,9 +115,7 @@ def init_app(app: Flask) -> None:
             return counts.get("_last_event_id", 0)
 
         return {
-            "avatar": app.jinja_env.get_template("partials/_avatar.html").module.avatar,
             "nav_items": nav_items,
-            "endpoints": current_app.view_functions,
             "me": user,
             "unread_threads": count("unread"),
             "unread_notifications": count("notifications"),

@@ -40,6 +40,24 @@ def join_and(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def like_pattern(word: str) -> str:
+    """A LIKE pattern that finds `word` anywhere, its % and _ taken literally (use it with
+    escape="\\")."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def short_duration(seconds: float) -> str:
+    """How long, in the unit a glance needs: 12m, 3h, 2d."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours}h"
+    return f"{hours // 24}d"
+
+
 def linkify(text: str | None) -> Markup:
     """Escape `text` and turn http(s) and www. addresses into nofollow links."""
     text = text or ""

@@ -50,7 +50,7 @@ RELOAD = "reload"  # event type: the page renders afresh (cannot replay; session
 SUPERSEDED = "superseded"  # event type: too many streams; this page stops listening
 # Events that only restate a thread's state for the member: in a replay, the last one
 # of a thread says all that the earlier ones did.
-RESTATING = (events.READ, events.INMAIL_ANSWERED)
+RESTATING = (events.THREAD_CHANGED, events.INMAIL_ANSWERED)
 
 
 @dataclass(eq=False)

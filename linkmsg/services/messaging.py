@@ -1,6 +1,7 @@
 """Messaging: who may message whom, sending and replying, the inbox, read state.
 
-Every rule of SPEC section 3 lives here; the views only call these functions.
+The rule of SPEC section 3 is `can_message`, on top of the refusals every way of writing
+shares (`permission`); sending runs `threads.post`. The views only call these functions.
 """
 
 from __future__ import annotations
@@ -23,7 +24,17 @@ from ..models import (
     ThreadMember,
 )
 from ..text import is_blank, normalise_newlines
-from . import accounts, atomic, attachments, blocks, events, inmail, network, permission, threads
+from . import (
+    accounts,
+    atomic,
+    attachments,
+    blocks,
+    events,
+    inmail,
+    network,
+    permission,
+    threads,
+)
 from .errors import ValidationFailed
 from .permission import ALLOWED, Permission, basic_refusal
 from .threads import ThreadView
@@ -458,5 +469,5 @@ def mark_read(
         )
     ).rowcount
     if changed:
-        events.record(member_id, events.READ, thread_id=thread_id)
+        events.record(member_id, events.THREAD_CHANGED, thread_id=thread_id)
     db.session.commit()

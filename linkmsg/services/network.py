@@ -24,7 +24,7 @@ from ..models import (
     ProfileView,
     utcnow,
 )
-from ..text import normalise_newlines
+from ..text import like_pattern, normalise_newlines, short_duration
 from . import atomic, blocks, notifications
 from .errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
@@ -476,11 +476,6 @@ def _by_name_page(query, after: tuple[str, int] | None, limit: int):
 # ---------------------------------------------------------------- search
 
 
-def _like_pattern(word: str) -> str:
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = None, limit: int = 20):
     """Members whose name or headline contains every word of `q`, by name.
 
@@ -492,7 +487,7 @@ def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = Non
         return [], None
     query = db.select(Member).where(Member.suspended_at.is_(None))
     for word in words:
-        pattern = _like_pattern(word[:100])
+        pattern = like_pattern(word[:100])
         query = query.where(
             or_(
                 Member.name.ilike(pattern, escape="\\"), Member.headline.ilike(pattern, escape="\\")
@@ -642,13 +637,7 @@ def active_status(member: Member, viewer: Member | None, now: datetime | None = 
         return "Active now"
     if seconds > ACTIVE_SHOWN_DAYS * 86400:
         return None
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"Active {minutes}m ago"
-    hours = minutes // 60
-    if hours < 24:
-        return f"Active {hours}h ago"
-    return f"Active {hours // 24}d ago"
+    return f"Active {short_duration(seconds)} ago"
 
 
 def update_settings(

@@ -30,7 +30,7 @@ def _update_side(
         .values(**values)
     )
     # The member's other open pages redraw the row and the badges.
-    events.record(member_id, events.READ, thread_id=thread_id)
+    events.record(member_id, events.THREAD_CHANGED, thread_id=thread_id)
     db.session.commit()
     return view
 
@@ -107,14 +107,14 @@ def get_label(member_id: int, label_id: int) -> Label:
 def label_named(member_id: int, name: str) -> Label:
     """The member's label of this name (in any case); NotFound for anyone else's."""
     label = db.session.scalar(
-        db.select(Label).where(Label.member_id == member_id, Label.name_key == _key(name))
+        db.select(Label).where(Label.member_id == member_id, Label.name_key == _name_key(name))
     )
     if label is None:
         raise NotFound("This label does not exist.")
     return label
 
 
-def _key(name: str) -> str:
+def _name_key(name: str) -> str:
     return " ".join((name or "").split()).casefold()
 
 
@@ -125,7 +125,7 @@ def _clean_name(member_id: int, name: str | None, *, except_id: int | None = Non
     if len(name) > LABEL_MAX:
         raise ValidationFailed(f"A label name can be at most {LABEL_MAX} characters.", field="name")
     clash = db.session.scalar(
-        db.select(Label.id).where(Label.member_id == member_id, Label.name_key == _key(name))
+        db.select(Label.id).where(Label.member_id == member_id, Label.name_key == _name_key(name))
     )
     if clash is not None and clash != except_id:
         raise ValidationFailed(f"You already have a label called “{name}”.", field="name")
@@ -145,7 +145,7 @@ def create_label(member_id: int, name: str | None) -> Label:
             f"You can have at most {LABELS_PER_MEMBER} labels. Delete one you no longer use.",
             field="name",
         )
-    label = Label(member_id=member_id, name=name, name_key=_key(name))
+    label = Label(member_id=member_id, name=name, name_key=_name_key(name))
     db.session.add(label)
     db.session.commit()
     return label
@@ -155,7 +155,7 @@ def rename_label(member_id: int, label_id: int, name: str | None) -> Label:
     atomic.lock_members(member_id)  # as create_label: names checked one rename at a time
     label = get_label(member_id, label_id)
     name = _clean_name(member_id, name, except_id=label.id)
-    label.name, label.name_key = name, _key(name)
+    label.name, label.name_key = name, _name_key(name)
     db.session.commit()
     return label
 
@@ -199,6 +199,6 @@ def set_thread_labels(member_id: int, thread_id: int, label_ids: Iterable[int]) 
     db.session.add_all(
         ThreadLabel(label_id=label_id, thread_id=thread_id) for label_id in wanted - current
     )
-    events.record(member_id, events.READ, thread_id=thread_id)
+    events.record(member_id, events.THREAD_CHANGED, thread_id=thread_id)
     db.session.commit()
     return sorted((own[i] for i in wanted), key=lambda label: label.name_key)

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, literal_column
 
 from ..extensions import db
 from ..models import Attachment, Member, Message, Thread, ThreadMember
+from ..text import like_pattern
 from . import blocks
 
 RESULTS = 30  # results shown
@@ -91,8 +92,7 @@ def _visible_threads(member_id: int):
 
 
 def _like(column, word: str):
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")
+    return column.ilike(like_pattern(word), escape="\\")
 
 
 def _body_candidates(threads, words: list[str]) -> list[int]:
