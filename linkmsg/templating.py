@@ -67,7 +67,7 @@ def _avatar_macro(app: Flask):
 def init_app(app: Flask) -> None:
     from .services.attachments import ACCEPT, human_size, label
     from .services.billing import reason_label
-    from .services.network import degree_label
+    from .services.degrees import degree_label
     from .text import linkify
 
     app.jinja_env.filters["filesize"] = human_size

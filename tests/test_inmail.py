@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from linkmsg.extensions import db
 from linkmsg.models import CreditEntry, InMail, Member, Message, Thread, utcnow
-from linkmsg.services import billing, blocking, inmail, network, threads
+from linkmsg.services import billing, blocking, degrees, inmail, threads
 from linkmsg.services.errors import Conflict, NotFound, ValidationFailed
 from linkmsg.services.inmail import InMailRefused
 
@@ -153,7 +153,7 @@ def test_reply_refunds_and_opens_the_conversation_for_both(premium_pair):
     # An ongoing conversation, though they are not connected.
     messaging.reply(m(sam), sent.thread_id, "Great!")
     messaging.reply(m(rae), sent.thread_id, "Talk soon")
-    assert not network.are_connected(sam.id, rae.id)
+    assert not degrees.are_connected(sam.id, rae.id)
     ledger_agrees(sam.id)
 
 

@@ -9,7 +9,15 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Connection, Member, Message, utcnow
-from linkmsg.services import billing, blocking, events, network, notifications, sessions
+from linkmsg.services import (
+    billing,
+    blocking,
+    events,
+    network,
+    notifications,
+    profile_views,
+    sessions,
+)
 
 from .factories import Browser, by_testid, connect, make_member, soup, texts
 from .live import EventStream, LiveServer
@@ -57,7 +65,7 @@ def viewed_by_julia(app):
         bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
         billing.start_premium(bob.id)
         before = events.latest_seq(bob.id)
-        network.record_view(julia.id, bob.id)  # "Julia Quist viewed your profile"
+        profile_views.record_view(julia.id, bob.id)  # "Julia Quist viewed your profile"
         return bob, julia, before
 
 
@@ -103,7 +111,7 @@ def test_replay_and_notifications_leave_out_a_suspended_member(served):
 def test_a_notification_still_shows_when_nothing_hides_its_actor(ctx):
     bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
     billing.start_premium(bob.id)  # Premium: told who viewed him
-    network.record_view(julia.id, bob.id)
+    profile_views.record_view(julia.id, bob.id)
     db.session.commit()
     [(notification, _)] = notifications.page(bob.id)[0]
     shown, actor = notifications.shown_to(bob.id, notification.id)
@@ -114,7 +122,7 @@ def test_a_notification_still_shows_when_nothing_hides_its_actor(ctx):
 
 def test_a_free_member_is_told_of_a_profile_view_but_not_by_whom(ctx):
     bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
-    network.record_view(julia.id, bob.id)
+    profile_views.record_view(julia.id, bob.id)
     db.session.commit()
     [(notification, actor)] = notifications.page(bob.id)[0]
     assert notification.kind == notifications.PROFILE_VIEWED and actor is None

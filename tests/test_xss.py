@@ -21,6 +21,7 @@ from linkmsg.services import (
     messaging,
     network,
     organise,
+    profile_views,
     reports,
 )
 from linkmsg.services.errors import ValidationFailed
@@ -200,7 +201,7 @@ def test_payloads_stay_text_everywhere(app, chunk):
                 payload,
             )
             threads.append(mail.thread_id)
-            network.record_view(author.id, viewer.id)
+            profile_views.record_view(author.id, viewer.id)
             reports.report(viewer.id, author.id, "other", payload, message_id=sent.message.id)
             try:
                 label = organise.create_label(viewer.id, payload[:40])

@@ -4,7 +4,7 @@ from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 
 from ..forms import InMailForm
-from ..services import billing, inmail, network
+from ..services import billing, directory, inmail
 from ..services.errors import ValidationFailed
 from ..web import done, render, see_other, takes_uploads
 from .messaging import _uploads, message_limit
@@ -23,7 +23,7 @@ def _refused_to_premium(error: inmail.InMailRefused):
 @login_required
 @message_limit
 def new(handle: str):
-    recipient = network.get_visible_member(current_user.id, handle)
+    recipient = directory.get_visible_member(current_user.id, handle)
     try:
         inmail.check(current_user, recipient)
     except inmail.InMailRefused as error:

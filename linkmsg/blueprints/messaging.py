@@ -5,7 +5,15 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import MessageForm
-from ..services import attachments, messaging, network, organise, threads
+from ..services import (
+    attachments,
+    degrees,
+    directory,
+    messaging,
+    organise,
+    presence,
+    threads,
+)
 from ..services.errors import ValidationFailed
 from ..services.permission import ALLOWED, MessagingRefused
 from ..storage import get_storage
@@ -98,8 +106,8 @@ def _thread_context(view, *, before=None, after=None, at=None, form=None):
         "thread_labels": thread_labels,
         "permission": permission,
         "form": form or MessageForm(formdata=None),
-        "degree": network.degree_label(degree),
-        "active": network.active_status(view.other, current_user),
+        "degree": degrees.degree_label(degree),
+        "active": presence.active_status(view.other, current_user),
     }
 
 
@@ -190,7 +198,7 @@ def _reply_form_error(view, form, status: int, permission=ALLOWED):
 @login_required
 @message_limit
 def new(handle: str):
-    recipient = network.get_visible_member(current_user.id, handle)
+    recipient = directory.get_visible_member(current_user.id, handle)
     existing = threads.find_thread(current_user.id, recipient.id)
     if existing is not None and request.method == "GET":
         return see_other(url_for("messaging.thread", thread_id=existing.id))

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from ..forms import EmptyForm
 from ..models import REPORT_REASONS
-from ..services import network, reports
+from ..services import directory, reports
 from ..services.errors import ValidationFailed
 from ..web import done, render
 
@@ -29,7 +29,7 @@ def _report_page(member, message=None, *, error=None, status=200):
 @bp.route("/report/<handle>", methods=["GET", "POST"])
 @login_required
 def report_member(handle: str):
-    member = network.get_visible_member(current_user.id, handle)
+    member = directory.get_visible_member(current_user.id, handle)
     return _report(member, None)
 
 

@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import ChangePasswordForm, EmptyForm, SettingsForm
-from ..services import blocking, network, passwords, sessions
+from ..services import blocking, directory, passwords, sessions
 from ..services.errors import ValidationFailed
 from ..web import current_session_id, done, render
 
@@ -17,7 +17,7 @@ bp = Blueprint("settings", __name__)
 def index():
     form = SettingsForm(obj=current_user)
     if form.validate_on_submit():
-        network.update_settings(
+        directory.update_settings(
             current_user.id,
             show_active=form.show_active.data,
             email_notifications=form.email_notifications.data,
@@ -92,7 +92,7 @@ def blocked():
 @login_required
 def block(handle: str):
     """Block a member: a confirmation page, then the POST (from a profile or a thread)."""
-    member = network.get_visible_member(current_user.id, handle)
+    member = directory.get_visible_member(current_user.id, handle)
     if request.method == "GET":
         return render("settings/block.html", member=member, form=EmptyForm())
     blocking.block(current_user.id, member.id)

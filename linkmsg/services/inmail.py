@@ -29,8 +29,8 @@ from . import (
     attachments,
     billing,
     blocks,
+    degrees,
     events,
-    network,
     notifications,
     threads,
 )
@@ -114,7 +114,7 @@ def check(sender: Member, recipient: Member, now: datetime | None = None) -> Non
             "without a connection.",
             "premium",
         )
-    if network.are_connected(sender.id, recipient.id):
+    if degrees.are_connected(sender.id, recipient.id):
         raise InMailRefused(
             f"You and {recipient.name} are connected: send a message instead.", "message"
         )

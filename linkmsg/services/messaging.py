@@ -29,9 +29,9 @@ from . import (
     atomic,
     attachments,
     blocks,
+    degrees,
     events,
     inmail,
-    network,
     permission,
     threads,
 )
@@ -50,7 +50,7 @@ def can_message(sender: Member, recipient: Member) -> Permission:
     refusal = basic_refusal(sender, recipient)
     if refusal is not None:
         return refusal
-    if not network.are_connected(sender.id, recipient.id):
+    if not degrees.are_connected(sender.id, recipient.id):
         way = "send them an InMail" if sender.is_premium else "send an InMail with Premium"
         return Permission(
             False, f"Connect with {recipient.name} to message them, or {way}.", "connect"
@@ -138,7 +138,7 @@ def thread_degree(view: ThreadView, member: Member, permission: Permission) -> i
     ordinary thread already proves a 1st-degree connection: no query then."""
     if permission.allowed and view.thread.kind == THREAD_ORDINARY:
         return 1
-    return network.degree(member.id, view.other.id)
+    return degrees.degree(member.id, view.other.id)
 
 
 def reply(
