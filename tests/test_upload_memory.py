@@ -47,19 +47,25 @@ class Client:
     """Just enough of a browser over http.client: cookies, CSRF tokens, streamed bodies."""
 
     def __init__(self, port):
-        self.port, self.cookie = port, None
+        self.port, self.cookies = port, {}
+
+    @property
+    def cookie(self) -> str:
+        """The Cookie header: every cookie the server has set so far."""
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
 
     def request(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         headers = dict(headers or {})
-        if self.cookie:
+        if self.cookies:
             headers["Cookie"] = self.cookie
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
-        cookie = response.getheader("Set-Cookie")
-        if cookie:
-            self.cookie = cookie.split(";", 1)[0]
+        # Every cookie set (a login sets the session and the known-device cookie).
+        for cookie in response.headers.get_all("Set-Cookie") or ():
+            name, value = cookie.split(";", 1)[0].split("=", 1)
+            self.cookies[name] = value
         conn.close()
         return response.status, response.getheader("Location"), data.decode("utf-8", "replace")
 
