@@ -64,16 +64,6 @@ def log(message: str) -> None:
     print(message, flush=True)
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return float("nan")
-    position = (len(sorted_values) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
-
-
 def summarize(
     samples_ms: list[float],
     points: tuple[int, ...] = (95, 99),
@@ -85,8 +75,10 @@ def summarize(
     if not values:
         return {"n": 0}
     summary = {"n": len(values), median_key: round(statistics.median(values), digits)}
+    # "inclusive": linear interpolation between closest ranks, as numpy's default.
+    cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else None
     for point in points:
-        summary[f"p{point}_ms"] = round(percentile(values, point / 100), digits)
+        summary[f"p{point}_ms"] = round(cuts[point - 1] if cuts else values[0], digits)
     summary.update(
         mean_ms=round(statistics.fmean(values), digits),
         min_ms=round(values[0], digits),

@@ -4,7 +4,7 @@
     .venv/bin/python -m bench.degree --check        # also verify against a BFS in Python
     .venv/bin/python -m bench.degree --rebuild      # regenerate and reload the data
 
-Times `linkmsg.services.network.degree()` on random pairs and `degrees()` on pages of 20
+Times `linkmsg.services.degrees.degree()` on random pairs and `degrees()` on pages of 20
 random members, and writes the figures to bench/results/degree.json. See bench/README.md.
 
 The network: members are grouped in "company/city" clusters of ~200 (assigned at random,
@@ -144,12 +144,12 @@ def random_pairs(n: int, count: int, rng: random.Random) -> list[tuple[int, int]
     return pairs
 
 
-def time_degree(network, pairs) -> tuple[list[float], Counter, dict]:
+def time_degree(degrees, pairs) -> tuple[list[float], Counter, dict]:
     samples, answers, by_answer = [], Counter(), {}
     clock = time.perf_counter
     for a, b in pairs:
         start = clock()
-        value = network.degree(a, b)
+        value = degrees.degree(a, b)
         elapsed = (clock() - start) * 1000
         samples.append(elapsed)
         answers[value] += 1
@@ -157,18 +157,18 @@ def time_degree(network, pairs) -> tuple[list[float], Counter, dict]:
     return samples, answers, by_answer
 
 
-def time_degrees(network, batches) -> tuple[list[float], Counter]:
+def time_degrees(degrees, batches) -> tuple[list[float], Counter]:
     samples, answers = [], Counter()
     clock = time.perf_counter
     for viewer, ids in batches:
         start = clock()
-        result = network.degrees(viewer, ids)
+        result = degrees.degrees(viewer, ids)
         samples.append((clock() - start) * 1000)
         answers.update(result.values())
     return samples, answers
 
 
-def explain(network, a: int, b: int | list[int]) -> str:
+def explain(degrees, a: int, b: int | list[int]) -> str:
     """EXPLAIN ANALYZE of the query degree(a, b), or degrees(a, b) when b is a list."""
     from sqlalchemy import bindparam, text
 
@@ -176,12 +176,12 @@ def explain(network, a: int, b: int | list[int]) -> str:
 
     prefix = "EXPLAIN (ANALYZE, BUFFERS) "
     if isinstance(b, list):
-        statement = text(prefix + network._BATCH_DEGREE_SQL.text).bindparams(
+        statement = text(prefix + degrees._BATCH_DEGREE_SQL.text).bindparams(
             bindparam("ids", expanding=True)
         )
         params = {"a": a, "ids": sorted(set(b) - {a})}
     else:
-        statement, params = text(prefix + network._DEGREE_SQL.text), {"a": a, "b": b}
+        statement, params = text(prefix + degrees._DEGREE_SQL.text), {"a": a, "b": b}
     return "\n".join(db.session.execute(statement, params).scalars().all())
 
 
@@ -206,7 +206,7 @@ def bfs_levels(conn: psycopg.Connection, start: int, depth: int = 3) -> dict[int
     return distance
 
 
-def check(base_url: str, name: str, network, n: int, pairs: int, rng: random.Random) -> dict:
+def check(base_url: str, name: str, degrees, n: int, pairs: int, rng: random.Random) -> dict:
     """degree() and degrees() against a breadth-first search in Python.
 
     Picks the second member of each pair from the BFS levels in turn (1st, 2nd, 3rd,
@@ -227,7 +227,7 @@ def check(base_url: str, name: str, network, n: int, pairs: int, rng: random.Ran
             if i == pairs - 1:
                 b = a  # one self pair: never a degree
             expected = None if a == b else distance.get(b)
-            got = network.degree(a, b)
+            got = degrees.degree(a, b)
             answers[got] += 1
             if got != expected:
                 mismatches.append({"a": a, "b": b, "degree": got, "bfs": expected})
@@ -235,7 +235,7 @@ def check(base_url: str, name: str, network, n: int, pairs: int, rng: random.Ran
                 # A page of 20: a few from each level plus strangers, and `a` itself.
                 ids = [rng.choice(levels[lv]) for lv in (1, 2, 3) for _ in range(4) if levels[lv]]
                 ids += [rng.randint(1, n) for _ in range(19 - len(ids))] + [a]
-                result = network.degrees(a, ids)
+                result = degrees.degrees(a, ids)
                 batch_checked += 1
                 for member in ids:
                     want = None if member == a else distance.get(member)
@@ -314,7 +314,7 @@ def main(argv=None) -> int:
         log(f"  load took {meta['load']['total_s']} s ({load_line})")
 
     from linkmsg.extensions import db
-    from linkmsg.services import network
+    from linkmsg.services import degrees
 
     # Separate generators: the timed pairs are the same with and without --check.
     rng = random.Random(args.seed + 1000)
@@ -330,7 +330,7 @@ def main(argv=None) -> int:
         if args.check:
             log(f"checking {args.check_pairs} pairs against a BFS ...")
             result = check(
-                args.server, args.database, network, args.members, args.check_pairs, check_rng
+                args.server, args.database, degrees, args.members, args.check_pairs, check_rng
             )
             report["check"] = result
             status = "OK" if result["ok"] else f"{len(result['mismatches'])} MISMATCHES"
@@ -341,19 +341,19 @@ def main(argv=None) -> int:
 
         warm = random_pairs(args.members, args.warmup, rng)
         for a, b in warm:
-            network.degree(a, b)
+            degrees.degree(a, b)
         for a, _ in warm[: max(1, args.warmup // 10)]:
-            network.degrees(a, rng.sample(range(1, args.members + 1), args.page))
+            degrees.degrees(a, rng.sample(range(1, args.members + 1), args.page))
 
         pairs = random_pairs(args.members, args.pairs, rng)
         report["load_average_before"] = list(os.getloadavg())
-        samples, answers, by_answer = time_degree(network, pairs)
+        samples, answers, by_answer = time_degree(degrees, pairs)
         batches = []
         for _ in range(args.batches):
             viewer = rng.randint(1, args.members)
             ids = [m for m in rng.sample(range(1, args.members + 1), args.page + 1) if m != viewer]
             batches.append((viewer, ids[: args.page]))
-        batch_samples, batch_answers = time_degrees(network, batches)
+        batch_samples, batch_answers = time_degrees(degrees, batches)
         report["load_average_after"] = list(os.getloadavg())
 
         single = summarize(samples)
@@ -376,13 +376,13 @@ def main(argv=None) -> int:
             slowest = sorted(zip(samples, pairs, strict=True), reverse=True)[: args.explain]
             report["explain"] = []
             for elapsed, (a, b) in slowest:
-                plan = explain(network, a, b)
+                plan = explain(degrees, a, b)
                 report["explain"].append({"a": a, "b": b, "ms": round(elapsed, 3), "plan": plan})
                 log(f"\nEXPLAIN ANALYZE degree({a}, {b}) [{elapsed:.2f} ms in the timed run]")
                 log(plan)
             slowest = sorted(zip(batch_samples, batches, strict=True), reverse=True)[:1]
             for elapsed, (viewer, ids) in slowest:
-                plan = explain(network, viewer, ids)
+                plan = explain(degrees, viewer, ids)
                 report["explain"].append(
                     {"viewer": viewer, "ids": ids, "ms": round(elapsed, 3), "plan": plan}
                 )

@@ -143,6 +143,7 @@ BLUEPRINTS = (
     "organise",
     "premium",
     "profiles",
+    "reporting",
     "settings",
 )
 
@@ -153,7 +154,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_handlers(app: Flask) -> None:
-    from .services import network, sessions
+    from .services import presence, sessions
 
     @login_manager.user_loader
     def load_user(member_id: str):
@@ -196,7 +197,7 @@ def _register_handlers(app: Flask) -> None:
             request.endpoint not in ("static", "health.healthz", "health.ping")
             and current_user.is_authenticated
         ):
-            network.touch_active(current_user._get_current_object())
+            presence.touch_active(current_user._get_current_object())
 
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):

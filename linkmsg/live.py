@@ -8,30 +8,42 @@ target is not on the page is ignored by htmx.
 
 from __future__ import annotations
 
-from flask import g
-from flask import render_template as _render_template
+from flask import current_app
 
 from .extensions import db
 from .forms import MessageForm
-from .models import THREAD_INMAIL, Event, InMail, Member, Message
-from .services import events, messaging, notifications
+from .models import THREAD_INMAIL, Event, Member, Message
+from .services import events, inmail, messaging, notifications, threads
 from .services.errors import NotFound
 from .templating import nav_counts
 
 
-def render_template(template: str, **context) -> str:
-    """Render a live piece. It is rendered in the request of whoever caused the event, so
-    `csrf_token()` must not put *their* token into another member's page: forms in live
-    pieces carry an empty token field, and htmx sends the page's own token as a header."""
-    g.rendering_live = True  # the page counts of the request's own member are not needed
-    try:
-        return _render_template(template, csrf_token=_no_token, live=True, **context)
-    finally:
-        g.rendering_live = False
+def render_for(member: Member, template: str, **context) -> str:
+    """Render a live piece as `member`'s page shows it.
+
+    Live pieces are rendered in the request of whoever caused the event (the trade-off
+    is stated in `realtime/__init__.py`), so nothing of that request may reach them: the
+    template is rendered without the request's context processors and sees `member` as
+    `me`, that member's own navigation counts, and an empty CSRF token (htmx sends the
+    page's own token as a header, which CSRFProtect accepts for the page's forms).
+    """
+    counts = nav_counts(member)
+    return current_app.jinja_env.get_template(template).render(
+        me=member,
+        unread_threads=counts.get("unread", 0),
+        unread_notifications=counts.get("notifications", 0),
+        csrf_token=_no_token,
+        **context,
+    )
 
 
 def _no_token() -> str:
     return ""
+
+
+def _reply_form() -> MessageForm:
+    """The reply box's form in a live piece: without a token field (see `render_for`)."""
+    return MessageForm(formdata=None, meta={"csrf": False})
 
 
 def render(event: Event) -> str:
@@ -42,76 +54,57 @@ def render(event: Event) -> str:
     return renderer(member, event) if renderer else ""
 
 
-def _counts(member: Member) -> dict:
-    counts = nav_counts(member)
-    return {
-        "unread_threads": counts.get("unread", 0),
-        "unread_notifications": counts.get("notifications", 0),
-    }
-
-
 def _message(member: Member, event: Event) -> str:
     payload = event.payload
     message = db.session.get(Message, payload["message_id"])
     try:
-        view = messaging.get_thread_for(member.id, payload["thread_id"])
+        view = threads.get_thread_for(member.id, payload["thread_id"])
     except NotFound:
         return _badges(member)
     row = messaging.inbox_row(member.id, view.thread.id)
     sender = member if message.sender_id == member.id else view.other
-    return render_template(
+    return render_for(
+        member,
         "live/_message_event.html",
-        me=member,
         view=view,
         message=message,
         row=row,
         sender=sender,
-        **(_inmail_answered(member, view) if message.sender_id != member.id else {}),
-        **_counts(member),
+        **(_inmail_status(member, view) if message.sender_id != member.id else {}),
     )
 
 
-def _inmail_declined(member: Member, event: Event) -> str:
+def _inmail_answered(member: Member, event: Event) -> str:
     try:
-        view = messaging.get_thread_for(member.id, event.payload["thread_id"])
+        view = threads.get_thread_for(member.id, event.payload["thread_id"])
     except NotFound:
         return _badges(member)
-    return render_template(
+    return render_for(
+        member,
         "live/_inmail_answered.html",
-        me=member,
         view=view,
-        **_inmail_answered(member, view),
-        **_counts(member),
+        **_inmail_status(member, view),
     )
 
 
-def _inmail_answered(member: Member, view) -> dict:
+def _inmail_status(member: Member, view: threads.ThreadView) -> dict:
     """An answer to the member's InMail: its status and the reply box change on the page."""
     if view.thread.kind != THREAD_INMAIL:
         return {}
-    answered = db.session.scalar(
-        db.select(Message)
-        .join(InMail, InMail.message_id == Message.id)
-        .where(InMail.thread_id == view.thread.id, InMail.sender_id == member.id)
-        .order_by(InMail.id.desc())
-        .limit(1)
-    )
     return {
-        "answered": answered,
+        "answered": inmail.latest_sent_message(view.thread.id, member.id),
         "permission": messaging.reply_permission(view, member),
-        # No CSRF field: a live piece is rendered in another member's request; htmx sends
-        # the page's own token as a header, which CSRFProtect checks for the form.
-        "form": MessageForm(formdata=None, meta={"csrf": False}),
+        "form": _reply_form(),
     }
 
 
 def _read(member: Member, event: Event) -> str:
     try:
-        view = messaging.get_thread_for(member.id, event.payload["thread_id"])
+        view = threads.get_thread_for(member.id, event.payload["thread_id"])
     except NotFound:
         return _badges(member)
     row = messaging.inbox_row(member.id, view.thread.id)
-    return render_template("live/_read_event.html", me=member, row=row, **_counts(member))
+    return render_for(member, "live/_read_event.html", row=row)
 
 
 def _notification(member: Member, event: Event) -> str:
@@ -120,23 +113,22 @@ def _notification(member: Member, event: Event) -> str:
     if found is None:
         return _badges(member)
     notification, actor = found
-    return render_template(
+    return render_for(
+        member,
         "live/_notification_event.html",
-        me=member,
         notification=notification,
         actor=actor,
         unread_ids={notification.id} if notification.read_at is None else set(),
-        **_counts(member),
     )
 
 
 def _badges(member: Member) -> str:
-    return render_template("live/_badges.html", me=member, **_counts(member))
+    return render_for(member, "live/_badges.html")
 
 
 _RENDERERS = {
     events.MESSAGE: _message,
-    events.READ: _read,
+    events.THREAD_CHANGED: _read,
     events.NOTIFICATION: _notification,
-    events.INMAIL_ANSWERED: _inmail_declined,
+    events.INMAIL_ANSWERED: _inmail_answered,
 }

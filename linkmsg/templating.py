@@ -9,6 +9,7 @@ from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_login import current_user
 
 from .models import utcnow
+from .text import short_duration
 
 
 @dataclass(frozen=True)
@@ -60,30 +61,36 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
     seconds = int(((now or utcnow()) - moment).total_seconds())
     if seconds < 60:
         return "just now"
-    minutes = seconds // 60
-    if minutes < 60:
-        return f"{minutes}m ago"
-    hours = minutes // 60
-    if hours < 24:
-        return f"{hours}h ago"
-    days = hours // 24
-    if days < 7:
-        return f"{days}d ago"
+    if seconds < 7 * 86400:
+        return f"{short_duration(seconds)} ago"
     return moment.strftime("%b %-d, %Y")
+
+
+def _avatar_macro(app: Flask):
+    def avatar(member, size: int = 48):
+        return app.jinja_env.get_template("partials/_avatar.html").module.avatar(member, size)
+
+    return avatar
 
 
 def init_app(app: Flask) -> None:
     from .services.attachments import ACCEPT, human_size, label
-    from .services.network import degree_label
+    from .services.billing import reason_label
+    from .services.degrees import degree_label
     from .text import linkify
 
     app.jinja_env.filters["filesize"] = human_size
     app.jinja_env.globals["file_label"] = label
     app.jinja_env.globals["accept_files"] = ACCEPT
 
+    app.jinja_env.filters["ledger_reason"] = reason_label
     app.jinja_env.filters["timeago"] = timeago
     app.jinja_env.filters["linkify"] = linkify
     app.jinja_env.globals["network_label"] = degree_label
+    # The same for every page and every member, live pieces included (`live.render_for`
+    # renders without the context processor below).
+    app.jinja_env.globals["avatar"] = _avatar_macro(app)
+    app.jinja_env.globals["endpoints"] = app.view_functions
 
     @app.context_processor
     def inject():
@@ -104,15 +111,15 @@ def init_app(app: Flask) -> None:
                 )
             return items
 
-        # Emails render outside any request: nobody is logged in there. Live pieces are
-        # rendered in the request of whoever caused them and bring their own counts.
+        # Emails render outside any request: nobody is logged in there. Live pieces do
+        # not come through here: `live.render_for` names their member and counts.
         # The page saying the database is unreachable may not ask it who is logged in.
         degraded = has_request_context() and database_unavailable()
         user = (
             current_user._get_current_object() if has_request_context() and not degraded else None
         )
         signed_in = user is not None and user.is_authenticated
-        counts = nav_counts(user) if signed_in and not g.get("rendering_live") else {}
+        counts = nav_counts(user) if signed_in else {}
 
         def count(name: str) -> int:
             return counts.get(name, 0)
@@ -121,9 +128,7 @@ def init_app(app: Flask) -> None:
             return counts.get("_last_event_id", 0)
 
         return {
-            "avatar": app.jinja_env.get_template("partials/_avatar.html").module.avatar,
             "nav_items": nav_items,
-            "endpoints": current_app.view_functions,
             "me": user,
             "signed_in": signed_in,
             "degraded": degraded,

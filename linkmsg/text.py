@@ -28,6 +28,36 @@ def is_blank(text: str | None) -> bool:
     )
 
 
+def normalise_newlines(text: str | None) -> str:
+    """Member-written text with every line ending as \\n (browsers send \\r\\n)."""
+    return (text or "").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def join_and(items: list[str]) -> str:
+    """Words joined as a sentence joins them: a; a and b; a, b and c."""
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def like_pattern(word: str) -> str:
+    """A LIKE pattern that finds `word` anywhere, its % and _ taken literally (use it with
+    escape="\\")."""
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def short_duration(seconds: float) -> str:
+    """How long, in the unit a glance needs: 12m, 3h, 2d."""
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours}h"
+    return f"{hours // 24}d"
+
+
 def linkify(text: str | None) -> Markup:
     """Escape `text` and turn http(s) and www. addresses into nofollow links."""
     text = text or ""

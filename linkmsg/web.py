@@ -12,11 +12,10 @@ from flask import (
     render_template,
     request,
     session,
-    url_for,
 )
 from werkzeug.routing import IntegerConverter
 
-from .services.errors import DomainError
+from .services.errors import DomainError, RateLimited
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
@@ -113,11 +112,6 @@ def domain_error_response(error: DomainError) -> Response:
         status=error.status_code,
         error=error,
     )
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
+    if isinstance(error, RateLimited) and error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
-
-
-def login_url_for_here() -> str:
-    return url_for("auth.login", next=request.full_path.rstrip("?"))

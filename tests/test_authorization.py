@@ -10,7 +10,17 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import accounts, attachments, billing, inmail, messaging, network, organise
+from linkmsg.services import (
+    accounts,
+    attachments,
+    billing,
+    blocking,
+    inmail,
+    messaging,
+    network,
+    organise,
+    reports,
+)
 
 from .factories import Browser, connect, make_member
 from .files import image
@@ -155,10 +165,20 @@ ROUTES = {
     ("premium.start", "POST"): ("ann", "/premium/start", {}, (302, 303, 303)),
     ("premium.cancel", "POST"): ("dee", "/premium/cancel", {}, (302, 404, 303)),
     ("stream.stream", "GET"): ("ann", "/stream?last_event_id=999999", None, (401, 200, 200)),
-    ("admin.report_member", "GET"): ("ann", "/report/{bob}", None, (302, 200, 200)),
-    ("admin.report_member", "POST"): ("ann", "/report/{bob}", {"reason": "spam"}, (302, 303, 303)),
-    ("admin.report_message", "GET"): ("ann", "/report/message/{message}", None, (302, 404, 200)),
-    ("admin.report_message", "POST"): (
+    ("reporting.report_member", "GET"): ("ann", "/report/{bob}", None, (302, 200, 200)),
+    ("reporting.report_member", "POST"): (
+        "ann",
+        "/report/{bob}",
+        {"reason": "spam"},
+        (302, 303, 303),
+    ),
+    ("reporting.report_message", "GET"): (
+        "ann",
+        "/report/message/{message}",
+        None,
+        (302, 404, 200),
+    ),
+    ("reporting.report_message", "POST"): (
         "ann",
         "/report/message/{message}",
         {"reason": "spam"},
@@ -211,12 +231,10 @@ def build_world(app) -> dict:
         invitation = network.invite(people["cat"].id, people["ann"].id).invitation.id
         billing.start_premium(people["dee"].id)
         mail = inmail.send(db.session.get(Member, people["dee"].id), ann, "Hello", "Hi Ann")
-        from linkmsg.services import safety
-
-        safety.block(people["ann"].id, people["gus"].id)
+        blocking.block(people["ann"].id, people["gus"].id)
         db.session.get(Member, people["mod"].id).role = "admin"
         db.session.commit()
-        report = safety.report(people["fay"].id, people["cat"].id, "spam", "selling things")
+        report = reports.report(people["fay"].id, people["cat"].id, "spam", "selling things")
         label = organise.create_label(people["ann"].id, "Jobs")
         return {
             "report": report.id,

@@ -2,7 +2,7 @@
 
 from linkmsg.extensions import db
 from linkmsg.models import Invitation, Member
-from linkmsg.services import messaging, network
+from linkmsg.services import degrees, messaging, network
 
 from .factories import by_testid, connect, texts
 
@@ -37,7 +37,7 @@ def test_block_from_a_profile_hides_everything_both_ways(app, browser, member_fa
     assert browser.get(f"/messaging/new/{ann.handle}").status_code == 404
     assert browser.get(f"/inmail/new/{ann.handle}").status_code in (303, 404)
     with app.app_context():
-        assert not network.are_connected(ann.id, bob.id)
+        assert not degrees.are_connected(ann.id, bob.id)
 
 
 def test_blocking_withdraws_pending_invitations(app, browser, member_factory):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from linkmsg.extensions import db
 from linkmsg.models import CreditEntry, InMail, Member, Message, Thread, utcnow
-from linkmsg.services import billing, inmail, network, safety
+from linkmsg.services import billing, blocking, degrees, inmail, threads
 from linkmsg.services.errors import Conflict, NotFound, ValidationFailed
 from linkmsg.services.inmail import InMailRefused
 
@@ -143,7 +143,7 @@ def test_reply_refunds_and_opens_the_conversation_for_both(premium_pair):
 
     sam, rae = premium_pair
     sent = send(sam, rae)
-    view = messaging.get_thread_for(sam.id, sent.thread_id)
+    view = threads.get_thread_for(sam.id, sent.thread_id)
     assert not messaging.reply_permission(view, m(sam)).allowed  # the sender waits
     messaging.reply(m(rae), sent.thread_id, "Sure, let's talk")
     db.session.expire_all()
@@ -153,7 +153,7 @@ def test_reply_refunds_and_opens_the_conversation_for_both(premium_pair):
     # An ongoing conversation, though they are not connected.
     messaging.reply(m(sam), sent.thread_id, "Great!")
     messaging.reply(m(rae), sent.thread_id, "Talk soon")
-    assert not network.are_connected(sam.id, rae.id)
+    assert not degrees.are_connected(sam.id, rae.id)
     ledger_agrees(sam.id)
 
 
@@ -164,7 +164,7 @@ def test_decline_refunds_and_tells_the_sender(premium_pair):
     sent = send(sam, rae)
     inmail.decline(rae.id, sent.inmail.id)
     assert billing.balance(sam.id) == 15
-    view = messaging.get_thread_for(sam.id, sent.thread_id)
+    view = threads.get_thread_for(sam.id, sent.thread_id)
     permission = messaging.reply_permission(view, m(sam))
     assert permission.reason.startswith("Rae Recipient declined your InMail politely.")
     with pytest.raises(Conflict):
@@ -191,9 +191,9 @@ def test_recipients_who_cannot_receive_inmail(ctx, case):
     rae = make_member("Rae", full=case != "incomplete")
     billing.start_premium(sam.id)
     if case == "blocked_by_recipient":
-        safety.block(rae.id, sam.id)
+        blocking.block(rae.id, sam.id)
     elif case == "blocked_recipient":
-        safety.block(sam.id, rae.id)
+        blocking.block(sam.id, rae.id)
     elif case == "not_accepting":
         db.session.get(Member, rae.id).accepts_inmail = False
         db.session.commit()

@@ -9,7 +9,15 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Connection, Member, Message, utcnow
-from linkmsg.services import billing, events, network, notifications, safety, sessions
+from linkmsg.services import (
+    billing,
+    blocking,
+    events,
+    network,
+    notifications,
+    profile_views,
+    sessions,
+)
 
 from .factories import Browser, by_testid, connect, make_member, soup, texts
 from .live import EventStream, LiveServer
@@ -57,7 +65,7 @@ def viewed_by_julia(app):
         bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
         billing.start_premium(bob.id)
         before = events.latest_seq(bob.id)
-        network.record_view(julia.id, bob.id)  # "Julia Quist viewed your profile"
+        profile_views.record_view(julia.id, bob.id)  # "Julia Quist viewed your profile"
         return bob, julia, before
 
 
@@ -67,9 +75,9 @@ def test_replay_leaves_out_a_notification_from_a_member_blocked_since(served, wh
     bob, julia, before = viewed_by_julia(app)
     with app.app_context():
         if who_blocks == "viewed":
-            safety.block(bob.id, julia.id)
+            blocking.block(bob.id, julia.id)
         elif who_blocks == "viewer":
-            safety.block(julia.id, bob.id)
+            blocking.block(julia.id, bob.id)
 
     replayed = replayed_events(app, server, bob, before)
     assert replayed
@@ -102,13 +110,25 @@ def test_replay_and_notifications_leave_out_a_suspended_member(served):
 
 def test_a_notification_still_shows_when_nothing_hides_its_actor(ctx):
     bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
-    network.record_view(julia.id, bob.id)
+    billing.start_premium(bob.id)  # Premium: told who viewed him
+    profile_views.record_view(julia.id, bob.id)
     db.session.commit()
     [(notification, _)] = notifications.page(bob.id)[0]
     shown, actor = notifications.shown_to(bob.id, notification.id)
     assert shown.id == notification.id and actor.name == "Julia Quist"
     # Nobody else sees it, whatever its id.
     assert notifications.shown_to(julia.id, notification.id) is None
+
+
+def test_a_free_member_is_told_of_a_profile_view_but_not_by_whom(ctx):
+    bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
+    profile_views.record_view(julia.id, bob.id)
+    db.session.commit()
+    [(notification, actor)] = notifications.page(bob.id)[0]
+    assert notification.kind == notifications.PROFILE_VIEWED and actor is None
+    assert notifications.shown_to(bob.id, notification.id) == (notification, None)
+    billing.start_premium(bob.id)
+    assert notifications.shown_to(bob.id, notification.id)[1].name == "Julia Quist"
 
 
 # ---------------------------------------------------------------- invitations

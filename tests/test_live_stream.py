@@ -9,7 +9,7 @@ import pytest
 from linkmsg import realtime
 from linkmsg.extensions import db
 from linkmsg.models import Event, Member, utcnow
-from linkmsg.services import events, messaging, network
+from linkmsg.services import events, messaging, profile_views
 
 from .factories import Browser, connect, make_member
 from .live import EventStream, LiveServer
@@ -84,10 +84,10 @@ def test_a_member_only_ever_gets_their_own_events(live_app):
     )
     try:
         with app.app_context():
-            network.record_view(cat.id, ann.id)  # an event for Ann only
+            profile_views.record_view(cat.id, ann.id)  # an event for Ann only
         assert stream.next(timeout=2) is None
         with app.app_context():
-            network.record_view(cat.id, bob.id)  # and one for Bob
+            profile_views.record_view(cat.id, bob.id)  # and one for Bob
         event = stream.next(timeout=5)
         assert event is not None and "viewed your profile" in event.data
         with app.app_context():

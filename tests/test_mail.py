@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from linkmsg import mail
 from linkmsg.extensions import db
 from linkmsg.models import Member, Outbox, utcnow
-from linkmsg.services import messaging, outbox, safety
+from linkmsg.services import blocking, messaging, outbox
 
 from .factories import Browser, connect, make_member, texts
 
@@ -272,11 +272,11 @@ def test_without_smtp_the_email_is_logged(app, caplog):
 
 
 def block_by_recipient(ann, bob):
-    safety.block(bob.id, ann.id)
+    blocking.block(bob.id, ann.id)
 
 
 def block_by_sender(ann, bob):
-    safety.block(ann.id, bob.id)
+    blocking.block(ann.id, bob.id)
 
 
 def suspend_sender(ann, bob):

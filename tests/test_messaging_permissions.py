@@ -11,7 +11,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Member, Message, Thread
-from linkmsg.services import safety
+from linkmsg.services import blocking
 
 from .factories import by_testid, connect, make_member, soup, texts
 
@@ -63,9 +63,9 @@ def test_permission_matrix(app, browser, degree, plan, block, profiles):
         else:
             make_member("Stranger")
         if block == "sender_blocked":
-            safety.block(sender.id, recipient.id)
+            blocking.block(sender.id, recipient.id)
         elif block == "recipient_blocked":
-            safety.block(recipient.id, sender.id)
+            blocking.block(recipient.id, sender.id)
 
     profile_status, slot, reason, post_status = expected(degree, plan, block, profiles)
     browser.login(sender)

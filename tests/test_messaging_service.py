@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from linkmsg.extensions import db
 from linkmsg.models import Member, Message, Thread
-from linkmsg.services import messaging, network, safety
+from linkmsg.services import blocking, messaging, network, threads
 from linkmsg.services.errors import NotFound, ValidationFailed
-from linkmsg.services.messaging import MessagingRefused
+from linkmsg.services.permission import MessagingRefused
 
 from .factories import connect, make_member
 
@@ -35,7 +35,7 @@ def test_first_message_creates_one_thread_and_later_ones_reuse_it(friends):
     second = messaging.start(m(bob), m(ann), "Hi back")
     assert first.thread_id == second.thread_id
     assert count(Thread) == 1
-    assert messaging.find_thread(bob.id, ann.id).id == first.thread_id
+    assert threads.find_thread(bob.id, ann.id).id == first.thread_id
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_reply_after_the_connection_ends_is_refused_but_the_thread_stays_readabl
     network.remove_connection(bob.id, ann.id)
     with pytest.raises(MessagingRefused):
         messaging.reply(m(ann), thread_id, "Still there?")
-    view = messaging.get_thread_for(ann.id, thread_id)
+    view = threads.get_thread_for(ann.id, thread_id)
     assert not messaging.reply_permission(view, m(ann)).allowed
     assert [x.body for x in messaging.messages(thread_id).messages] == ["Hello"]
 
@@ -94,10 +94,10 @@ def test_reply_after_the_connection_ends_is_refused_but_the_thread_stays_readabl
 def test_a_block_hides_the_thread_from_both(friends):
     ann, bob = friends
     thread_id = messaging.start(m(ann), m(bob), "Hello").thread_id
-    safety.block(bob.id, ann.id)
+    blocking.block(bob.id, ann.id)
     for member in (ann, bob):
         with pytest.raises(NotFound):
-            messaging.get_thread_for(member.id, thread_id)
+            threads.get_thread_for(member.id, thread_id)
         assert messaging.inbox(member.id)[0] == []
         assert messaging.unread_thread_count(member.id) == 0
 
@@ -107,11 +107,11 @@ def test_outsiders_cannot_see_or_write_in_a_thread(friends):
     eve = make_member("Eve")
     thread_id = messaging.start(m(ann), m(bob), "Hello").thread_id
     with pytest.raises(NotFound):
-        messaging.get_thread_for(eve.id, thread_id)
+        threads.get_thread_for(eve.id, thread_id)
     with pytest.raises(NotFound):
         messaging.reply(m(eve), thread_id, "Let me in")
     with pytest.raises(NotFound):
-        messaging.get_thread_for(ann.id, thread_id + 1000)
+        threads.get_thread_for(ann.id, thread_id + 1000)
     assert count(Message) == 1
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Member, Message
-from linkmsg.services import messaging, network, safety
+from linkmsg.services import blocking, messaging, network
 
 from .factories import by_testid, connect, is_fragment, soup, texts
 
@@ -311,7 +311,7 @@ def test_a_blocked_thread_is_hidden_from_both(app, browser, friends):
     ann, bob = friends
     thread_id = send(app, ann, bob, "hello").thread_id
     with app.app_context():
-        safety.block(ann.id, bob.id)
+        blocking.block(ann.id, bob.id)
     for member in (ann, bob):
         browser.login(member)
         assert browser.get(f"/messaging/t/{thread_id}").status_code == 404

@@ -9,7 +9,15 @@ from hypothesis import strategies as st
 
 from linkmsg.extensions import db
 from linkmsg.models import Connection, Invitation, Member, Notification, ProfileView, utcnow
-from linkmsg.services import network, notifications, safety
+from linkmsg.services import (
+    blocking,
+    degrees,
+    directory,
+    network,
+    notifications,
+    presence,
+    profile_views,
+)
 from linkmsg.services.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
 from .factories import connect, make_member
@@ -27,13 +35,13 @@ def chain(length: int):
 
 def test_degree_named_cases(ctx):
     a, b, c, d, e = chain(5)
-    assert network.degree(a.id, a.id) is None  # self
-    assert network.degree(a.id, b.id) == 1  # direct
-    assert network.degree(a.id, c.id) == 2  # shared connection
-    assert network.degree(a.id, d.id) == 3  # three hops
-    assert network.degree(a.id, e.id) is None  # four hops: out of network
-    assert network.degree(e.id, a.id) is None
-    assert [network.degree_label(network.degree(a.id, x.id)) for x in (b, c, d, e)] == [
+    assert degrees.degree(a.id, a.id) is None  # self
+    assert degrees.degree(a.id, b.id) == 1  # direct
+    assert degrees.degree(a.id, c.id) == 2  # shared connection
+    assert degrees.degree(a.id, d.id) == 3  # three hops
+    assert degrees.degree(a.id, e.id) is None  # four hops: out of network
+    assert degrees.degree(e.id, a.id) is None
+    assert [degrees.degree_label(degrees.degree(a.id, x.id)) for x in (b, c, d, e)] == [
         "1st",
         "2nd",
         "3rd",
@@ -44,25 +52,25 @@ def test_degree_named_cases(ctx):
 def test_degree_after_removing_a_connection(ctx):
     a, b, c, d, _ = chain(5)
     network.remove_connection(c.id, b.id)
-    assert network.degree(a.id, b.id) == 1
-    assert network.degree(a.id, c.id) is None
-    assert network.degree(a.id, d.id) is None
+    assert degrees.degree(a.id, b.id) == 1
+    assert degrees.degree(a.id, c.id) is None
+    assert degrees.degree(a.id, d.id) is None
 
 
 def test_shortest_path_wins(ctx):
     a, b, c, d, _ = chain(5)
     connect(a, d)
-    assert network.degree(a.id, d.id) == 1
-    assert network.degree(b.id, d.id) == 2
+    assert degrees.degree(a.id, d.id) == 1
+    assert degrees.degree(b.id, d.id) == 2
 
 
 def test_blocking_ends_the_connection_and_the_degree_follows(ctx):
     a, b, c, *_ = chain(3)
-    safety.block(a.id, b.id)
-    assert network.degree(a.id, b.id) is None
-    assert network.degree(a.id, c.id) is None
-    safety.unblock(a.id, b.id)
-    assert network.degree(a.id, b.id) is None  # unblocking does not reconnect
+    blocking.block(a.id, b.id)
+    assert degrees.degree(a.id, b.id) is None
+    assert degrees.degree(a.id, c.id) is None
+    blocking.unblock(a.id, b.id)
+    assert degrees.degree(a.id, b.id) is None  # unblocking does not reconnect
 
 
 def bfs_degree(adjacency, start, goal):
@@ -113,10 +121,10 @@ def test_degree_agrees_with_breadth_first_search_on_random_graphs(ctx, graph):
     db.session.add_all(Connection(member_id=m, other_id=o) for m, o in rows)
     db.session.commit()
     for a in ids:
-        batch = network.degrees(a, ids)
+        batch = degrees.degrees(a, ids)
         for b in ids:
             expected = bfs_degree(adjacency, a, b)
-            assert network.degree(a, b) == expected, (a, b, edges)
+            assert degrees.degree(a, b) == expected, (a, b, edges)
             assert batch[b] == expected, (a, b, edges)
 
 
@@ -133,8 +141,8 @@ def test_mutual_connections_are_counted(ctx):
     for shared in (b, c):
         connect(a, shared)
         connect(d, shared)
-    assert network.mutual_count(a.id, d.id) == 2
-    assert network.mutual_count(a.id, b.id) == 0
+    assert degrees.mutual_count(a.id, d.id) == 2
+    assert degrees.mutual_count(a.id, b.id) == 0
 
 
 # ---------------------------------------------------------------- invitations
@@ -156,7 +164,7 @@ def test_invite_then_accept_connects_both_ways_and_notifies(ctx):
         for n in db.session.scalars(db.select(Notification).where(Notification.member_id == b.id))
     ] == [notifications.INVITATION_RECEIVED]
     network.accept(b.id, result.invitation.id)
-    assert network.are_connected(a.id, b.id) and network.are_connected(b.id, a.id)
+    assert degrees.are_connected(a.id, b.id) and degrees.are_connected(b.id, a.id)
     kinds = db.session.scalars(
         db.select(Notification.kind).where(Notification.member_id == a.id)
     ).all()
@@ -168,7 +176,7 @@ def test_inviting_someone_who_invited_you_accepts_theirs(ctx):
     network.invite(a.id, b.id)
     result = network.invite(b.id, a.id)
     assert result.connected
-    assert network.are_connected(a.id, b.id)
+    assert degrees.are_connected(a.id, b.id)
     assert open_invitations() == []
 
 
@@ -196,9 +204,9 @@ def test_invite_refusals(ctx, setup, error, message):
         if setup == "ignored":
             network.ignore(b.id, invitation.id)
     elif setup == "i_blocked":
-        safety.block(a.id, b.id)
+        blocking.block(a.id, b.id)
     elif setup == "they_blocked":
-        safety.block(b.id, a.id)
+        blocking.block(b.id, a.id)
     elif setup == "long_note":
         note = "x" * 301
     before = db.session.scalar(db.select(db.func.count(Invitation.id)))
@@ -251,7 +259,7 @@ def test_only_the_recipient_accepts_or_ignores_and_only_the_sender_withdraws(ctx
     ):
         with pytest.raises(NotFound):
             action(actor.id, invitation.id)
-    assert not network.are_connected(a.id, b.id)
+    assert not degrees.are_connected(a.id, b.id)
 
 
 def test_withdrawn_invitation_disappears_from_the_recipient(ctx):
@@ -268,7 +276,7 @@ def test_withdrawn_invitation_disappears_from_the_recipient(ctx):
 def test_block_withdraws_open_invitations(ctx):
     a, b = make_member(), make_member()
     network.invite(a.id, b.id)
-    safety.block(b.id, a.id)
+    blocking.block(b.id, a.id)
     assert open_invitations() == []
 
 
@@ -276,7 +284,7 @@ def test_connections_are_removable_from_either_side(ctx):
     a, b = make_member(), make_member()
     connect(a, b)
     network.remove_connection(b.id, a.id)
-    assert not network.are_connected(a.id, b.id) and not network.are_connected(b.id, a.id)
+    assert not degrees.are_connected(a.id, b.id) and not degrees.are_connected(b.id, a.id)
     with pytest.raises(NotFound):
         network.remove_connection(a.id, b.id)
 
@@ -301,7 +309,7 @@ def test_search_matches_every_word_in_name_or_headline(ctx):
     make_member("Dana Whitfield", headline="Talent Partner at Tailspin")
     make_member("Dan Brown", headline="Author")
     make_member("Priya Raman", headline="Engineer at Tailspin")
-    names = lambda q: [m.name for m in network.search(me.id, q)[0]]  # noqa: E731
+    names = lambda q: [m.name for m in directory.search(me.id, q)[0]]  # noqa: E731
     assert names("dan") == ["Dan Brown", "Dana Whitfield"]
     assert names("tailspin") == ["Dana Whitfield", "Priya Raman"]
     assert names("DANA tailspin") == ["Dana Whitfield"]
@@ -316,11 +324,11 @@ def test_search_leaves_out_self_suspended_and_blocked_either_way(ctx):
     blocker = make_member("Dana Blocker")
     blocked = make_member("Dana Blocked")
     suspended = make_member("Dana Suspended")
-    safety.block(blocker.id, me.id)
-    safety.block(me.id, blocked.id)
+    blocking.block(blocker.id, me.id)
+    blocking.block(me.id, blocked.id)
     db.session.get(Member, suspended.id).suspended_at = utcnow()
     db.session.commit()
-    assert [m.id for m in network.search(me.id, "dana")[0]] == [visible.id]
+    assert [m.id for m in directory.search(me.id, "dana")[0]] == [visible.id]
 
 
 # ---------------------------------------------------------------- profile views
@@ -328,13 +336,13 @@ def test_search_leaves_out_self_suspended_and_blocked_either_way(ctx):
 
 def test_a_view_is_recorded_once_per_viewer_per_day(ctx):
     a, b = make_member(), make_member()
-    assert network.record_view(a.id, b.id) is True
-    assert network.record_view(a.id, b.id) is False
-    assert network.record_view(b.id, b.id) is False
+    assert profile_views.record_view(a.id, b.id) is True
+    assert profile_views.record_view(a.id, b.id) is False
+    assert profile_views.record_view(b.id, b.id) is False
     assert db.session.scalar(db.select(db.func.count(ProfileView.id))) == 1
     db.session.execute(db.update(ProfileView).values(day=(utcnow() - timedelta(days=1)).date()))
     db.session.commit()
-    assert network.record_view(a.id, b.id) is True
+    assert profile_views.record_view(a.id, b.id) is True
 
 
 def _views_from(viewed, count, *, days_ago=0):
@@ -355,18 +363,18 @@ def test_free_member_sees_last_five_viewers_premium_sees_ninety_days(ctx):
     recent = _views_from(me, 7)
     _views_from(me, 2, days_ago=30)
     _views_from(me, 3, days_ago=91)
-    free = network.viewers(db.session.get(Member, me.id))
+    free = profile_views.viewers(db.session.get(Member, me.id))
     assert [m.id for m, _ in free.shown] == [v.id for v in reversed(recent)][:5]
     assert free.total == 9 and free.limited
 
     db.session.get(Member, me.id).plan = "premium"
     db.session.commit()
-    premium = network.viewers(db.session.get(Member, me.id))
+    premium = profile_views.viewers(db.session.get(Member, me.id))
     assert len(premium.shown) == 9 and not premium.limited
     # Premium pages through them: every viewer once, newest first, by keyset.
     seen, after = [], None
     while True:
-        page = network.viewers(db.session.get(Member, me.id), after=after, limit=4)
+        page = profile_views.viewers(db.session.get(Member, me.id), after=after, limit=4)
         seen += [m.id for m, _ in page.shown]
         if page.next_after is None:
             break
@@ -380,9 +388,9 @@ def test_free_member_sees_last_five_viewers_premium_sees_ninety_days(ctx):
 def test_last_active_is_written_at_most_once_a_minute(ctx):
     member = db.session.get(Member, make_member().id)
     now = utcnow()
-    assert network.touch_active(member, now) is True
-    assert network.touch_active(member, now + timedelta(seconds=30)) is False
-    assert network.touch_active(member, now + timedelta(seconds=61)) is True
+    assert presence.touch_active(member, now) is True
+    assert presence.touch_active(member, now + timedelta(seconds=30)) is False
+    assert presence.touch_active(member, now + timedelta(seconds=61)) is True
 
 
 def test_active_status_labels_and_privacy(ctx):
@@ -390,13 +398,13 @@ def test_active_status_labels_and_privacy(ctx):
     viewer = db.session.get(Member, make_member().id)
     now = utcnow()
     member.last_active_at = now - timedelta(minutes=1)
-    assert network.active_status(member, viewer, now) == "Active now"
+    assert presence.active_status(member, viewer, now) == "Active now"
     member.last_active_at = now - timedelta(minutes=12)
-    assert network.active_status(member, viewer, now) == "Active 12m ago"
+    assert presence.active_status(member, viewer, now) == "Active 12m ago"
     member.last_active_at = now - timedelta(hours=3)
-    assert network.active_status(member, viewer, now) == "Active 3h ago"
-    assert network.active_status(member, None, now) is None  # visitors never see it
+    assert presence.active_status(member, viewer, now) == "Active 3h ago"
+    assert presence.active_status(member, None, now) is None  # visitors never see it
     member.show_active = False
-    assert network.active_status(member, viewer, now) is None
+    assert presence.active_status(member, viewer, now) is None
     member.show_active, viewer.show_active = True, False
-    assert network.active_status(member, viewer, now) is None  # shared both ways or not at all
+    assert presence.active_status(member, viewer, now) is None  # shared both ways or not at all

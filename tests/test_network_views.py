@@ -4,7 +4,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Invitation, Member, utcnow
-from linkmsg.services import network, safety
+from linkmsg.services import blocking, degrees, network, profile_views
 
 from .factories import by_testid, connect, get_member, is_fragment, make_member, soup, texts
 
@@ -140,7 +140,7 @@ def test_invite_refusals_show_their_reason_in_the_page(
         elif setup == "pending":
             network.invite(ann.id, bob.id)
         elif setup == "i_blocked":
-            safety.block(ann.id, bob.id)
+            blocking.block(ann.id, bob.id)
         elif setup == "limit":
             app.config["INVITATIONS_PER_WEEK"] = 1
             network.invite(ann.id, member_factory().id)
@@ -153,7 +153,7 @@ def test_invite_refusals_show_their_reason_in_the_page(
 def test_blocked_member_cannot_see_or_invite_the_blocker(app, browser, pair):
     ann, bob = pair
     with app.app_context():
-        safety.block(bob.id, ann.id)
+        blocking.block(bob.id, ann.id)
     browser.login(ann)
     assert browser.get(f"/in/{bob.handle}").status_code == 404
     assert browser.post(f"/network/invite/{bob.handle}").status_code == 404
@@ -220,7 +220,7 @@ def test_someone_elses_invitation_cannot_be_accepted(app, browser, member_factor
     for action in ("accept", "ignore", "withdraw"):
         assert browser.post(f"/network/invitations/{invitation}/{action}").status_code == 404
     with app.app_context():
-        assert not network.are_connected(ann.id, bob.id)
+        assert not degrees.are_connected(ann.id, bob.id)
 
 
 def test_network_actions_need_a_csrf_token(app, browser, pair):
@@ -243,7 +243,7 @@ def test_remove_connection_from_the_profile(app, browser, pair):
     assert texts(page, "flash") == ["You are no longer connected with Bob Stone."]
     assert control(page)["data-state"] == "none"
     with app.app_context():
-        assert not network.are_connected(bob.id, ann.id)
+        assert not degrees.are_connected(bob.id, ann.id)
 
 
 def test_network_page_pages_connections(app, browser, member_factory):
@@ -318,12 +318,12 @@ def test_premium_viewers_page_pages_with_a_cursor(app, browser, member_factory):
         from linkmsg.services import billing
 
         billing.start_premium(me.id)
-        for n in range(network.VIEWERS_PAGE + 3):
-            network.record_view(make_member(f"Viewer {n}").id, me.id)
+        for n in range(profile_views.VIEWERS_PAGE + 3):
+            profile_views.record_view(make_member(f"Viewer {n}").id, me.id)
     browser.login(me)
     first = browser.get("/profile/views")
     names = texts(first, "member-name")
-    assert len(names) == network.VIEWERS_PAGE
+    assert len(names) == profile_views.VIEWERS_PAGE
     more = by_testid(first, "next-page")[0]["href"]
     second = browser.get(more)
     rest = texts(second, "member-name")

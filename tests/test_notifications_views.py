@@ -1,6 +1,6 @@
 """`/notifications` and the unread count in the navigation."""
 
-from linkmsg.services import network
+from linkmsg.services import blocking, network, profile_views
 
 from .factories import by_testid, connect, is_fragment, texts
 
@@ -61,7 +61,7 @@ def test_notifications_fragment_for_htmx_and_older_pages(app, browser, member_fa
     viewers = [member_factory(name=f"Viewer {i}") for i in range(3)]
     with app.app_context():
         for viewer in viewers:
-            network.record_view(viewer.id, me.id)
+            profile_views.record_view(viewer.id, me.id)
     app.config["NOTIFICATIONS_PER_PAGE"] = 2
     browser.login(me)
     fragment = browser.get("/notifications", htmx=True)
@@ -75,7 +75,7 @@ def test_premium_members_see_who_viewed_them_in_notifications(app, browser, memb
     ann = member_factory(name="Ann Lee", plan="premium")
     bob = member_factory(name="Bob Stone")
     with app.app_context():
-        network.record_view(bob.id, ann.id)
+        profile_views.record_view(bob.id, ann.id)
     browser.login(ann)
     assert (
         "Bob Stone viewed your profile." in texts(browser.get("/notifications"), "notification")[0]
@@ -83,14 +83,13 @@ def test_premium_members_see_who_viewed_them_in_notifications(app, browser, memb
 
 
 def test_a_blocked_members_notifications_disappear(app, browser, member_factory):
-    from linkmsg.services import safety
 
     ann, bob = member_factory(name="Ann Lee"), member_factory(name="Bob Stone")
     with app.app_context():
         network.invite(bob.id, ann.id)
-        network.record_view(bob.id, ann.id)
-        safety.block(bob.id, ann.id)
-        network.record_view(bob.id, ann.id)  # after the block: not recorded
+        profile_views.record_view(bob.id, ann.id)
+        blocking.block(bob.id, ann.id)
+        profile_views.record_view(bob.id, ann.id)  # after the block: not recorded
     browser.login(ann)
     page = browser.get("/notifications")
     assert by_testid(page, "notification") == []

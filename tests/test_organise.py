@@ -9,7 +9,7 @@ import pytest
 
 from linkmsg.extensions import db
 from linkmsg.models import Label, Member, Message, ThreadLabel, ThreadMember
-from linkmsg.services import attachments, messaging, outbox, safety
+from linkmsg.services import attachments, blocking, messaging, outbox
 
 from .factories import Browser, by_testid, connect, is_fragment, make_member, soup, texts
 from .files import image, pdf
@@ -390,7 +390,7 @@ def test_search_never_shows_other_members_or_blocked_threads(app, browser, trio)
     assert not hit_ids(search(browser, "hunter2"))
     assert not hit_ids(search(browser, "Dan"))  # not even the name of someone else's contact
     with app.app_context():
-        safety.block(ann.id, bob.id)
+        blocking.block(ann.id, bob.id)
     assert not hit_ids(search(browser, "vault"))
     assert not hit_ids(search(browser, "stone"))
     # The other side of a block cannot find the hidden thread either.
@@ -494,7 +494,7 @@ def test_export_is_only_for_the_two_members(app, trio):
     cats.login(cat)
     assert cats.get(f"/messaging/t/{bob_thread}/export").status_code == 404
     with app.app_context():
-        safety.block(bob.id, ann.id)
+        blocking.block(bob.id, ann.id)
     anns = Browser(app)
     anns.login(ann)
     assert anns.get(f"/messaging/t/{bob_thread}/export").status_code == 404

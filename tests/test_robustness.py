@@ -5,7 +5,7 @@ from sqlalchemy import event
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import messaging, network
+from linkmsg.services import messaging, network, profile_views, threads
 
 from .factories import by_testid, connect, texts
 
@@ -120,10 +120,10 @@ def test_page_costs_do_not_grow_with_the_number_of_rows(app, browser, member_fac
             friend_row = db.session.get(Member, friend.id)
             for n in range(2):
                 messaging.start(friend_row, me_row, f"hello {n}")
-        big_thread = messaging.find_thread(me.id, friends[0].id).id
+        big_thread = threads.find_thread(me.id, friends[0].id).id
         for n in range(40):
             messaging.reply(db.session.get(Member, friends[0].id), big_thread, f"more {n}")
-            network.record_view(friends[n % 25].id, me.id)
+            profile_views.record_view(friends[n % 25].id, me.id)
     browser.login(me)
     paths = (
         "/messaging",

@@ -169,7 +169,7 @@ def test_settings_links_to_password_and_sessions(browser, member_factory):
 
 
 def test_suspension_ends_every_session_of_the_member(app, member_factory):
-    from linkmsg.services import safety
+    from linkmsg.services import reports
 
     bob, fay, mod = member_factory(name="Bob"), member_factory(name="Fay"), member_factory()
     laptop, phone = Browser(app), Browser(app)
@@ -179,8 +179,8 @@ def test_suspension_ends_every_session_of_the_member(app, member_factory):
     with app.app_context():
         db.session.get(Member, mod.id).role = "admin"
         db.session.commit()
-        report = safety.report(fay.id, bob.id, "spam", "selling things")
-        safety.resolve(mod.id, report.id, "suspend")
+        report = reports.report(fay.id, bob.id, "spam", "selling things")
+        reports.resolve(mod.id, report.id, "suspend")
     assert not logged_in(laptop) and not logged_in(phone)
     assert live_sessions(app, bob.id) == []
     assert ended_events(app, bob.id) == [sids]
@@ -241,7 +241,7 @@ def _stream_of(server, browser: Browser):
 
 @pytest.mark.parametrize("how", ["logout", "password change elsewhere", "suspension"])
 def test_a_session_that_ends_closes_its_open_streams_at_once(live_app, member_factory, how):
-    from linkmsg.services import messaging, safety
+    from linkmsg.services import messaging, reports
 
     from .factories import connect
 
@@ -266,8 +266,8 @@ def test_a_session_that_ends_closes_its_open_streams_at_once(live_app, member_fa
             with app.app_context():
                 db.session.get(Member, mod.id).role = "admin"
                 db.session.commit()
-                report = safety.report(fay.id, dana.id, "spam", "selling things")
-                safety.resolve(mod.id, report.id, "suspend")
+                report = reports.report(fay.id, dana.id, "spam", "selling things")
+                reports.resolve(mod.id, report.id, "suspend")
         told = on_laptop.next(timeout=5)  # well before the 1 s keep-alive could matter
         assert told is not None and told.event == "ended"  # the page goes to the login
         assert on_laptop.next(timeout=2) is None  # and the stream is over

@@ -51,18 +51,20 @@ class Client:
 
     @property
     def cookie(self) -> str:
+        """The Cookie header: every cookie the server has set so far."""
         return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
 
     def request(self, method, path, body=None, headers=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         headers = dict(headers or {})
-        if self.cookie:
+        if self.cookies:
             headers["Cookie"] = self.cookie
         conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()
+        # Every cookie set (a login sets the session and the known-device cookie).
         for cookie in response.headers.get_all("Set-Cookie") or ():
-            name, _, value = cookie.split(";", 1)[0].partition("=")
+            name, value = cookie.split(";", 1)[0].split("=", 1)
             self.cookies[name] = value
         conn.close()
         return response.status, response.getheader("Location"), data.decode("utf-8", "replace")

@@ -21,7 +21,8 @@ from linkmsg.services import (
     messaging,
     network,
     organise,
-    safety,
+    profile_views,
+    reports,
 )
 from linkmsg.services.errors import ValidationFailed
 
@@ -200,8 +201,8 @@ def test_payloads_stay_text_everywhere(app, chunk):
                 payload,
             )
             threads.append(mail.thread_id)
-            network.record_view(author.id, viewer.id)
-            safety.report(viewer.id, author.id, "other", payload, message_id=sent.message.id)
+            profile_views.record_view(author.id, viewer.id)
+            reports.report(viewer.id, author.id, "other", payload, message_id=sent.message.id)
             try:
                 label = organise.create_label(viewer.id, payload[:40])
             except ValidationFailed:  # blank or the same name as an earlier one

@@ -8,9 +8,15 @@ from flask_login import current_user, login_required, login_user, logout_user
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from ..extensions import limiter
-from ..forms import EmptyForm, ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm
+from ..forms import ForgotPasswordForm, LoginForm, RegisterForm, ResetPasswordForm
 from ..services import accounts, passwords, sessions, throttle
-from ..services.errors import InvalidCredentials, NotFound, RateLimited, ValidationFailed
+from ..services.errors import (
+    AccountSuspended,
+    InvalidCredentials,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
 from ..web import (
     SESSION_ID_KEY,
     SESSION_SECRET_KEY,
@@ -126,17 +132,14 @@ def login():
             member = accounts.authenticate(email, form.password.data)
         except RateLimited as exc:
             error, status, retry_after = exc.message, 429, exc.retry_after
-        except InvalidCredentials as exc:
-            error, status = exc.message, 401
+        except (InvalidCredentials, AccountSuspended) as exc:
+            error, status = exc.message, exc.status_code
         else:
-            if member.suspended_at is not None:
-                error, status = "This account is suspended.", 401
-            else:
-                throttle.give_back(attempt)
-                start_session(member)
-                response = see_other(next_url)
-                _remember_device(response, device, email)
-                return response
+            throttle.give_back(attempt)
+            start_session(member)
+            response = see_other(next_url)
+            _remember_device(response, device, email)
+            return response
     elif form.errors:
         status = 422
     response = render("auth/login.html", form=form, error=error, next_url=next_url, status=status)
@@ -148,9 +151,6 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        return see_other(url_for("home.index"))
     # The login ends for good: a copy of this cookie elsewhere is logged out too.
     sessions.end(current_user.id, current_session_id())
     logout_user()

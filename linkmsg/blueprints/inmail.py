@@ -3,8 +3,8 @@
 from flask import Blueprint, abort, flash, request, url_for
 from flask_login import current_user, login_required
 
-from ..forms import EmptyForm, InMailForm
-from ..services import billing, inmail, network
+from ..forms import InMailForm
+from ..services import billing, directory, inmail
 from ..services.errors import ValidationFailed
 from ..web import done, render, see_other, takes_uploads
 from .messaging import _uploads, message_limit
@@ -23,7 +23,7 @@ def _refused_to_premium(error: inmail.InMailRefused):
 @login_required
 @message_limit
 def new(handle: str):
-    recipient = network.get_visible_member(current_user.id, handle)
+    recipient = directory.get_visible_member(current_user.id, handle)
     try:
         inmail.check(current_user, recipient)
     except inmail.InMailRefused as error:
@@ -72,8 +72,6 @@ def new(handle: str):
 @bp.route("/inmail/<id:inmail_id>/decline", methods=["POST"])
 @login_required
 def decline(inmail_id: int):
-    if not EmptyForm().validate_on_submit():
-        abort(400)
     item = inmail.decline(current_user.id, inmail_id)
     return done(
         "InMail declined. The sender is told, politely.",
@@ -85,12 +83,12 @@ def decline(inmail_id: int):
 @bp.route("/inmail/stats")
 @login_required
 def stats():
-    billing.refresh(current_user.id)
-    if not current_user.is_premium:
-        flash("InMail stats are part of Premium.", "info")
-        return see_other(url_for("premium.index"))
+    try:
+        stats = inmail.premium_stats(current_user.id)
+    except inmail.InMailRefused as refused:
+        return done(refused.message, url_for("premium.index"), "info")
     return render(
         "inmail/stats.html",
-        stats=inmail.stats(current_user.id),
+        stats=stats,
         credits=billing.balance(current_user.id),
     )

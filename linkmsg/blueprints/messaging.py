@@ -5,8 +5,17 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import MessageForm
-from ..services import attachments, inmail, messaging, network, organise
+from ..services import (
+    attachments,
+    degrees,
+    directory,
+    messaging,
+    organise,
+    presence,
+    threads,
+)
 from ..services.errors import ValidationFailed
+from ..services.permission import ALLOWED, MessagingRefused
 from ..storage import get_storage
 from ..templating import NAV_COUNTERS
 from ..web import is_htmx, parse_id, render, see_other, takes_uploads
@@ -97,26 +106,23 @@ def _thread_context(view, *, before=None, after=None, at=None, form=None):
         "thread_labels": thread_labels,
         "permission": permission,
         "form": form or MessageForm(formdata=None),
-        "degree": network.degree_label(degree),
-        "active": network.active_status(view.other, current_user),
+        "degree": degrees.degree_label(degree),
+        "active": presence.active_status(view.other, current_user),
     }
 
 
 @bp.route("/messaging/t/<id:thread_id>")
 @login_required
 def thread(thread_id: int):
-    view = messaging.get_thread_for(current_user.id, thread_id)
+    view = threads.get_thread_for(current_user.id, thread_id)
     before, after, at = _int_arg("before"), _int_arg("after"), _int_arg("at")
     if before is not None and is_htmx():
         # "Load older messages" swapped in place: the older page alone.
         page = messaging.messages(thread_id, before=before)
         return render("messaging/_older.html", page=page, view=view)
     if before is None and after is None and at is None:
-        # The newest page is about to be shown: read up to the newest message. Done before
-        # loading, so the commit does not expire what the page renders.
-        messaging.mark_read(current_user.id, thread_id, view.thread.last_message_id, view=view)
-        if view.thread.kind == "inmail":
-            inmail.mark_opened(thread_id, current_user.id)
+        # Done before loading, so the commit does not expire what the page renders.
+        messaging.opened(current_user.id, view)
     context = _thread_context(view, before=before, after=after, at=at)
     return render("messaging/thread.html", **context)
 
@@ -126,7 +132,7 @@ def thread(thread_id: int):
 @login_required
 @message_limit
 def reply(thread_id: int):
-    view = messaging.get_thread_for(current_user.id, thread_id)
+    view = threads.get_thread_for(current_user.id, thread_id)
     form = MessageForm()
     if not form.validate_on_submit():
         abort(400)
@@ -137,11 +143,12 @@ def reply(thread_id: int):
             form.body.data,
             idempotency_key=form.idempotency_key.data,
             uploads=_uploads(),
+            view=view,
         )
     except ValidationFailed as error:
         _field(form, error).errors.append(error.message)
         return _reply_form_error(view, form, error.status_code)
-    except messaging.MessagingRefused as error:
+    except MessagingRefused as error:
         # The right to message ended while the page was open: the form gives way to why.
         return _reply_form_error(view, form, error.status_code, error.permission)
     if is_htmx():
@@ -151,7 +158,7 @@ def reply(thread_id: int):
             message=sent.message if sent.created else None,
             view=view,
             form=MessageForm(formdata=None),
-            permission=messaging.ALLOWED,
+            permission=ALLOWED,
             me=current_user,
         )
     return see_other(
@@ -163,7 +170,7 @@ def reply(thread_id: int):
 @login_required
 def read(thread_id: int):
     """A live message arrived in an open thread: it has been seen."""
-    messaging.get_thread_for(current_user.id, thread_id)
+    threads.get_thread_for(current_user.id, thread_id)
     up_to = parse_id(request.form.get("up_to"))
     if up_to is None:
         abort(400)
@@ -171,7 +178,7 @@ def read(thread_id: int):
     return "", 204
 
 
-def _reply_form_error(view, form, status: int, permission=messaging.ALLOWED):
+def _reply_form_error(view, form, status: int, permission=ALLOWED):
     if is_htmx():
         response = render(
             "messaging/_reply.html",
@@ -191,8 +198,8 @@ def _reply_form_error(view, form, status: int, permission=messaging.ALLOWED):
 @login_required
 @message_limit
 def new(handle: str):
-    recipient = network.get_visible_member(current_user.id, handle)
-    existing = messaging.find_thread(current_user.id, recipient.id)
+    recipient = directory.get_visible_member(current_user.id, handle)
+    existing = threads.find_thread(current_user.id, recipient.id)
     if existing is not None and request.method == "GET":
         return see_other(url_for("messaging.thread", thread_id=existing.id))
     if request.method == "GET":
@@ -227,7 +234,7 @@ def download(attachment_id: int):
     Images are shown inline; everything else downloads. Range requests and conditional
     GETs are answered by send_file.
     """
-    attachment = attachments.get_for(current_user.id, attachment_id)
+    attachment = threads.attachment_for(current_user.id, attachment_id)
     return _send(
         attachment.storage_key, attachment.content_type, attachment, inline=attachment.is_image
     )
@@ -236,7 +243,7 @@ def download(attachment_id: int):
 @bp.route("/messaging/files/<id:attachment_id>/thumbnail")
 @login_required
 def thumbnail(attachment_id: int):
-    attachment = attachments.get_for(current_user.id, attachment_id)
+    attachment = threads.attachment_for(current_user.id, attachment_id)
     if not attachment.thumb_key:
         abort(404)
     return _send(attachment.thumb_key, "image/webp", attachment, inline=True)

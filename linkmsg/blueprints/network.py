@@ -2,13 +2,13 @@
 
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import db
-from ..forms import EmptyForm, InviteForm
+from ..forms import InviteForm
 from ..models import Member
-from ..services import network
+from ..services import degrees, directory, network, profile_views
 from ..services.errors import DomainError, ValidationFailed
 from ..web import done, is_htmx, parse_id, render, safe_next
 
@@ -24,11 +24,6 @@ def _cursor():
 def _here() -> str:
     """Where a form on this page should send a member back to after a plain POST."""
     return request.full_path.rstrip("?")
-
-
-def _require_post_form() -> None:
-    if not EmptyForm().validate_on_submit():
-        abort(400)
 
 
 def _control(member: Member, *, notice: str | None = None, status: int = 200, oob_counts=None):
@@ -72,7 +67,7 @@ def index():
 @bp.route("/network/invite/<handle>", methods=["GET", "POST"])
 @login_required
 def invite(handle: str):
-    member = network.get_visible_member(current_user.id, handle)
+    member = directory.get_visible_member(current_user.id, handle)
     form = InviteForm()
     if request.method == "POST":
         if not form.validate_on_submit():
@@ -108,7 +103,6 @@ _INVITATION_ACTIONS = {
 )
 @login_required
 def answer(invitation_id: int, action: str):
-    _require_post_form()
     call, side, message, category = _INVITATION_ACTIONS[action]
     invitation = call(current_user.id, invitation_id)
     member = db.session.get(Member, getattr(invitation, side))
@@ -118,8 +112,7 @@ def answer(invitation_id: int, action: str):
 @bp.route("/network/connections/<handle>/remove", methods=["POST"])
 @login_required
 def remove(handle: str):
-    _require_post_form()
-    member = network.get_visible_member(current_user.id, handle)
+    member = directory.get_visible_member(current_user.id, handle)
     network.remove_connection(current_user.id, member.id)
     return _after_action(member, f"You are no longer connected with {member.name}.", "info")
 
@@ -128,7 +121,7 @@ def remove(handle: str):
 @login_required
 def search():
     q = (request.args.get("q") or "").strip()[:200]
-    members, cursor = network.search(
+    members, cursor = directory.search(
         current_user.id, q, after=_cursor(), limit=current_app.config["SEARCH_RESULTS_PER_PAGE"]
     )
     ids = [m.id for m in members]
@@ -138,7 +131,7 @@ def search():
         q=q,
         members=members,
         cursor=cursor,
-        degrees=network.degrees(current_user.id, ids),
+        degrees=degrees.degrees(current_user.id, ids),
         rels=network.relationships(current_user.id, ids),
         next_url=_here(),
     )
@@ -154,4 +147,4 @@ def viewers():
             after = (datetime.fromisoformat(seen[:40]), member_id)
         except ValueError:
             after = None  # a mangled cursor starts from the top
-    return render("network/viewers.html", result=network.viewers(current_user, after=after))
+    return render("network/viewers.html", result=profile_views.viewers(current_user, after=after))

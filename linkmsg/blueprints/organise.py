@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, current_app, request, stream_with_
 from flask_login import current_user, login_required
 
 from ..extensions import limiter
-from ..forms import EmptyForm, LabelForm
+from ..forms import LabelForm
 from ..services import export, messaging, organise, search
 from ..services.errors import ValidationFailed
 from ..web import done, is_htmx, parse_id, render, safe_next
@@ -22,11 +22,6 @@ organise_limit = limiter.shared_limit(
     lambda: current_app.config["ORGANISE_RATE_LIMIT"], scope="organise", methods=["POST"]
 )
 export_limit = limiter.limit(lambda: current_app.config["EXPORT_RATE_LIMIT"], scope="export")
-
-
-def _checked() -> None:
-    if not EmptyForm().validate_on_submit():
-        abort(400)
 
 
 def _after(default: str) -> str:
@@ -57,7 +52,6 @@ def _row_response(thread_id: int, announce: str, default: str, undo: dict | None
 @login_required
 @organise_limit
 def archive(thread_id: int):
-    _checked()
     archived = request.form.get("archived", "1") == "1"
     view = organise.set_archived(current_user.id, thread_id, archived)
     if archived:
@@ -79,7 +73,6 @@ def archive(thread_id: int):
 @login_required
 @organise_limit
 def mute(thread_id: int):
-    _checked()
     muted = request.form.get("muted", "1") == "1"
     view = organise.set_muted(current_user.id, thread_id, muted)
     message = (
@@ -94,7 +87,6 @@ def mute(thread_id: int):
 @login_required
 @organise_limit
 def unread(thread_id: int):
-    _checked()
     view = organise.mark_unread(current_user.id, thread_id)
     # Not back to the thread: showing it would read it again.
     message = f"Your conversation with {view.other.name} is marked unread."
@@ -105,7 +97,6 @@ def unread(thread_id: int):
 @login_required
 @organise_limit
 def thread_labels(thread_id: int):
-    _checked()
     wanted = [parse_id(value) for value in request.form.getlist("label")]
     chosen = organise.set_thread_labels(
         current_user.id, thread_id, [label_id for label_id in wanted if label_id is not None]
@@ -165,7 +156,6 @@ def rename_label(label_id: int):
 @login_required
 @organise_limit
 def delete_label(label_id: int):
-    _checked()
     name = organise.delete_label(current_user.id, label_id)
     return done(
         f"Label “{name}” deleted. Its conversations are still in Messaging.",

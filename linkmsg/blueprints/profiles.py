@@ -5,7 +5,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import ProfileForm
-from ..services import accounts, messaging, network
+from ..services import accounts, degrees, directory, messaging, network, presence, profile_views
 from ..services.attachments import AVATAR_MAX_BYTES, Upload
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
@@ -25,19 +25,19 @@ avatar_limit = limiter.limit(
 @bp.route("/in/<handle>")
 def show(handle: str):
     viewer = current_user if current_user.is_authenticated else None
-    member = network.get_visible_member(viewer.id if viewer else None, handle)
+    member = directory.get_visible_member(viewer.id if viewer else None, handle)
     is_self = viewer is not None and viewer.id == member.id
     context = {"member": member, "is_self": is_self, "missing": None}
     if is_self:
         context["missing"] = accounts.describe_missing(member)
     elif viewer is not None:
-        network.record_view(viewer.id, member.id)
+        profile_views.record_view(viewer.id, member.id)
         context.update(
-            degree=network.degree_label(network.degree(viewer.id, member.id)),
-            mutual=network.mutual_count(viewer.id, member.id),
+            degree=degrees.degree_label(degrees.degree(viewer.id, member.id)),
+            mutual=degrees.mutual_count(viewer.id, member.id),
             rel=network.relationship(viewer.id, member.id),
             permission=messaging.can_message(viewer, member),
-            active=network.active_status(member, viewer),
+            active=presence.active_status(member, viewer),
             next_url=request.path,
         )
     return render("profiles/show.html", **context)
@@ -89,7 +89,7 @@ def _avatar_upload():
 def avatar(handle: str):
     """A member's picture, to whoever may see their profile."""
     viewer = current_user if current_user.is_authenticated else None
-    member = network.get_visible_member(viewer.id if viewer else None, handle)
+    member = directory.get_visible_member(viewer.id if viewer else None, handle)
     if not member.avatar_key:
         abort(404)
     storage = get_storage()

@@ -1,11 +1,11 @@
 """`/settings`: active status, email and InMail preferences, password and sessions."""
 
-from flask import Blueprint, abort, current_app, request, url_for
+from flask import Blueprint, current_app, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import ChangePasswordForm, EmptyForm, SettingsForm
-from ..services import network, passwords, safety, sessions
+from ..services import blocking, directory, passwords, sessions
 from ..services.errors import ValidationFailed
 from ..web import current_session_id, done, render
 
@@ -17,7 +17,7 @@ bp = Blueprint("settings", __name__)
 def index():
     form = SettingsForm(obj=current_user)
     if form.validate_on_submit():
-        network.update_settings(
+        directory.update_settings(
             current_user.id,
             show_active=form.show_active.data,
             email_notifications=form.email_notifications.data,
@@ -70,8 +70,6 @@ def password():
 @bp.route("/settings/sessions/end-others", methods=["POST"])
 @login_required
 def end_other_sessions():
-    if not EmptyForm().validate_on_submit():
-        abort(400)
     ended = passwords.end_other_sessions(current_user.id, current_session_id())
     count = len(ended)
     message = (
@@ -86,7 +84,7 @@ def end_other_sessions():
 @login_required
 def blocked():
     return render(
-        "settings/blocked.html", members=safety.blocked_members(current_user.id), form=EmptyForm()
+        "settings/blocked.html", members=blocking.blocked_members(current_user.id), form=EmptyForm()
     )
 
 
@@ -94,12 +92,10 @@ def blocked():
 @login_required
 def block(handle: str):
     """Block a member: a confirmation page, then the POST (from a profile or a thread)."""
-    member = network.get_visible_member(current_user.id, handle)
+    member = directory.get_visible_member(current_user.id, handle)
     if request.method == "GET":
         return render("settings/block.html", member=member, form=EmptyForm())
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    safety.block(current_user.id, member.id)
+    blocking.block(current_user.id, member.id)
     return done(
         f"You blocked {member.name}. Neither of you can message or invite the other.",
         url_for("settings.blocked"),
@@ -109,8 +105,6 @@ def block(handle: str):
 @bp.route("/unblock/<handle>", methods=["POST"])
 @login_required
 def unblock(handle: str):
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    member = safety.blocked_member(current_user.id, handle)
-    safety.unblock(current_user.id, member.id)
+    member = blocking.blocked_member(current_user.id, handle)
+    blocking.unblock(current_user.id, member.id)
     return done(f"You unblocked {member.name}.", url_for("settings.blocked"), "info")

@@ -1,9 +1,8 @@
 """Publishing: event rows go to their members' channels once their transaction commits.
 
-The HTML of an event is rendered here, in the request of whoever caused it, so that an
-open stream needs no database connection for an event that arrives in order; only a gap
-(`stream.py`) makes a stream read and render rows itself. Publishing is best effort: a
-publish that fails leaves the row for the stream's gap check or the next replay.
+The HTML of an event is rendered here (`live.render_for`; why here is in `__init__.py`).
+Publishing is best effort: a publish that fails leaves the row for the stream's gap
+check or the next replay.
 """
 
 from __future__ import annotations

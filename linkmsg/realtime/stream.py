@@ -51,7 +51,7 @@ ENDED = "ended"  # event type: the stream's login ended; the page goes to the lo
 SUPERSEDED = "superseded"  # event type: too many streams; this page stops listening
 # Events that only restate a thread's state for the member: in a replay, the last one
 # of a thread says all that the earlier ones did.
-RESTATING = (events.READ, events.INMAIL_ANSWERED)
+RESTATING = (events.THREAD_CHANGED, events.INMAIL_ANSWERED)
 
 
 @dataclass(eq=False)

@@ -11,14 +11,16 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Member
-from .errors import EmailTaken, InvalidCredentials, ValidationFailed
+from ..storage import get_storage
+from ..text import join_and, normalise_newlines
+from . import attachments
+from .errors import AccountSuspended, EmailTaken, InvalidCredentials, ValidationFailed
 from .passwords import check_strength, hash_password, matches, matches_nobody
 
 NAME_MAX = 100
 HEADLINE_MAX = 220
 LOCATION_MAX = 100
 ABOUT_MAX = 2600
-HANDLE_MAX = 64
 
 # The three fields SPEC section 1 requires before a member may message or be messaged.
 FULL_PROFILE_FIELDS = (("name", "name"), ("headline", "headline"), ("location", "location"))
@@ -38,7 +40,7 @@ def _clean_line(value: str | None) -> str:
 
 def _clean_text(value: str | None) -> str:
     """Free text: trimmed, newlines kept, other control characters removed."""
-    value = (value or "").replace("\r\n", "\n").replace("\r", "\n")
+    value = normalise_newlines(value)
     value = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     return value.strip()
 
@@ -113,7 +115,8 @@ def register(email: str, password: str, name: str) -> Member:
 def authenticate(email: str, password: str) -> Member:
     """Return the member with this email and password.
 
-    Raises InvalidCredentials whether the email is unknown or the password wrong.
+    Raises InvalidCredentials whether the email is unknown or the password wrong, and
+    AccountSuspended for the right password of a suspended member.
     """
     member = db.session.scalar(db.select(Member).where(Member.email == normalize_email(email)))
     if member is None:
@@ -121,15 +124,13 @@ def authenticate(email: str, password: str) -> Member:
         raise InvalidCredentials()
     if not matches(member.password_hash, password):
         raise InvalidCredentials()
+    if member.suspended_at is not None:
+        raise AccountSuspended()
     return member
 
 
 def get_member(member_id: int) -> Member | None:
     return db.session.get(Member, member_id)
-
-
-def get_by_handle(handle: str) -> Member | None:
-    return db.session.scalar(db.select(Member).where(Member.handle == handle))
 
 
 @dataclass(frozen=True)
@@ -159,16 +160,12 @@ def update_profile(member_id: int, data: ProfileInput) -> Member:
     member = db.session.get(Member, member_id)
     old_avatar = member.avatar_key
     if data.avatar is not None:
-        from .attachments import store_avatar
-
-        member.avatar_key = store_avatar(data.avatar)  # raises before anything is saved
+        member.avatar_key = attachments.store_avatar(data.avatar)  # raises before anything is saved
     elif data.remove_avatar:
         member.avatar_key = None
     member.name, member.headline, member.location, member.about = name, headline, location, about
     db.session.commit()
     if old_avatar and old_avatar != member.avatar_key:
-        from ..storage import get_storage
-
         get_storage().delete(old_avatar)
     return member
 
@@ -189,10 +186,7 @@ def describe_missing(member: Member) -> str | None:
     missing = missing_profile_fields(member)
     if not missing:
         return None
-    if len(missing) == 1:
-        fields = missing[0]
-    else:
-        fields = ", ".join(missing[:-1]) + " and " + missing[-1]
+    fields = join_and(missing)
     return (
         f"Add your {fields} to complete your profile; only members with a full profile can message."
     )

@@ -1,4 +1,4 @@
-"""Attachments: what may be sent (decided from the content), storing, thumbnails, access.
+"""Attachments: what may be sent (decided from the content), storing, thumbnails.
 
 A message may carry up to 10 files of at most 100 MB each: images (PNG, JPEG, GIF, WebP)
 and documents (PDF, DOCX, XLSX, PPTX, TXT, CSV). The type comes from the bytes; a file
@@ -22,9 +22,9 @@ from flask import current_app
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..extensions import db
-from ..models import Attachment, Message
+from ..models import Attachment
 from ..storage import StorageFull, TooLarge, get_storage
-from .errors import CouldNotStore, NotFound, ValidationFailed
+from .errors import CouldNotStore, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -306,23 +306,6 @@ def attach(message_id: int, prepared: list[Prepared]) -> None:
                 height=item.height,
             )
         )
-
-
-def get_for(member_id: int, attachment_id: int) -> Attachment:
-    """The attachment if `member_id` is in its thread. Raises NotFound otherwise, the
-    same as for one that does not exist."""
-    from . import messaging
-
-    found = db.session.execute(
-        db.select(Attachment, Message.thread_id)
-        .join(Message, Message.id == Attachment.message_id)
-        .where(Attachment.id == attachment_id)
-    ).first()
-    if found is None:
-        raise NotFound("This file does not exist.")
-    attachment, thread_id = found
-    messaging.get_thread_for(member_id, thread_id)
-    return attachment
 
 
 AVATAR_SIZE = (192, 192)

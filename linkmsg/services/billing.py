@@ -33,6 +33,17 @@ ALLOWANCE = "allowance"
 SPEND = "inmail"
 REFUND = "refund"
 
+# What each ledger reason means to the member, in the credit history.
+REASON_LABELS = {
+    ALLOWANCE: "Monthly allowance",
+    SPEND: "InMail sent",
+    REFUND: "Refund: InMail answered",
+}
+
+
+def reason_label(reason: str) -> str:
+    return REASON_LABELS.get(reason, reason)
+
 
 def balance(member_id: int) -> int:
     """Credits left: the sum of the member's ledger."""

@@ -41,7 +41,9 @@ class InvalidCredentials(DomainError):
 
 
 class AccountSuspended(DomainError):
-    status_code = 403
+    """The right password for a suspended account: said only to whoever knows it."""
+
+    status_code = 401
 
     def __init__(self):
         super().__init__("This account is suspended.")
@@ -64,3 +66,4 @@ class Conflict(DomainError):
 
 class RateLimited(DomainError):
     status_code = 429
+    retry_after: int | None = None  # seconds until trying again can succeed (Retry-After)

@@ -30,7 +30,10 @@ from ..models import Event, EventSequence, utcnow
 
 MESSAGE = "message"  # payload: thread_id, message_id
 NOTIFICATION = "notification"  # payload: notification_id
-READ = "read"  # payload: thread_id (another tab read it: counts change)
+# payload: thread_id. The member's own side of the thread changed (read, marked unread,
+# archived, muted, labelled), here or in another tab: its row and the counts catch up.
+# Stored as "read", the name it had when reading was the only such change.
+THREAD_CHANGED = "read"
 INMAIL_ANSWERED = "inmail_answered"  # payload: thread_id (the member's InMail was declined)
 SESSION_ENDED = "session_ended"  # payload: sessions (ids of the member's ended sessions)
 

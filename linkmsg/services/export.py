@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..extensions import db
 from ..models import Member, Message, utcnow
 from ..storage import get_storage
-from . import messaging
+from . import threads
 
 BATCH = 500
 CHUNK = 1024 * 1024
@@ -59,7 +59,7 @@ def _archive_name(message_id: int, index: int, name: str) -> str:
 def export_thread(member_id: int, thread_id: int) -> Export:
     """The thread as a ZIP for one of its two members (NotFound for anyone else, raised
     here, before anything is streamed)."""
-    view = messaging.get_thread_for(member_id, thread_id)
+    view = threads.get_thread_for(member_id, thread_id)
     me = db.session.get(Member, member_id)
     return Export(
         _zip_chunks(view, {me.id: me, view.other.id: view.other}),

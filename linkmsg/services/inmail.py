@@ -22,9 +22,21 @@ from ..models import (
     Message,
     utcnow,
 )
-from ..text import is_blank
-from . import accounts, atomic, attachments, billing, events, network, notifications, safety
+from ..text import is_blank, normalise_newlines
+from . import (
+    accounts,
+    atomic,
+    attachments,
+    billing,
+    blocks,
+    degrees,
+    events,
+    notifications,
+    threads,
+)
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
+from .permission import ALLOWED, Permission, basic_refusal
+from .threads import ThreadView
 
 SUBJECT_MAX = 200
 BODY_MAX = 1900
@@ -90,10 +102,8 @@ def pending(sender_id: int, recipient_id: int) -> InMail | None:
 def check(sender: Member, recipient: Member, now: datetime | None = None) -> None:
     """Raises the reason `sender` may not InMail `recipient` now (InMailRefused, Conflict,
     NotFound for a recipient who blocked the sender)."""
-    from .messaging import basic_refusal
-
     billing.refresh(sender.id, now)
-    if safety.has_blocked(recipient.id, sender.id):
+    if blocks.has_blocked(recipient.id, sender.id):
         raise NotFound("This member does not exist.")
     refusal = basic_refusal(sender, recipient, verb="send InMail to")
     if refusal is not None:
@@ -104,7 +114,7 @@ def check(sender: Member, recipient: Member, now: datetime | None = None) -> Non
             "without a connection.",
             "premium",
         )
-    if network.are_connected(sender.id, recipient.id):
+    if degrees.are_connected(sender.id, recipient.id):
         raise InMailRefused(
             f"You and {recipient.name} are connected: send a message instead.", "message"
         )
@@ -131,7 +141,7 @@ def _no_credits(member_id: int) -> InMailRefused:
 
 def clean(subject: str | None, body: str | None, *, has_files: bool) -> tuple[str, str]:
     subject = " ".join((subject or "").split())
-    body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    body = normalise_newlines(body).strip()
     subject, body = ("" if is_blank(subject) else subject), ("" if is_blank(body) else body)
     if not subject:
         raise ValidationFailed("Give your InMail a subject.", field="subject")
@@ -172,33 +182,24 @@ def send(
     Raises InMailRefused / Conflict / NotFound (see `check`) and ValidationFailed; nothing
     is saved or spent then. Two sends racing for the last credit spend it once.
     """
-    from . import messaging
 
-    key = messaging._key(idempotency_key)
-    earlier = messaging._existing_message(sender.id, key)
-    if earlier is not None:
-        found = db.session.scalar(db.select(InMail).where(InMail.message_id == earlier.id))
-        return SentInMail(found, earlier.thread_id, False)
-    check(sender, recipient, now)
-    subject, body = clean(subject, body, has_files=any(u.filename for u in uploads))
-    files = attachments.prepare(list(uploads))
-    try:
+    def deliver(cleaned: tuple[str, str], key: str | None, files) -> Message | None:
+        clean_subject, clean_body = cleaned
         # From here on this member's credits are ours alone (both members' locks, in
         # the order every transaction takes them).
         atomic.lock_members(sender.id, recipient.id)
         if billing.balance(sender.id) < 1:
             raise _no_credits(sender.id)
-        thread = messaging._get_or_create_thread(sender.id, recipient.id, THREAD_INMAIL)
-        message, created = messaging._append(thread, sender.id, body, key, files)
-        if not created:
-            found = db.session.scalar(db.select(InMail).where(InMail.message_id == message.id))
-            return SentInMail(found, thread.id, False)
+        thread = threads.get_or_create_thread(sender.id, recipient.id, THREAD_INMAIL)
+        message = threads.append(thread, sender.id, clean_body, key, files)
+        if message is None:
+            return None
         item = InMail(
             thread_id=thread.id,
             message_id=message.id,
             sender_id=sender.id,
             recipient_id=recipient.id,
-            subject=subject,
+            subject=clean_subject,
             template=template if template in TEMPLATES else None,
             created_at=now or utcnow(),
         )
@@ -206,19 +207,25 @@ def send(
         db.session.flush()
         item.credit_entry_id = billing.spend(sender.id, item.id, now).id
         notifications.notify(recipient.id, INMAIL_RECEIVED, actor_id=sender.id, ref_id=item.id)
-        db.session.commit()
+        return message
+
+    try:
+        posted = threads.post(
+            sender.id,
+            idempotency_key=idempotency_key,
+            uploads=uploads,
+            check=lambda: check(sender, recipient, now),
+            clean=lambda has_files: clean(subject, body, has_files=has_files),
+            deliver=deliver,
+        )
     except IntegrityError:
-        db.session.rollback()
-        attachments.discard(files)
+        # uq_inmail_unanswered: an overlapping send to this member came first.
         raise Conflict(
             f"Your InMail to {recipient.name} is waiting for an answer. "
             "You can send another once they reply or decline."
         ) from None
-    except BaseException:
-        db.session.rollback()
-        attachments.discard(files)
-        raise
-    return SentInMail(item, item.thread_id, True)
+    item = db.session.scalar(db.select(InMail).where(InMail.message_id == posted.message.id))
+    return SentInMail(item, posted.message.thread_id, posted.created)
 
 
 def _answer(inmail_id: int, status: str, now: datetime) -> InMail | None:
@@ -300,11 +307,9 @@ def mark_opened(thread_id: int, member_id: int, now: datetime | None = None) -> 
         db.session.commit()
 
 
-def reply_permission(view, member: Member):
+def reply_permission(view: ThreadView, member: Member) -> Permission:
     """Who may write in an InMail thread: the recipient of an unanswered InMail (to
     reply), and both members once any InMail in it has been replied to."""
-    from .messaging import ALLOWED, Permission, basic_refusal
-
     refusal = basic_refusal(member, view.other)
     if refusal is not None:
         return refusal
@@ -336,16 +341,6 @@ def reply_permission(view, member: Member):
     )
 
 
-def for_messages(message_ids: list[int]) -> dict[int, InMail]:
-    """The InMail behind each of these messages, in one query."""
-    if not message_ids:
-        return {}
-    return {
-        item.message_id: item
-        for item in db.session.scalars(db.select(InMail).where(InMail.message_id.in_(message_ids)))
-    }
-
-
 @dataclass(frozen=True)
 class Stats:
     sent: int
@@ -361,6 +356,16 @@ class Stats:
         return self.responded / self.sent if self.sent else 0.0
 
 
+def premium_stats(member_id: int) -> Stats:
+    """The member's InMail figures, a Premium feature. Raises InMailRefused (remedy
+    "premium") for a member without Premium (after a lapsed plan is brought up to date)."""
+    billing.refresh(member_id)
+    member = db.session.get(Member, member_id)
+    if not member.is_premium:
+        raise InMailRefused("InMail stats are part of Premium.", "premium")
+    return stats(member_id)
+
+
 def stats(member_id: int) -> Stats:
     """The sender's InMail figures (ordinary messages have no such tracking)."""
     row = db.session.execute(
@@ -373,8 +378,15 @@ def stats(member_id: int) -> Stats:
     return Stats(*row)
 
 
-def get_message_inmail(message: Message) -> InMail | None:
-    return db.session.scalar(db.select(InMail).where(InMail.message_id == message.id))
+def latest_sent_message(thread_id: int, sender_id: int) -> Message | None:
+    """The message of the sender's latest InMail in this thread (its status shows there)."""
+    return db.session.scalar(
+        db.select(Message)
+        .join(InMail, InMail.message_id == Message.id)
+        .where(InMail.thread_id == thread_id, InMail.sender_id == sender_id)
+        .order_by(InMail.id.desc())
+        .limit(1)
+    )
 
 
 def config_templates():

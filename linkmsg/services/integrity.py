@@ -18,7 +18,8 @@ from sqlalchemy import and_, func, or_
 from ..extensions import db
 from ..models import INMAIL_SENT, CreditEntry, InMail, Invitation, Label, Message, Thread
 from ..models import ThreadMember as Side
-from . import billing, events, messaging, organise
+from . import billing, events, organise, threads
+from .inmail import REFUND_WINDOW
 
 Check = Callable[[], list[str]]
 
@@ -77,15 +78,9 @@ def inmail_refunds() -> list[str]:
     for inmail_id, status, created_at, responded_at in rows:
         if status == INMAIL_SENT:
             problems.append(f"InMail {inmail_id}: refunded but not answered")
-        elif responded_at is None or responded_at - created_at > _refund_window():
+        elif responded_at is None or responded_at - created_at > REFUND_WINDOW:
             problems.append(f"InMail {inmail_id}: refunded although answered after 90 days")
     return problems
-
-
-def _refund_window() -> timedelta:
-    from .inmail import REFUND_WINDOW
-
-    return REFUND_WINDOW
 
 
 def allowances() -> list[str]:
@@ -148,7 +143,7 @@ def invitation_cap() -> list[str]:
 
 def new_thread_cap() -> list[str]:
     """No window (NEW_THREAD_RATE_LIMIT) in which a member started more conversations."""
-    cap, window = messaging.new_thread_cap()
+    cap, window = threads.new_thread_cap()
     rows = db.session.execute(
         db.select(Thread.started_by_id, Thread.created_at)
         .where(Thread.started_by_id.is_not(None))

@@ -1,18 +1,15 @@
-"""Messaging: who may message whom, threads, sending, the inbox, read state.
+"""Messaging: who may message whom, sending and replying, the inbox, read state.
 
-Every rule of SPEC section 3 lives here; the views only call these functions.
+The rule of SPEC section 3 is `can_message`, on top of the refusals every way of writing
+shares (`permission`); sending runs `threads.post`. The views only call these functions.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import current_app
-from limits import parse as parse_limit
-from sqlalchemy import case, text
 from sqlalchemy.orm import noload
 
 from ..extensions import db
@@ -25,71 +22,27 @@ from ..models import (
     Thread,
     ThreadLabel,
     ThreadMember,
-    utcnow,
 )
-from ..text import is_blank
-from . import accounts, atomic, attachments, events, inmail, network, outbox, safety
-from .errors import Forbidden, NotFound, RateLimited, ValidationFailed
+from ..text import is_blank, normalise_newlines
+from . import (
+    accounts,
+    atomic,
+    attachments,
+    blocks,
+    degrees,
+    events,
+    inmail,
+    permission,
+    threads,
+)
+from .errors import ValidationFailed
+from .permission import ALLOWED, Permission, basic_refusal
+from .threads import ThreadView
 
 INBOX_PAGE_SIZE = 20
 THREAD_PAGE_SIZE = 30
-_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
 # ---------------------------------------------------------------- who may message whom
-
-
-@dataclass(frozen=True)
-class Permission:
-    """Whether `sender` may message `recipient`; when not, the reason and the way forward."""
-
-    allowed: bool
-    reason: str = ""
-    # What the member can do about it: connect | inmail | profile | unblock | None
-    remedy: str | None = None
-
-
-ALLOWED = Permission(True)
-
-
-class MessagingRefused(Forbidden):
-    """The messaging rule says no; the message names the reason and the way forward."""
-
-    def __init__(self, permission: Permission, recipient: Member | None = None):
-        super().__init__(permission.reason)
-        self.permission = permission
-        self.recipient = recipient  # for the page to offer the way forward
-
-
-def _fields(missing: list[str]) -> str:
-    return (
-        " and ".join(missing)
-        if len(missing) <= 2
-        else ", ".join(missing[:-1]) + " and " + missing[-1]
-    )
-
-
-def basic_refusal(sender: Member, recipient: Member, verb: str = "message") -> Permission | None:
-    """The refusals every way of writing shares (messages, InMail, replies): self,
-    suspension, a block either way, the writer's own incomplete profile."""
-    if sender.id == recipient.id:
-        return Permission(False, "You can't message yourself.")
-    if recipient.suspended_at is not None or sender.suspended_at is not None:
-        return Permission(False, "This member can't be messaged.")
-    blockers = safety.blockers_between(sender.id, recipient.id)
-    if sender.id in blockers:
-        return Permission(
-            False, f"You blocked {recipient.name}. Unblock them in Settings to message.", "unblock"
-        )
-    if recipient.id in blockers:
-        return Permission(False, f"You can't message {recipient.name}.")
-    missing = accounts.missing_profile_fields(sender)
-    if missing:
-        return Permission(
-            False,
-            f"Add your {_fields(missing)} to your profile to {verb} {recipient.name}.",
-            "profile",
-        )
-    return None
 
 
 def can_message(sender: Member, recipient: Member) -> Permission:
@@ -97,10 +50,10 @@ def can_message(sender: Member, recipient: Member) -> Permission:
     refusal = basic_refusal(sender, recipient)
     if refusal is not None:
         return refusal
-    if not network.are_connected(sender.id, recipient.id):
-        inmail = "send them an InMail" if sender.is_premium else "send an InMail with Premium"
+    if not degrees.are_connected(sender.id, recipient.id):
+        way = "send them an InMail" if sender.is_premium else "send an InMail with Premium"
         return Permission(
-            False, f"Connect with {recipient.name} to message them, or {inmail}.", "connect"
+            False, f"Connect with {recipient.name} to message them, or {way}.", "connect"
         )
     if not accounts.has_full_profile(recipient):
         return Permission(
@@ -112,128 +65,7 @@ def can_message(sender: Member, recipient: Member) -> Permission:
 
 def require_can_message(sender: Member, recipient: Member) -> None:
     """Raises MessagingRefused with the reason when `sender` may not message `recipient`."""
-    permission = can_message(sender, recipient)
-    if not permission.allowed:
-        raise MessagingRefused(permission, recipient)
-
-
-# ---------------------------------------------------------------- threads
-
-
-def find_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> Thread | None:
-    """The thread of this kind between two members, if they have one."""
-    low, high = sorted((a_id, b_id))
-    return db.session.scalar(
-        db.select(Thread).where(Thread.a_id == low, Thread.b_id == high, Thread.kind == kind)
-    )
-
-
-def _get_or_create_thread(sender_id: int, recipient_id: int, kind: str = THREAD_ORDINARY) -> Thread:
-    """The pair's thread of this kind, started by `sender_id` if they have none.
-
-    A new conversation counts toward the sender's daily cap. Both members' locks are
-    taken first (in id order), so the count and the insert are one step: overlapping
-    first messages to many members cannot start more than the cap, and overlapping
-    first messages to one member meet in one thread (its unique index).
-    Raises RateLimited over the cap.
-    """
-    existing = find_thread(sender_id, recipient_id, kind)
-    if existing is not None:
-        return existing
-    atomic.lock_members(sender_id, recipient_id)
-    existing = find_thread(sender_id, recipient_id, kind)
-    if existing is not None:
-        return existing
-    _check_new_thread_cap(sender_id)
-    low, high = sorted((sender_id, recipient_id))
-    thread_id = atomic.insert_ignoring_conflict(
-        Thread,
-        {
-            "a_id": low,
-            "b_id": high,
-            "kind": kind,
-            "created_at": utcnow(),
-            "started_by_id": sender_id,
-        },
-        ["a_id", "b_id"],
-        index_where=text(f"kind = '{kind}'"),
-    )
-    if thread_id is not None:
-        db.session.add_all(
-            [
-                ThreadMember(thread_id=thread_id, member_id=low, other_id=high),
-                ThreadMember(thread_id=thread_id, member_id=high, other_id=low),
-            ]
-        )
-        db.session.flush()
-    return find_thread(low, high, kind)
-
-
-def new_thread_cap() -> tuple[int, timedelta]:
-    """NEW_THREAD_RATE_LIMIT ("50 per day") as (how many, in what sliding window)."""
-    item = parse_limit(current_app.config["NEW_THREAD_RATE_LIMIT"])
-    return item.amount, timedelta(seconds=item.get_expiry())
-
-
-def _check_new_thread_cap(member_id: int) -> None:
-    """Raises RateLimited when the member started their cap of conversations in the
-    window (the caller holds the member's lock)."""
-    limit, window = new_thread_cap()
-    now = utcnow()
-    started = (
-        db.select(Thread.created_at)
-        .where(Thread.started_by_id == member_id, Thread.created_at > now - window)
-        .subquery()
-    )
-    count, oldest = db.session.execute(
-        db.select(db.func.count(), db.func.min(started.c.created_at)).select_from(started)
-    ).one()
-    if count < limit:
-        return
-    again = oldest + window
-    error = RateLimited(
-        f"You've started {limit} new conversation{'' if limit == 1 else 's'} "
-        f"in the last {_window_words(window)}. "
-        f"Nothing was sent; you can start another after {again:%b %-d, %H:%M} UTC."
-    )
-    error.retry_after = max(1, int((again - now).total_seconds()))
-    raise error
-
-
-def _window_words(window: timedelta) -> str:
-    seconds = int(window.total_seconds())
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            n = seconds // size
-            return unit if n == 1 else f"{n} {unit}s"
-    return f"{seconds} seconds"
-
-
-@dataclass(frozen=True)
-class ThreadView:
-    """A thread as one of its members sees it."""
-
-    thread: Thread
-    membership: ThreadMember
-    other: Member
-
-
-def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
-    """The thread if `member_id` is in it and it is not hidden by a block.
-
-    Raises NotFound otherwise — the same answer whether the thread does not exist or
-    belongs to others, so that nobody learns it exists.
-    """
-    row = db.session.execute(
-        db.select(ThreadMember, Thread, Member)
-        .join(Thread, Thread.id == ThreadMember.thread_id)
-        .join(Member, Member.id == ThreadMember.other_id)
-        .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
-    ).first()
-    if row is None or safety.blocked_either_way(member_id, row[2].id):
-        raise NotFound("This conversation does not exist.")
-    membership, thread, other = row
-    return ThreadView(thread, membership, other)
+    permission.require(can_message(sender, recipient), recipient)
 
 
 # ---------------------------------------------------------------- sending
@@ -243,7 +75,7 @@ def clean_body(body: str | None, *, has_files: bool = False) -> str:
     """Trimmed, newlines kept (as \\n). Raises ValidationFailed when too long, or empty
     without attachments (a message may be attachments only). A body that shows nothing
     (zero-width and other invisible characters) counts as empty."""
-    body = (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+    body = normalise_newlines(body).strip()
     if is_blank(body):
         body = ""
     limit = current_app.config["MESSAGE_MAX_CHARS"]
@@ -255,81 +87,6 @@ def clean_body(body: str | None, *, has_files: bool = False) -> str:
             field="body",
         )
     return body
-
-
-def _existing_message(sender_id: int, key: str | None) -> Message | None:
-    if key is None:
-        return None
-    return db.session.scalar(
-        db.select(Message).where(Message.sender_id == sender_id, Message.idempotency_key == key)
-    )
-
-
-def _append(
-    thread: Thread, sender_id: int, body: str, key: str | None, files: list | None = None
-) -> tuple[Message, bool]:
-    """Add a message to the thread and bring both members' sides up to date, in the
-    caller's transaction (the caller commits).
-
-    Returns (message, created); created is False for a repeated idempotency key.
-    """
-    message_id = atomic.insert_ignoring_conflict(
-        Message,
-        {
-            "thread_id": thread.id,
-            "sender_id": sender_id,
-            "body": body,
-            "idempotency_key": key,
-            "created_at": utcnow(),
-        },
-        ["sender_id", "idempotency_key"],
-    )
-    if message_id is None:
-        db.session.rollback()
-        attachments.discard(files or [])
-        return _existing_message(sender_id, key), False
-    attachments.attach(message_id, files or [])
-    newest = case(
-        (Thread.last_message_id.is_(None), message_id),
-        (Thread.last_message_id < message_id, message_id),
-        else_=Thread.last_message_id,
-    )
-    db.session.execute(
-        db.update(Thread).where(Thread.id == thread.id).values(last_message_id=newest)
-    )
-    # Both members' sides move to the newest message; the sender has read up to theirs.
-    db.session.execute(
-        db.update(ThreadMember)
-        .where(ThreadMember.thread_id == thread.id)
-        .values(
-            last_message_id=_at_least(ThreadMember.last_message_id, message_id),
-            last_read_message_id=case(
-                (
-                    ThreadMember.member_id == sender_id,
-                    _at_least(ThreadMember.last_read_message_id, message_id),
-                ),
-                else_=ThreadMember.last_read_message_id,
-            ),
-            archived=False,
-        )
-    )
-    recipient_id = thread.other_id(sender_id)
-    for member_id in (sender_id, recipient_id):
-        events.record(member_id, events.MESSAGE, thread_id=thread.id, message_id=message_id)
-    outbox.queue_message_email(recipient_id, thread.id, message_id)
-    db.session.flush()
-    return db.session.get(Message, message_id), True
-
-
-def _at_least(column, value: int):
-    """max(column, value), evaluated on the row as it is when the update takes its lock."""
-    return case((column < value, value), else_=column)
-
-
-def _key(idempotency_key: str | None) -> str | None:
-    if idempotency_key and _KEY_RE.match(idempotency_key):
-        return idempotency_key
-    return None
 
 
 @dataclass(frozen=True)
@@ -352,22 +109,20 @@ def start(
     Raises MessagingRefused when the rule says no and ValidationFailed for a bad body;
     nothing is saved then.
     """
-    key = _key(idempotency_key)
-    earlier = _existing_message(sender.id, key)
-    if earlier is not None:
-        return Sent(earlier, earlier.thread_id, False)
-    require_can_message(sender, recipient)
-    body = clean_body(body, has_files=any(u.filename for u in uploads))
-    files = attachments.prepare(list(uploads))
-    try:
-        thread = _get_or_create_thread(sender.id, recipient.id)
-        message, created = _append(thread, sender.id, body, key, files)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        attachments.discard(files)
-        raise
-    return Sent(message, message.thread_id, created)
+
+    def deliver(cleaned: str, key: str | None, files) -> Message | None:
+        thread = threads.get_or_create_thread(sender.id, recipient.id)
+        return threads.append(thread, sender.id, cleaned, key, files)
+
+    posted = threads.post(
+        sender.id,
+        idempotency_key=idempotency_key,
+        uploads=uploads,
+        check=lambda: require_can_message(sender, recipient),
+        clean=lambda has_files: clean_body(body, has_files=has_files),
+        deliver=deliver,
+    )
+    return Sent(posted.message, posted.message.thread_id, posted.created)
 
 
 def reply_permission(view: ThreadView, member: Member) -> Permission:
@@ -383,7 +138,7 @@ def thread_degree(view: ThreadView, member: Member, permission: Permission) -> i
     ordinary thread already proves a 1st-degree connection: no query then."""
     if permission.allowed and view.thread.kind == THREAD_ORDINARY:
         return 1
-    return network.degree(member.id, view.other.id)
+    return degrees.degree(member.id, view.other.id)
 
 
 def reply(
@@ -393,40 +148,37 @@ def reply(
     *,
     idempotency_key: str | None = None,
     uploads: Sequence[attachments.Upload] = (),
+    view: ThreadView | None = None,
 ) -> Sent:
-    """Send a message in an existing thread.
+    """Send a message in an existing thread (`view`: the thread as the sender sees it,
+    when the caller has just loaded it).
 
     Raises NotFound when the sender is not in it, MessagingRefused when the right to
     message has ended, ValidationFailed for a bad body.
     """
-    view = get_thread_for(sender.id, thread_id)
-    key = _key(idempotency_key)
-    earlier = _existing_message(sender.id, key)
-    if earlier is not None:
-        return Sent(earlier, earlier.thread_id, False)
-    permission = reply_permission(view, sender)
-    if not permission.allowed:
-        raise MessagingRefused(permission)
-    body = clean_body(body, has_files=any(u.filename for u in uploads))
-    files = attachments.prepare(list(uploads))
-    try:
+    view = view or threads.get_thread_for(sender.id, thread_id)
+
+    def deliver(cleaned: str, key: str | None, files) -> Message | None:
         if view.thread.kind == THREAD_INMAIL:
             # A reply answers an InMail (a refund): both members' locks come first, as in
             # a decline, and the permission is decided again under them, so a reply that
             # overlapped a decline finds the InMail declined.
             atomic.lock_members(sender.id, view.other.id)
-            permission = reply_permission(view, sender)
-            if not permission.allowed:
-                raise MessagingRefused(permission)
-        message, created = _append(view.thread, sender.id, body, key, files)
-        if created and view.thread.kind == THREAD_INMAIL:
+            permission.require(reply_permission(view, sender))
+        message = threads.append(view.thread, sender.id, cleaned, key, files)
+        if message is not None and view.thread.kind == THREAD_INMAIL:
             inmail.answered_by_reply(view.thread.id, sender.id)
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        attachments.discard(files)
-        raise
-    return Sent(message, thread_id, created)
+        return message
+
+    posted = threads.post(
+        sender.id,
+        idempotency_key=idempotency_key,
+        uploads=uploads,
+        check=lambda: permission.require(reply_permission(view, sender)),
+        clean=lambda has_files: clean_body(body, has_files=has_files),
+        deliver=deliver,
+    )
+    return Sent(posted.message, thread_id, posted.created)
 
 
 # ---------------------------------------------------------------- reading
@@ -469,7 +221,7 @@ def inbox(
         .join(Thread, Thread.id == ThreadMember.thread_id)
         .where(
             ThreadMember.member_id == member_id,
-            ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+            ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
         )
         .order_by(ThreadMember.last_message_id.desc())
         .limit(limit + 1)
@@ -590,7 +342,7 @@ def unread_thread_count_query(member_id: int):
             _UNREAD,
             ThreadMember.archived.is_(False),
             ThreadMember.muted.is_(False),
-            ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+            ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
         )
     )
 
@@ -673,6 +425,14 @@ def _newer_than(thread_id: int, after: int, limit: int, kind=None) -> MessagePag
     return MessagePage(page, older, not more, page[-1].id if more else None)
 
 
+def opened(member_id: int, view: ThreadView) -> None:
+    """The member opened the thread at its newest page: read up to the newest message,
+    and an InMail waiting for them counts as opened."""
+    mark_read(member_id, view.thread.id, view.thread.last_message_id, view=view)
+    if view.thread.kind == THREAD_INMAIL:
+        inmail.mark_opened(view.thread.id, member_id)
+
+
 def mark_read(
     member_id: int, thread_id: int, up_to_message_id: int | None, *, view: ThreadView | None = None
 ) -> None:
@@ -702,8 +462,12 @@ def mark_read(
             ThreadMember.member_id == member_id,
             ThreadMember.last_read_message_id < up_to_message_id,
         )
-        .values(last_read_message_id=_at_least(ThreadMember.last_read_message_id, up_to_message_id))
+        .values(
+            last_read_message_id=threads.at_least(
+                ThreadMember.last_read_message_id, up_to_message_id
+            )
+        )
     ).rowcount
     if changed:
-        events.record(member_id, events.READ, thread_id=thread_id)
+        events.record(member_id, events.THREAD_CHANGED, thread_id=thread_id)
     db.session.commit()

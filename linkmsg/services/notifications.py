@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Member, Notification, utcnow
 from . import events
+from .blocks import hidden_member_ids_query
 
 INVITATION_RECEIVED = "invitation_received"
 INVITATION_ACCEPTED = "invitation_accepted"
@@ -38,8 +41,6 @@ def retract(member_id: int, kind: str, ref_id: int) -> None:
 def _visible(member_id: int):
     """Notifications whose actor is not hidden from the member: not blocked either way,
     not suspended (a suspended member cannot be found, so nothing points to them)."""
-    from .safety import hidden_member_ids_query
-
     actor = aliased(Member)  # its own name: the page's query joins Member as well
     suspended_actor = (
         db.select(actor.id)
@@ -53,10 +54,20 @@ def _visible(member_id: int):
     )
 
 
+def _who(member_id: int, notification: Notification, actor: Member | None) -> Member | None:
+    """The actor as the member may see them: a free member is told that someone viewed
+    their profile, not who (Premium shows who; the viewers page shows the last few)."""
+    if notification.kind == PROFILE_VIEWED and actor is not None:
+        member = db.session.get(Member, member_id)
+        if member is None or not member.is_premium:
+            return None
+    return actor
+
+
 def shown_to(member_id: int, notification_id: int) -> tuple[Notification, Member | None] | None:
     """A notification of the member's with its actor, by the rule `/notifications`
     shows them by; None when it is gone or its actor is hidden (a block, a suspension)."""
-    return db.session.execute(
+    found = db.session.execute(
         db.select(Notification, Member)
         .outerjoin(Member, Member.id == Notification.actor_id)
         .where(
@@ -65,6 +76,10 @@ def shown_to(member_id: int, notification_id: int) -> tuple[Notification, Member
             _visible(member_id),
         )
     ).first()
+    if found is None:
+        return None
+    notification, actor = found
+    return notification, _who(member_id, notification, actor)
 
 
 def unread_count(member_id: int) -> int:
@@ -92,11 +107,31 @@ def page(member_id: int, *, before_id: int | None = None, limit: int = 30):
     if before_id is not None:
         query = query.where(Notification.id < before_id)
     rows = db.session.execute(query).all()
-    items = []
-    for notification, actor in rows[:limit]:
-        items.append((notification, actor))
+    items = [(item, _who(member_id, item, actor)) for item, actor in rows[:limit]]
     next_before = items[-1][0].id if len(rows) > limit else None
     return items, next_before
+
+
+@dataclass(frozen=True)
+class SeenPage:
+    items: list[tuple[Notification, Member | None]]
+    unread_ids: set[int]  # unread until this page was shown; read from now on
+    next_before: int | None
+
+
+def see_page(member_id: int, *, before_id: int | None = None, limit: int = 30) -> SeenPage:
+    """A page of notifications as the member sees it: what was unread is marked read by
+    seeing it, and shown unread this once. The rows are detached before the commit, so
+    the page renders them as they were, without reading them again."""
+    items, next_before = page(member_id, before_id=before_id, limit=limit)
+    unread_ids = {notification.id for notification, _ in items if notification.read_at is None}
+    if unread_ids:
+        for notification, actor in items:
+            db.session.expunge(notification)
+            if actor is not None and actor in db.session:
+                db.session.expunge(actor)
+        mark_all_read(member_id, up_to_id=max(unread_ids))
+    return SeenPage(items, unread_ids, next_before)
 
 
 def mark_all_read(member_id: int, up_to_id: int | None = None) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ..extensions import db
 from ..models import Label, Message, ThreadLabel, ThreadMember
-from . import atomic, events, messaging, safety
+from . import atomic, blocks, events, threads
 from .errors import NotFound, ValidationFailed
 
 LABEL_MAX = 40
@@ -21,26 +21,26 @@ LABELS_PER_MEMBER = 100
 
 
 def _update_side(
-    member_id: int, thread_id: int, view: messaging.ThreadView | None = None, **values
-) -> messaging.ThreadView:
-    view = view or messaging.get_thread_for(member_id, thread_id)
+    member_id: int, thread_id: int, view: threads.ThreadView | None = None, **values
+) -> threads.ThreadView:
+    view = view or threads.get_thread_for(member_id, thread_id)
     db.session.execute(
         db.update(ThreadMember)
         .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
         .values(**values)
     )
     # The member's other open pages redraw the row and the badges.
-    events.record(member_id, events.READ, thread_id=thread_id)
+    events.record(member_id, events.THREAD_CHANGED, thread_id=thread_id)
     db.session.commit()
     return view
 
 
-def set_archived(member_id: int, thread_id: int, archived: bool) -> messaging.ThreadView:
+def set_archived(member_id: int, thread_id: int, archived: bool) -> threads.ThreadView:
     """Archive (out of the main list until a new message arrives) or bring back."""
     return _update_side(member_id, thread_id, archived=archived)
 
 
-def set_muted(member_id: int, thread_id: int, muted: bool) -> messaging.ThreadView:
+def set_muted(member_id: int, thread_id: int, muted: bool) -> threads.ThreadView:
     """A muted thread sends no email and does not count on the badge; it still updates."""
     return _update_side(member_id, thread_id, muted=muted)
 
@@ -53,14 +53,14 @@ def archived_count(member_id: int) -> int:
         .where(
             ThreadMember.member_id == member_id,
             ThreadMember.archived.is_(True),
-            ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+            ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
         )
     )
 
 
-def mark_unread(member_id: int, thread_id: int) -> messaging.ThreadView:
+def mark_unread(member_id: int, thread_id: int) -> threads.ThreadView:
     """The thread counts as unread again from its newest message."""
-    view = messaging.get_thread_for(member_id, thread_id)
+    view = threads.get_thread_for(member_id, thread_id)
     newest = view.thread.last_message_id
     if newest is None:
         return view
@@ -107,14 +107,14 @@ def get_label(member_id: int, label_id: int) -> Label:
 def label_named(member_id: int, name: str) -> Label:
     """The member's label of this name (in any case); NotFound for anyone else's."""
     label = db.session.scalar(
-        db.select(Label).where(Label.member_id == member_id, Label.name_key == _key(name))
+        db.select(Label).where(Label.member_id == member_id, Label.name_key == _name_key(name))
     )
     if label is None:
         raise NotFound("This label does not exist.")
     return label
 
 
-def _key(name: str) -> str:
+def _name_key(name: str) -> str:
     return " ".join((name or "").split()).casefold()
 
 
@@ -125,7 +125,7 @@ def _clean_name(member_id: int, name: str | None, *, except_id: int | None = Non
     if len(name) > LABEL_MAX:
         raise ValidationFailed(f"A label name can be at most {LABEL_MAX} characters.", field="name")
     clash = db.session.scalar(
-        db.select(Label.id).where(Label.member_id == member_id, Label.name_key == _key(name))
+        db.select(Label.id).where(Label.member_id == member_id, Label.name_key == _name_key(name))
     )
     if clash is not None and clash != except_id:
         raise ValidationFailed(f"You already have a label called “{name}”.", field="name")
@@ -145,7 +145,7 @@ def create_label(member_id: int, name: str | None) -> Label:
             f"You can have at most {LABELS_PER_MEMBER} labels. Delete one you no longer use.",
             field="name",
         )
-    label = Label(member_id=member_id, name=name, name_key=_key(name))
+    label = Label(member_id=member_id, name=name, name_key=_name_key(name))
     db.session.add(label)
     db.session.commit()
     return label
@@ -155,7 +155,7 @@ def rename_label(member_id: int, label_id: int, name: str | None) -> Label:
     atomic.lock_members(member_id)  # as create_label: names checked one rename at a time
     label = get_label(member_id, label_id)
     name = _clean_name(member_id, name, except_id=label.id)
-    label.name, label.name_key = name, _key(name)
+    label.name, label.name_key = name, _name_key(name)
     db.session.commit()
     return label
 
@@ -179,7 +179,7 @@ def set_thread_labels(member_id: int, thread_id: int, label_ids: Iterable[int]) 
 
     Under the member's lock: two overlapping saves apply one after the other.
     """
-    messaging.get_thread_for(member_id, thread_id)
+    threads.get_thread_for(member_id, thread_id)
     atomic.lock_members(member_id)
     own = {label.id: label for label in labels(member_id)}
     wanted = {label_id for label_id in label_ids if label_id in own}
@@ -199,6 +199,6 @@ def set_thread_labels(member_id: int, thread_id: int, label_ids: Iterable[int]) 
     db.session.add_all(
         ThreadLabel(label_id=label_id, thread_id=thread_id) for label_id in wanted - current
     )
-    events.record(member_id, events.READ, thread_id=thread_id)
+    events.record(member_id, events.THREAD_CHANGED, thread_id=thread_id)
     db.session.commit()
     return sorted((own[i] for i in wanted), key=lambda label: label.name_key)

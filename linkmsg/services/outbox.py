@@ -25,7 +25,7 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
-from .safety import blocked_either_way
+from .blocks import blocked_either_way
 
 NEW_MESSAGE = "new_message"
 PASSWORD_RESET = "password_reset"  # payload: reset_id; sent at once, no away or quiet rule

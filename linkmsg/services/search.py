@@ -16,7 +16,8 @@ from sqlalchemy import bindparam, literal_column
 
 from ..extensions import db
 from ..models import Attachment, Member, Message, Thread, ThreadMember
-from . import safety
+from ..text import like_pattern
+from . import blocks
 
 RESULTS = 30  # results shown
 CANDIDATES = 60  # candidates ranked per source (the database already put the best first)
@@ -86,13 +87,12 @@ def _visible_threads(member_id: int):
     """The member's threads, less those a block hides: every query below stays inside."""
     return db.select(ThreadMember.thread_id).where(
         ThreadMember.member_id == member_id,
-        ThreadMember.other_id.not_in(safety.hidden_member_ids_query(member_id)),
+        ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
     )
 
 
 def _like(column, word: str):
-    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return column.ilike(f"%{escaped}%", escape="\\")
+    return column.ilike(like_pattern(word), escape="\\")
 
 
 def _body_candidates(threads, words: list[str]) -> list[int]:

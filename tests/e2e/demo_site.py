@@ -39,7 +39,7 @@ class DemoSite:
 def _seed(app) -> dict[str, int]:
     from linkmsg import demo
     from linkmsg.models import ROLE_ADMIN, InMail, Member, Message, utcnow
-    from linkmsg.services import accounts, billing, inmail, messaging, safety
+    from linkmsg.services import accounts, billing, inmail, messaging, reports
 
     with app.app_context():
         members = demo.seed()
@@ -64,7 +64,7 @@ def _seed(app) -> dict[str, int]:
             db.session.get(Member, by_handle["lena-fischer"].id),
             "Grow your network 10x overnight! Buy followers at https://followers.example",
         )
-        safety.report(
+        reports.report(
             by_handle["lena-fischer"].id,
             by_handle["kwame-mensah"].id,
             "spam",

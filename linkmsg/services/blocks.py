@@ -1,0 +1,43 @@
+"""Who has blocked whom: the queries every other service asks before it shows or allows
+anything between two members. Depends on the models alone, so that any service may ask;
+blocking and unblocking are in `blocking`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_
+
+from ..extensions import db
+from ..models import Block
+
+
+def blocked_either_way(a_id: int, b_id: int) -> bool:
+    """True when either member has blocked the other."""
+    return bool(blockers_between(a_id, b_id))
+
+
+def blockers_between(a_id: int, b_id: int) -> set[int]:
+    """Which of the two members has blocked the other (none, one or both), in one query."""
+    return set(
+        db.session.scalars(
+            db.select(Block.blocker_id).where(
+                or_(
+                    and_(Block.blocker_id == a_id, Block.blocked_id == b_id),
+                    and_(Block.blocker_id == b_id, Block.blocked_id == a_id),
+                )
+            )
+        )
+    )
+
+
+def has_blocked(blocker_id: int, blocked_id: int) -> bool:
+    return db.session.get(Block, (blocker_id, blocked_id)) is not None
+
+
+def hidden_member_ids_query(member_id: int):
+    """A subquery of the members hidden from `member_id` by a block, either way."""
+    return (
+        db.select(Block.blocked_id)
+        .where(Block.blocker_id == member_id)
+        .union(db.select(Block.blocker_id).where(Block.blocked_id == member_id))
+    )

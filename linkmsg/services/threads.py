@@ -1,0 +1,303 @@
+"""Conversations underneath every way of writing: finding and starting threads, who is
+in them, appending a message, idempotency keys, file access, and `post`, the one send
+pipeline that messaging and InMail both run with their own rules.
+
+Nothing here decides who may write to whom: callers hand `post` their permission check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from flask import current_app
+from limits import parse as parse_limit
+from sqlalchemy import case, text
+
+from ..extensions import db
+from ..models import THREAD_ORDINARY, Attachment, Member, Message, Thread, ThreadMember, utcnow
+from . import atomic, attachments, blocks, events, outbox
+from .errors import NotFound, RateLimited
+
+_IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+# ---------------------------------------------------------------- finding and starting
+
+
+def find_thread(a_id: int, b_id: int, kind: str = THREAD_ORDINARY) -> Thread | None:
+    """The thread of this kind between two members, if they have one."""
+    low, high = sorted((a_id, b_id))
+    return db.session.scalar(
+        db.select(Thread).where(Thread.a_id == low, Thread.b_id == high, Thread.kind == kind)
+    )
+
+
+def get_or_create_thread(sender_id: int, recipient_id: int, kind: str = THREAD_ORDINARY) -> Thread:
+    """The pair's thread of this kind, started by `sender_id` if they have none, in the
+    caller's transaction.
+
+    A new conversation counts toward the sender's daily cap. Both members' locks are
+    taken first (in id order), so the count and the insert are one step: overlapping
+    first messages to many members cannot start more than the cap, and overlapping
+    first messages to one member meet in one thread (its unique index).
+    Raises RateLimited over the cap.
+    """
+    existing = find_thread(sender_id, recipient_id, kind)
+    if existing is not None:
+        return existing
+    atomic.lock_members(sender_id, recipient_id)
+    existing = find_thread(sender_id, recipient_id, kind)
+    if existing is not None:
+        return existing
+    _check_new_thread_cap(sender_id)
+    low, high = sorted((sender_id, recipient_id))
+    thread_id = atomic.insert_ignoring_conflict(
+        Thread,
+        {
+            "a_id": low,
+            "b_id": high,
+            "kind": kind,
+            "created_at": utcnow(),
+            "started_by_id": sender_id,
+        },
+        ["a_id", "b_id"],
+        index_where=text(f"kind = '{kind}'"),
+    )
+    if thread_id is not None:
+        db.session.add_all(
+            [
+                ThreadMember(thread_id=thread_id, member_id=low, other_id=high),
+                ThreadMember(thread_id=thread_id, member_id=high, other_id=low),
+            ]
+        )
+        db.session.flush()
+    return find_thread(low, high, kind)
+
+
+def new_thread_cap() -> tuple[int, timedelta]:
+    """NEW_THREAD_RATE_LIMIT ("50 per day") as (how many, in what sliding window)."""
+    item = parse_limit(current_app.config["NEW_THREAD_RATE_LIMIT"])
+    return item.amount, timedelta(seconds=item.get_expiry())
+
+
+def _check_new_thread_cap(member_id: int) -> None:
+    """Raises RateLimited when the member started their cap of conversations in the
+    window (the caller holds the member's lock)."""
+    limit, window = new_thread_cap()
+    now = utcnow()
+    started = (
+        db.select(Thread.created_at)
+        .where(Thread.started_by_id == member_id, Thread.created_at > now - window)
+        .subquery()
+    )
+    count, oldest = db.session.execute(
+        db.select(db.func.count(), db.func.min(started.c.created_at)).select_from(started)
+    ).one()
+    if count < limit:
+        return
+    again = oldest + window
+    error = RateLimited(
+        f"You've started {limit} new conversation{'' if limit == 1 else 's'} "
+        f"in the last {_window_words(window)}. "
+        f"Nothing was sent; you can start another after {again:%b %-d, %H:%M} UTC."
+    )
+    error.retry_after = max(1, int((again - now).total_seconds()))
+    raise error
+
+
+def _window_words(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return unit if n == 1 else f"{n} {unit}s"
+    return f"{seconds} seconds"
+
+
+# ---------------------------------------------------------------- membership
+
+
+@dataclass(frozen=True)
+class ThreadView:
+    """A thread as one of its members sees it."""
+
+    thread: Thread
+    membership: ThreadMember
+    other: Member
+
+
+def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
+    """The thread if `member_id` is in it and it is not hidden by a block.
+
+    Raises NotFound otherwise — the same answer whether the thread does not exist or
+    belongs to others, so that nobody learns it exists.
+    """
+    row = db.session.execute(
+        db.select(ThreadMember, Thread, Member)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
+        .join(Member, Member.id == ThreadMember.other_id)
+        .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
+    ).first()
+    if row is None or blocks.blocked_either_way(member_id, row[2].id):
+        raise NotFound("This conversation does not exist.")
+    membership, thread, other = row
+    return ThreadView(thread, membership, other)
+
+
+def attachment_for(member_id: int, attachment_id: int) -> Attachment:
+    """The attachment if `member_id` may see its thread. Raises NotFound otherwise, the
+    same as for one that does not exist."""
+    found = db.session.execute(
+        db.select(Attachment, Message.thread_id)
+        .join(Message, Message.id == Attachment.message_id)
+        .where(Attachment.id == attachment_id)
+    ).first()
+    if found is None:
+        raise NotFound("This file does not exist.")
+    attachment, thread_id = found
+    get_thread_for(member_id, thread_id)
+    return attachment
+
+
+# ---------------------------------------------------------------- appending
+
+
+def usable_idempotency_key(submitted: str | None) -> str | None:
+    """The form's idempotency key when it has the shape the page gives it, else None
+    (a submit without a usable key is never taken for a repeat)."""
+    if submitted and _IDEMPOTENCY_KEY_RE.match(submitted):
+        return submitted
+    return None
+
+
+def message_by_key(sender_id: int, key: str | None) -> Message | None:
+    """The message this sender already sent with this idempotency key, if any."""
+    if key is None:
+        return None
+    return db.session.scalar(
+        db.select(Message).where(Message.sender_id == sender_id, Message.idempotency_key == key)
+    )
+
+
+def append(
+    thread: Thread,
+    sender_id: int,
+    body: str,
+    key: str | None,
+    files: list[attachments.Prepared] | None = None,
+) -> Message | None:
+    """Add a message to the thread and bring both members' sides up to date, in the
+    caller's transaction (the caller commits).
+
+    Returns None, having added nothing, when this sender already used `key` (an
+    overlapping repeat of the same submit committed first): the caller decides what of
+    its transaction stands — `post` rolls it back and answers with the earlier message.
+    """
+    message_id = atomic.insert_ignoring_conflict(
+        Message,
+        {
+            "thread_id": thread.id,
+            "sender_id": sender_id,
+            "body": body,
+            "idempotency_key": key,
+            "created_at": utcnow(),
+        },
+        ["sender_id", "idempotency_key"],
+    )
+    if message_id is None:
+        return None
+    attachments.attach(message_id, files or [])
+    newest = case(
+        (Thread.last_message_id.is_(None), message_id),
+        (Thread.last_message_id < message_id, message_id),
+        else_=Thread.last_message_id,
+    )
+    db.session.execute(
+        db.update(Thread).where(Thread.id == thread.id).values(last_message_id=newest)
+    )
+    # Both members' sides move to the newest message; the sender has read up to theirs.
+    db.session.execute(
+        db.update(ThreadMember)
+        .where(ThreadMember.thread_id == thread.id)
+        .values(
+            last_message_id=at_least(ThreadMember.last_message_id, message_id),
+            last_read_message_id=case(
+                (
+                    ThreadMember.member_id == sender_id,
+                    at_least(ThreadMember.last_read_message_id, message_id),
+                ),
+                else_=ThreadMember.last_read_message_id,
+            ),
+            archived=False,
+        )
+    )
+    recipient_id = thread.other_id(sender_id)
+    for member_id in (sender_id, recipient_id):
+        events.record(member_id, events.MESSAGE, thread_id=thread.id, message_id=message_id)
+    outbox.queue_message_email(recipient_id, thread.id, message_id)
+    db.session.flush()
+    return db.session.get(Message, message_id)
+
+
+def at_least(column, value: int):
+    """max(column, value), evaluated on the row as it is when the update takes its lock."""
+    return case((column < value, value), else_=column)
+
+
+# ---------------------------------------------------------------- the send pipeline
+
+Content = TypeVar("Content")
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: Message
+    created: bool  # False when this was a repeat of an earlier submit
+
+
+def post(
+    sender_id: int,
+    *,
+    idempotency_key: str | None,
+    uploads: Sequence[attachments.Upload],
+    check: Callable[[], None],
+    clean: Callable[[bool], Content],
+    deliver: Callable[[Content, str | None, list[attachments.Prepared]], Message | None],
+) -> Posted:
+    """Send one message, every way of writing alike:
+
+    1. a repeated submit (same idempotency key) answers with the earlier message;
+    2. `check()` raises when the sender may not write (the caller's rule);
+    3. `clean(has_files)` returns the cleaned content or raises ValidationFailed;
+    4. the files are checked and stored;
+    5. `deliver(content, key, files)` finds or starts the thread and `append`s, in one
+       transaction with whatever else the way of writing records (an InMail, a credit);
+       it returns None when `append` met a repeat that overlapped this one;
+    6. commit — or, on any failure, roll back and remove the stored files.
+
+    Nothing is saved when a step raises.
+    """
+    key = usable_idempotency_key(idempotency_key)
+    earlier = message_by_key(sender_id, key)
+    if earlier is not None:
+        return Posted(earlier, False)
+    check()
+    content = clean(any(upload.filename for upload in uploads))
+    files = attachments.prepare(list(uploads))
+    try:
+        message = deliver(content, key, files)
+        if message is not None:
+            db.session.commit()
+            return Posted(message, True)
+    except BaseException:
+        db.session.rollback()
+        attachments.discard(files)
+        raise
+    # An overlapping submit with the same key committed first: it stands, and nothing of
+    # this one (a thread it started, its files) is kept.
+    db.session.rollback()
+    attachments.discard(files)
+    return Posted(message_by_key(sender_id, key), False)
