@@ -8,13 +8,13 @@ target is not on the page is ignored by htmx.
 
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g
 from flask import render_template as _render_template
 
 from .extensions import db
 from .forms import MessageForm
-from .models import THREAD_INMAIL, Event, InMail, Member, Message, Notification
-from .services import events, messaging
+from .models import THREAD_INMAIL, Event, InMail, Member, Message
+from .services import events, messaging, notifications
 from .services.errors import NotFound
 from .templating import nav_counts
 
@@ -115,20 +115,19 @@ def _read(member: Member, event: Event) -> str:
 
 
 def _notification(member: Member, event: Event) -> str:
-    found = db.session.execute(
-        db.select(Notification, Member)
-        .outerjoin(Member, Member.id == Notification.actor_id)
-        .where(Notification.id == event.payload["notification_id"])
-    ).first()
+    # The line the notifications page shows for it: alone, or the group it joined.
+    found = notifications.group_of(
+        member.id,
+        event.payload["notification_id"],
+        limit=current_app.config["NOTIFICATIONS_PER_PAGE"],
+    )
     if found is None:
         return _badges(member)
-    notification, actor = found
     return render_template(
         "live/_notification_event.html",
         me=member,
-        notification=notification,
-        actor=actor,
-        unread_ids={notification.id} if notification.read_at is None else set(),
+        group=found,
+        unread_ids={n.id for n, _ in found.items if n.read_at is None},
         **_counts(member),
     )
 

@@ -4,13 +4,29 @@ from flask import Blueprint, abort, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from ..forms import ProfileForm
-from ..services import accounts, messaging, network
+from ..models import Member
+from ..services import accounts, inmail, messaging, network
 from ..services.attachments import Upload
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
 from ..web import done, render
 
 bp = Blueprint("profiles", __name__)
+
+
+def relation(viewer: Member, member: Member) -> dict:
+    """What `member`'s profile shows of the viewer's relation beyond the Connect control: the
+    degree badge and the Message button (or why it is locked, and whether InMail is open).
+    My Network's actions send these again when they change them."""
+    permission = messaging.can_message(viewer, member)
+    waiting = None
+    if viewer.is_premium and permission.remedy == "connect":
+        waiting = inmail.waiting_for_answer(viewer, member)
+    return {
+        "degree": network.degree_label(network.degree(viewer.id, member.id)),
+        "permission": permission,
+        "inmail_waiting": waiting,
+    }
 
 
 @bp.route("/in/<handle>")
@@ -24,10 +40,9 @@ def show(handle: str):
     elif viewer is not None:
         network.record_view(viewer.id, member.id)
         context.update(
-            degree=network.degree_label(network.degree(viewer.id, member.id)),
+            relation(viewer, member),
             mutual=network.mutual_count(viewer.id, member.id),
             rel=network.relationship(viewer.id, member.id),
-            permission=messaging.can_message(viewer, member),
             active=network.active_status(member, viewer),
             next_url=request.path,
         )

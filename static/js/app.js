@@ -209,9 +209,10 @@
 
   // Focus a reading position that is not a control (a fragment's target, <main>): the
   // next Tab continues from there. The temporary tabindex goes when focus moves on.
-  function placeFocus(element) {
+  // `options` as for element.focus().
+  function placeFocus(element, options) {
     if (element.matches(FOCUSABLE)) {
-      element.focus();
+      element.focus(options);
       return;
     }
     if (!element.hasAttribute("tabindex")) {
@@ -220,7 +221,7 @@
         element.removeAttribute("tabindex");
       }, { once: true });
     }
-    element.focus();
+    element.focus(options);
   }
 
   // The control in `container` that stands for `old` (same test hook, name or link).
@@ -248,7 +249,10 @@
       var anchor = detail.pathInfo && detail.pathInfo.anchor;
       var named = anchor && document.getElementById(anchor);
       var main = document.getElementById("main");
-      if (named || main) placeFocus(named || main);
+      // A new page opens at its top: focusing <main> must not scroll it (that would hide
+      // its first lines under the sticky header).
+      if (named) placeFocus(named);
+      else if (main) placeFocus(main, { preventScroll: true });
       return;
     }
     var old = lastFocused;
