@@ -174,7 +174,7 @@ def test_an_accepted_invitation_no_longer_offers_to_see_it(app, browser, member_
     browser.post(f"/network/invitations/{invitation}/accept")
     [line] = by_testid(browser.get("/notifications"), "notification")
     text = sentence(line)
-    assert "Ann Lee invited you to connect. You accepted: you are now connected." in text
+    assert "Ann Lee invited you to connect. You accepted." in text
     assert "See invitation" not in text
 
 

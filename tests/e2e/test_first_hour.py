@@ -151,8 +151,17 @@ def test_accepted_invitation_notification_and_connections_list(live_server, page
     expect(connections.get_by_test_id("member-name")).to_have_text(["Cara Diaz"])
     expect(page.get_by_test_id("connection-count")).to_have_text("1")
 
+    # Removing her from the list acts on that row, though she is on the page twice with
+    # JavaScript (the answered invitation above it).
+    row = connections.get_by_test_id("member-row")
+    row.get_by_text("More actions for Cara Diaz").click()
+    row.get_by_test_id("remove-connection").click()
+    expect(page.get_by_test_id("connection-count")).to_have_text("0")
+    if page.js_enabled:
+        expect(row.get_by_test_id("connect-control")).to_have_attribute("data-state", "none")
+
     page.goto(live_server.url + "/notifications")
-    expect(notification).to_contain_text("You accepted: you are now connected.")
+    expect(notification).to_contain_text("Cara Diaz invited you to connect. You accepted.")
     expect(notification.get_by_role("link", name="See invitation")).to_have_count(0)
 
 
