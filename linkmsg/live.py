@@ -108,17 +108,20 @@ def _read(member: Member, event: Event) -> str:
 
 
 def _notification(member: Member, event: Event) -> str:
-    # Shown by the rule of /notifications: an actor blocked since, or suspended, is not.
-    found = notifications.shown_to(member.id, event.payload["notification_id"])
+    # The line the notifications page shows for it: alone, or the group it joined, by
+    # the page's rule (an actor blocked since, or suspended, is not shown).
+    found = notifications.group_of(
+        member.id,
+        event.payload["notification_id"],
+        limit=current_app.config["NOTIFICATIONS_PER_PAGE"],
+    )
     if found is None:
         return _badges(member)
-    notification, actor = found
     return render_for(
         member,
         "live/_notification_event.html",
-        notification=notification,
-        actor=actor,
-        unread_ids={notification.id} if notification.read_at is None else set(),
+        group=found,
+        unread_ids={n.id for n, _ in found.items if n.read_at is None},
     )
 
 

@@ -113,22 +113,22 @@ def test_a_notification_still_shows_when_nothing_hides_its_actor(ctx):
     billing.start_premium(bob.id)  # Premium: told who viewed him
     profile_views.record_view(julia.id, bob.id)
     db.session.commit()
-    [(notification, _)] = notifications.page(bob.id)[0]
-    shown, actor = notifications.shown_to(bob.id, notification.id)
-    assert shown.id == notification.id and actor.name == "Julia Quist"
+    [line] = notifications.page(bob.id)[0]
+    shown = notifications.group_of(bob.id, line.notification.id)
+    assert shown.ids == line.ids and shown.actor.name == "Julia Quist"
     # Nobody else sees it, whatever its id.
-    assert notifications.shown_to(julia.id, notification.id) is None
+    assert notifications.group_of(julia.id, line.notification.id) is None
 
 
 def test_a_free_member_is_told_of_a_profile_view_but_not_by_whom(ctx):
     bob, julia = make_member("Bob Stone"), make_member("Julia Quist")
     profile_views.record_view(julia.id, bob.id)
     db.session.commit()
-    [(notification, actor)] = notifications.page(bob.id)[0]
-    assert notification.kind == notifications.PROFILE_VIEWED and actor is None
-    assert notifications.shown_to(bob.id, notification.id) == (notification, None)
+    [line] = notifications.page(bob.id)[0]
+    assert line.notification.kind == notifications.PROFILE_VIEWED and line.actor is None
+    assert notifications.group_of(bob.id, line.notification.id).actors == []
     billing.start_premium(bob.id)
-    assert notifications.shown_to(bob.id, notification.id)[1].name == "Julia Quist"
+    assert notifications.group_of(bob.id, line.notification.id).actor.name == "Julia Quist"
 
 
 # ---------------------------------------------------------------- invitations

@@ -47,9 +47,9 @@ def new(handle: str):
                 uploads=_uploads(),
             )
         except ValidationFailed as error:
-            form[error.field if error.field in ("subject", "files") else "body"].errors.append(
-                error.message
-            )
+            for problem in error.each():
+                field = problem.field if problem.field in ("subject", "files") else "body"
+                form[field].errors.append(problem.message)
             status = error.status_code
         else:
             return done(

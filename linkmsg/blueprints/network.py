@@ -11,6 +11,7 @@ from ..models import Member
 from ..services import degrees, directory, network, profile_views
 from ..services.errors import DomainError, ValidationFailed
 from ..web import done, is_htmx, parse_id, render, safe_next
+from .profiles import relation
 
 bp = Blueprint("network", __name__)
 
@@ -26,8 +27,9 @@ def _here() -> str:
     return request.full_path.rstrip("?")
 
 
-def _control(member: Member, *, notice: str | None = None, status: int = 200, oob_counts=None):
-    """The Connect control of one member, re-rendered for htmx after an action."""
+def _control(member: Member, *, notice: str | None = None, status: int = 200, **oob):
+    """The Connect control of one member, re-rendered for htmx after an action, with the
+    out-of-band pieces in `oob` (oob_counts, oob_profile, oob_connections)."""
     rel = network.relationship(current_user.id, member.id)
     return render(
         "network/_connect.html",
@@ -36,14 +38,26 @@ def _control(member: Member, *, notice: str | None = None, status: int = 200, oo
         notice=notice,
         next_url=safe_next(request.form.get("next"), url_for("network.index")),
         status=status,
-        oob_counts=oob_counts,
+        **oob,
     )
 
 
 def _after_action(member: Member, message: str, category: str = "success"):
     if is_htmx():
         counts = network.network_counts(current_user.id)
-        return _control(member, notice=message, oob_counts=counts)
+        connections = None
+        if degrees.are_connected(current_user.id, member.id):
+            # A new connection: My Network's list gains them.
+            connections = network.connections_page(
+                current_user.id, limit=current_app.config["CONNECTIONS_PER_PAGE"]
+            )
+        return _control(
+            member,
+            notice=message,
+            oob_counts=counts,
+            oob_profile=relation(current_user, member),
+            oob_connections=connections,
+        )
     return done(message, safe_next(request.form.get("next"), url_for("network.index")), category)
 
 

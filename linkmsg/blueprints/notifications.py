@@ -23,7 +23,7 @@ def index():
     return render(
         "notifications/index.html",
         "notifications/_list.html",
-        items=seen.items,
+        groups=seen.groups,
         unread_ids=seen.unread_ids,
         next_before=seen.next_before,
     )

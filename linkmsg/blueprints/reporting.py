@@ -56,9 +56,15 @@ def _report(member, message):
     except ValidationFailed as error:
         return _report_page(member, message, error=error, status=error.status_code)
     blocked = " and blocked them" if also_block else ""
-    target = (
-        url_for("settings.blocked") if blocked else url_for("profiles.show", handle=member.handle)
-    )
+    if blocked:
+        target = url_for("settings.blocked")  # the thread and the profile are hidden now
+    elif message:
+        # Back where they were, at the message they reported.
+        target = url_for(
+            "messaging.thread", thread_id=message.thread_id, _anchor=f"message-{message.id}"
+        )
+    else:
+        target = url_for("profiles.show", handle=member.handle)
     return done(
         f"Thank you. You reported {member.name}{blocked}; a moderator will review it.", target
     )

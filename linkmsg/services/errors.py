@@ -14,9 +14,25 @@ class DomainError(Exception):
 
 
 class ValidationFailed(DomainError):
-    """Input that breaks a rule of the form it came in (length, format, required)."""
+    """Input that breaks a rule of the form it came in (length, format, required).
+
+    A form with several faulty fields raises one error for the first and carries the others
+    in `others`, so that the member sees every fault at once.
+    """
 
     status_code = 422
+
+    def __init__(self, message: str, *, field: str | None = None, others=()):
+        super().__init__(message, field=field)
+        self.others: tuple[ValidationFailed, ...] = tuple(others)
+
+    @classmethod
+    def of(cls, problems: list["ValidationFailed"]) -> "ValidationFailed":
+        first, *rest = problems
+        return cls(first.message, field=first.field, others=rest)
+
+    def each(self) -> tuple["ValidationFailed", ...]:
+        return (self, *self.others)
 
 
 class CouldNotStore(ValidationFailed):

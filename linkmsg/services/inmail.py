@@ -99,6 +99,16 @@ def pending(sender_id: int, recipient_id: int) -> InMail | None:
     )
 
 
+def waiting_for_answer(sender: Member, recipient: Member) -> Conflict | None:
+    """Why `sender` may not InMail `recipient` again yet, if an earlier InMail is unanswered."""
+    if pending(sender.id, recipient.id) is None:
+        return None
+    return Conflict(
+        f"Your InMail to {recipient.name} is waiting for an answer. "
+        "You can send another once they reply or decline."
+    )
+
+
 def check(sender: Member, recipient: Member, now: datetime | None = None) -> None:
     """Raises the reason `sender` may not InMail `recipient` now (InMailRefused, Conflict,
     NotFound for a recipient who blocked the sender)."""
@@ -124,11 +134,9 @@ def check(sender: Member, recipient: Member, now: datetime | None = None) -> Non
         )
     if not recipient.accepts_inmail:
         raise InMailRefused(f"{recipient.name} doesn't accept InMail.")
-    if pending(sender.id, recipient.id) is not None:
-        raise Conflict(
-            f"Your InMail to {recipient.name} is waiting for an answer. "
-            "You can send another once they reply or decline."
-        )
+    waiting = waiting_for_answer(sender, recipient)
+    if waiting is not None:
+        raise waiting
     if billing.balance(sender.id) < 1:
         raise _no_credits(sender.id)
 
@@ -140,22 +148,30 @@ def _no_credits(member_id: int) -> InMailRefused:
 
 
 def clean(subject: str | None, body: str | None, *, has_files: bool) -> tuple[str, str]:
+    """Raises ValidationFailed naming every faulty field, not only the first."""
     subject = " ".join((subject or "").split())
     body = normalise_newlines(body).strip()
     subject, body = ("" if is_blank(subject) else subject), ("" if is_blank(body) else body)
+    problems = []
     if not subject:
-        raise ValidationFailed("Give your InMail a subject.", field="subject")
-    if len(subject) > SUBJECT_MAX:
-        raise ValidationFailed(
-            f"The subject can be at most {SUBJECT_MAX} characters.", field="subject"
+        problems.append(ValidationFailed("Give your InMail a subject.", field="subject"))
+    elif len(subject) > SUBJECT_MAX:
+        problems.append(
+            ValidationFailed(
+                f"The subject can be at most {SUBJECT_MAX} characters.", field="subject"
+            )
         )
     if not body and not has_files:
-        raise ValidationFailed("Write your InMail before sending.", field="body")
-    if len(body) > BODY_MAX:
-        raise ValidationFailed(
-            f"An InMail can be at most {BODY_MAX:,} characters (this one has {len(body):,}).",
-            field="body",
+        problems.append(ValidationFailed("Write your InMail before sending.", field="body"))
+    elif len(body) > BODY_MAX:
+        problems.append(
+            ValidationFailed(
+                f"An InMail can be at most {BODY_MAX:,} characters (this one has {len(body):,}).",
+                field="body",
+            )
         )
+    if problems:
+        raise ValidationFailed.of(problems)
     return subject, body
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
-from ..models import Member, Notification, utcnow
+from ..models import Invitation, Member, Notification, utcnow
 from . import events
 from .blocks import hidden_member_ids_query
 
 INVITATION_RECEIVED = "invitation_received"
 INVITATION_ACCEPTED = "invitation_accepted"
 PROFILE_VIEWED = "profile_viewed"
+
+# Kinds whose consecutive notifications read as one line ("Ava and 6 others viewed your
+# profile"): many of them say little each.
+GROUPED_KINDS = frozenset({PROFILE_VIEWED})
 
 
 def notify(
@@ -64,24 +68,6 @@ def _who(member_id: int, notification: Notification, actor: Member | None) -> Me
     return actor
 
 
-def shown_to(member_id: int, notification_id: int) -> tuple[Notification, Member | None] | None:
-    """A notification of the member's with its actor, by the rule `/notifications`
-    shows them by; None when it is gone or its actor is hidden (a block, a suspension)."""
-    found = db.session.execute(
-        db.select(Notification, Member)
-        .outerjoin(Member, Member.id == Notification.actor_id)
-        .where(
-            Notification.id == notification_id,
-            Notification.member_id == member_id,
-            _visible(member_id),
-        )
-    ).first()
-    if found is None:
-        return None
-    notification, actor = found
-    return notification, _who(member_id, notification, actor)
-
-
 def unread_count(member_id: int) -> int:
     return db.session.scalar(unread_count_query(member_id))
 
@@ -92,10 +78,78 @@ def unread_count_query(member_id: int):
     )
 
 
-def page(member_id: int, *, before_id: int | None = None, limit: int = 30):
-    """Newest first, keyset-paged by id; actors loaded with the same query.
+@dataclass
+class Group:
+    """One line of the notifications page: a notification, or a run of consecutive ones of a
+    grouped kind, newest first."""
 
-    Returns (notifications, next_before_id or None).
+    items: list[tuple[Notification, Member | None]]
+    # For an invitation received: what became of it ("pending", "accepted").
+    invitation_status: str | None = field(default=None)
+
+    @property
+    def notification(self) -> Notification:
+        return self.items[0][0]
+
+    @property
+    def actor(self) -> Member | None:
+        return self.items[0][1]
+
+    @property
+    def actors(self) -> list[Member]:
+        """Everyone in the group once, most recent first."""
+        seen: dict[int, Member] = {}
+        for _, actor in self.items:
+            if actor is not None:
+                seen.setdefault(actor.id, actor)
+        return list(seen.values())
+
+    @property
+    def ids(self) -> list[int]:
+        return [notification.id for notification, _ in self.items]
+
+    @property
+    def anchor_id(self) -> int:
+        """The oldest notification's id: it stays the group's as newer ones join it."""
+        return self.items[-1][0].id
+
+
+def group(items: list[tuple[Notification, Member | None]]) -> list[Group]:
+    """Consecutive notifications of a grouped kind become one group; others stay alone."""
+    groups: list[Group] = []
+    for notification, actor in items:
+        last = groups[-1] if groups else None
+        if (
+            last
+            and notification.kind in GROUPED_KINDS
+            and last.notification.kind == notification.kind
+        ):
+            last.items.append((notification, actor))
+        else:
+            groups.append(Group([(notification, actor)]))
+    return groups
+
+
+def _with_invitation_status(groups: list[Group]) -> list[Group]:
+    """An invitation's notification says whether it is still waiting (one query per page)."""
+    ids = [g.notification.ref_id for g in groups if g.notification.kind == INVITATION_RECEIVED]
+    if ids:
+        statuses = dict(
+            db.session.execute(
+                db.select(Invitation.id, Invitation.status).where(Invitation.id.in_(ids))
+            ).all()
+        )
+        for g in groups:
+            if g.notification.kind == INVITATION_RECEIVED:
+                g.invitation_status = statuses.get(g.notification.ref_id)
+    return groups
+
+
+def page(member_id: int, *, before_id: int | None = None, limit: int = 30):
+    """Newest first, keyset-paged by id over notifications (grouped within the page);
+    actors loaded with the same query.
+
+    Returns (groups, next_before_id or None).
     """
     query = (
         db.select(Notification, Member)
@@ -109,12 +163,20 @@ def page(member_id: int, *, before_id: int | None = None, limit: int = 30):
     rows = db.session.execute(query).all()
     items = [(item, _who(member_id, item, actor)) for item, actor in rows[:limit]]
     next_before = items[-1][0].id if len(rows) > limit else None
-    return items, next_before
+    return _with_invitation_status(group(items)), next_before
+
+
+def group_of(member_id: int, notification_id: int, *, limit: int = 30) -> Group | None:
+    """The group a new notification joins at the top of the first page (for live delivery)."""
+    groups, _ = page(member_id, before_id=notification_id + 1, limit=limit)
+    if groups and notification_id in groups[0].ids:
+        return groups[0]
+    return None
 
 
 @dataclass(frozen=True)
 class SeenPage:
-    items: list[tuple[Notification, Member | None]]
+    groups: list[Group]
     unread_ids: set[int]  # unread until this page was shown; read from now on
     next_before: int | None
 
@@ -123,15 +185,17 @@ def see_page(member_id: int, *, before_id: int | None = None, limit: int = 30) -
     """A page of notifications as the member sees it: what was unread is marked read by
     seeing it, and shown unread this once. The rows are detached before the commit, so
     the page renders them as they were, without reading them again."""
-    items, next_before = page(member_id, before_id=before_id, limit=limit)
+    groups, next_before = page(member_id, before_id=before_id, limit=limit)
+    items = [item for each in groups for item in each.items]
     unread_ids = {notification.id for notification, _ in items if notification.read_at is None}
     if unread_ids:
         for notification, actor in items:
-            db.session.expunge(notification)
+            if notification in db.session:
+                db.session.expunge(notification)
             if actor is not None and actor in db.session:
                 db.session.expunge(actor)
         mark_all_read(member_id, up_to_id=max(unread_ids))
-    return SeenPage(items, unread_ids, next_before)
+    return SeenPage(groups, unread_ids, next_before)
 
 
 def mark_all_read(member_id: int, up_to_id: int | None = None) -> None:

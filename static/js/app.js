@@ -11,6 +11,54 @@
     }
   });
 
+  // A boosted navigation swaps the body and keeps the old <head>, so the token above would
+  // stay the one of the first page loaded — the login page's, from before the session
+  // started. Take the new page's token as its body goes in.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var text = event.detail.serverResponse;
+    if (typeof text !== "string" || text.indexOf('name="csrf-token"') < 0) return;
+    var fresh = new DOMParser().parseFromString(text, "text/html")
+      .querySelector('meta[name="csrf-token"]');
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (fresh && meta) meta.setAttribute("content", fresh.getAttribute("content"));
+  });
+
+  // The server renders a response's or a live event's out-of-band pieces for every page
+  // that may be open (the inbox's row, the open thread's list, the notifications page);
+  // each page takes the pieces whose target it has. htmx would drop the others anyway but
+  // log each as an error: they are dropped here, before htmx sees them.
+  function oobTarget(piece) {
+    var value = piece.getAttribute("hx-swap-oob");
+    var colon = value.indexOf(":");
+    if (colon > 0) return document.querySelector(value.slice(colon + 1));
+    return piece.id ? document.getElementById(piece.id) : null;
+  }
+
+  function withoutAbsentTargets(text) {
+    // A whole page (a boosted navigation) carries no pieces; leave it as it came.
+    if (typeof text !== "string" || text.indexOf("hx-swap-oob") < 0 || /<body[\s>]/i.test(text)) {
+      return text;
+    }
+    var parsed = document.createElement("template");
+    parsed.innerHTML = text;
+    var dropped = false;
+    parsed.content.querySelectorAll("[hx-swap-oob]").forEach(function (piece) {
+      if (!oobTarget(piece)) {
+        piece.remove();
+        dropped = true;
+      }
+    });
+    return dropped ? parsed.innerHTML : text;
+  }
+
+  // On <body hx-ext="present-targets">: every htmx response and every live event's swap
+  // passes through it.
+  htmx.defineExtension("present-targets", {
+    transformResponse: function (text) {
+      return withoutAbsentTargets(text);
+    }
+  });
+
   // htmx looks up a response's out-of-band pieces under the element that made the
   // request. When a live update replaced that element meanwhile (a row's menu, after the
   // row's own event arrived first), the lookup ran in the detached old subtree and missed
@@ -20,10 +68,17 @@
     var origin = event.target;
     if (!origin.hasAttribute || !origin.hasAttribute("data-oob-only")) return;
     // Listened on the element itself: once detached, its events no longer bubble up here.
+    // htmx's own swap would look in the detached subtree, find no target and log each
+    // piece as an error: it is skipped, and the pieces applied below.
+    origin.addEventListener("htmx:beforeSwap", function (before) {
+      if (!origin.isConnected) before.detail.shouldSwap = false;
+    }, { once: true });
     origin.addEventListener("htmx:afterRequest", function (after) {
       var detail = after.detail || {};
       if (!origin.isConnected && detail.successful && detail.xhr) {
-        htmx.swap(document.body, detail.xhr.responseText, { swapStyle: "none" });
+        htmx.swap(document.body, withoutAbsentTargets(detail.xhr.responseText), {
+          swapStyle: "none"
+        });
       }
     }, { once: true });
   });
@@ -170,9 +225,10 @@
 
   // Focus a reading position that is not a control (a fragment's target, <main>): the
   // next Tab continues from there. The temporary tabindex goes when focus moves on.
-  function placeFocus(element) {
+  // `options` as for element.focus().
+  function placeFocus(element, options) {
     if (element.matches(FOCUSABLE)) {
-      element.focus();
+      element.focus(options);
       return;
     }
     if (!element.hasAttribute("tabindex")) {
@@ -181,7 +237,7 @@
         element.removeAttribute("tabindex");
       }, { once: true });
     }
-    element.focus();
+    element.focus(options);
   }
 
   // The control in `container` that stands for `old` (same test hook, name or link).
@@ -209,7 +265,10 @@
       var anchor = detail.pathInfo && detail.pathInfo.anchor;
       var named = anchor && document.getElementById(anchor);
       var main = document.getElementById("main");
-      if (named || main) placeFocus(named || main);
+      // A new page opens at its top: focusing <main> must not scroll it (that would hide
+      // its first lines under the sticky header).
+      if (named) placeFocus(named);
+      else if (main) placeFocus(main, { preventScroll: true });
       return;
     }
     var old = lastFocused;

@@ -71,6 +71,45 @@ def page(request, chromium):
     context.close()
 
 
+# Chromium reports a Content-Security-Policy violation to the page as an event, not always
+# as a console message Playwright sees: the page reports each one on the console itself.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error("CSP violation: " + event.violatedDirective + " blocked " +
+    (event.blockedURI || "inline code") + " at " + event.sourceFile + ":" + event.lineNumber +
+    (event.sample ? " (" + event.sample + ")" : ""));
+});
+"""
+
+
+class BrowserErrors:
+    """Console errors, uncaught exceptions and CSP violations of every page of the contexts
+    it watches (pages opened later included)."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def watch(self, context):
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        context.on("console", self._console)
+        context.on("weberror", lambda error: self.seen.append(f"uncaught: {error.error}"))
+        return context
+
+    def _console(self, message):
+        if message.type == "error":
+            where = message.location.get("url", "")
+            self.seen.append(f"{message.text} [{message.page.url if message.page else where}]")
+
+
+@pytest.fixture
+def browser_errors():
+    """Watch contexts with `browser_errors.watch(context)`: the test fails if any of their
+    pages logged an error or broke the Content-Security-Policy."""
+    errors = BrowserErrors()
+    yield errors
+    assert not errors.seen, "The browser reported:\n" + "\n".join(errors.seen)
+
+
 E2E_PASSWORD = "a long enough secret"
 
 

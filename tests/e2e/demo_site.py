@@ -1,5 +1,6 @@
 """One live server per test module, loaded with the demo network (`flask seed-demo`) plus a
-little more: Ava Chen is Premium and has sent an InMail, Dana Whitfield moderates a report.
+little more: Ava Chen is Premium, has sent an InMail and had her profile viewed by five
+members, Dana Whitfield moderates a report.
 
 Used by the accessibility, keyboard and screenshot tests, which look at the pages a member
 sees in the demo rather than at pages built for one assertion.
@@ -39,7 +40,7 @@ class DemoSite:
 def _seed(app) -> dict[str, int]:
     from linkmsg import demo
     from linkmsg.models import ROLE_ADMIN, InMail, Member, Message, utcnow
-    from linkmsg.services import accounts, billing, inmail, messaging, reports
+    from linkmsg.services import accounts, billing, inmail, messaging, profile_views, reports
 
     with app.app_context():
         members = demo.seed()
@@ -50,6 +51,15 @@ def _seed(app) -> dict[str, int]:
         ava, dana = by_handle["ava-chen"], by_handle["dana-whitfield"]
         billing.start_premium(ava.id)
         db.session.commit()
+        # Five members looked at Ava's profile: one line in her notifications.
+        for handle in (
+            "lena-fischer",
+            "kwame-mensah",
+            "priya-raman",
+            "oscar-lindqvist",
+            "ben-okafor",
+        ):
+            profile_views.record_view(by_handle[handle].id, ava.id)
         sent = inmail.send(
             db.session.get(Member, ava.id),
             db.session.get(Member, by_handle["priya-raman"].id),

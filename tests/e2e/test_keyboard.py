@@ -12,7 +12,9 @@ from .demo_site import AVA, demo_site
 
 FOCUSED = """() => {
   const e = document.activeElement;
-  if (!e || e === document.body) return {tag: "BODY", id: "", name: "", text: "", label: ""};
+  if (!e || e === document.body) {
+    return {tag: "BODY", id: "", name: "", text: "", label: "", href: ""};
+  }
   return {
     tag: e.tagName,
     id: e.id,
@@ -53,8 +55,8 @@ def test_keyboard_only_member_logs_in_opens_a_thread_and_replies(chromium, site)
     try:
         page.goto(site.url + "/login")
 
-        # Log in: the skip link, the brand, the top links, then the form's fields.
-        tab_to(page, lambda f: f["id"] == "email", "the Email field")
+        # Log in: the page opens with focus in the Email field, then Tab to the password.
+        expect(page.get_by_label("Email")).to_be_focused()
         page.keyboard.type(AVA)
         tab_to(page, lambda f: f["id"] == "password", "the Password field")
         from linkmsg.demo import DEMO_PASSWORD

@@ -25,6 +25,7 @@ PAGES = [
     ("network", "/network"),
     ("inmail", "/inmail/new/oscar-lindqvist?template=introduction"),
     ("premium", "/premium"),
+    ("notifications", "/notifications"),
 ]
 SHOTS = [(name, path, device) for name, path in PAGES for device in DEVICES]
 
