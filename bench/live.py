@@ -56,6 +56,7 @@ import psycopg
 from psycopg import sql
 
 from .common import summarize as common_summarize
+from .sse import parse_block
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -342,17 +343,15 @@ class Stream:
                 self.opened.set_result(False)
 
     def _block(self, block: str, arrived: tuple[float, float]) -> None:
-        lines = block.split("\n")
-        if any(line.startswith(": open") for line in lines) and not self.opened.done():
+        event = parse_block(block.split("\n"))
+        if "open" in event.comments and not self.opened.done():
             self.opened.set_result(True)
             return
-        if all(line.startswith(":") for line in lines):
+        if event.is_comment:
             self.keepalives += 1
             return
-        event_id = next((line[3:].strip() for line in lines if line.startswith("id:")), None)
-        data = "\n".join(line[5:] for line in lines if line.startswith("data:"))
         self.events += 1
-        self.arrivals.append((*arrived, self.index, event_id, len(data)))
+        self.arrivals.append((*arrived, self.index, event.id, len(event.data)))
 
     def close(self) -> None:
         if self.writer is not None:

@@ -7,9 +7,12 @@ import queue
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
 
 from werkzeug.serving import make_server
+
+from bench.sse import SSE, parse_block
+
+__all__ = ["SSE", "EventStream", "LiveServer"]
 
 
 class LiveServer:
@@ -30,14 +33,6 @@ class LiveServer:
         self.server.shutdown()
         self.thread.join(timeout=5)
         self.server.server_close()
-
-
-@dataclass
-class SSE:
-    id: str | None = None
-    event: str | None = None
-    data: str = ""
-    comments: list[str] = field(default_factory=list)
 
 
 class EventStream:
@@ -74,7 +69,7 @@ class EventStream:
 
     def next(self, timeout: float = 5.0, *, skip_comments: bool = True) -> SSE | None:
         """The next event (or comment block), or None when nothing came in time."""
-        current = SSE()
+        block: list[str] = []
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -87,23 +82,12 @@ class EventStream:
             if line is None:
                 self.lines.put(None)  # closed: stays closed
                 return None
-            if line == "":
-                if current.event or current.data or current.id:
-                    return current
-                if current.comments and not skip_comments:
-                    return current
-                current = SSE()
+            if line != "":
+                block.append(line)
                 continue
-            if line.startswith(":"):
-                current.comments.append(line[1:].strip())
-                continue
-            name, _, value = line.partition(":")
-            if name == "data":
-                current.data = (current.data + "\n" if current.data else "") + value
-            elif name == "event":
-                current.event = value
-            elif name == "id":
-                current.id = value
+            event, block = parse_block(block), []
+            if not event.is_comment or (event.comments and not skip_comments):
+                return event
 
     def events(self, count: int, timeout: float = 5.0) -> list[SSE]:
         found = []
