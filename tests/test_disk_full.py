@@ -170,4 +170,7 @@ def test_a_profile_picture_that_finds_the_disk_full_is_refused_507(
         assert member.name == "Dana Whitfield" and member.avatar_key is None
     assert stored_files(full_disk) == []
     assert len(problems(caplog)) == 1
-    assert by_testid(browser.get(f"/in/{dana.handle}"), "profile-name")[0].get_text(strip=True) == "Dana Whitfield"
+    assert (
+        by_testid(browser.get(f"/in/{dana.handle}"), "profile-name")[0].get_text(strip=True)
+        == "Dana Whitfield"
+    )
