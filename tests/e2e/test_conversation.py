@@ -34,7 +34,7 @@ def member(app, member_id):
 
 def thread_with_history(app):
     """Alice and Bob; Bob wrote twice yesterday two minutes apart, Alice answered, and
-    today Bob wrote twice ten minutes apart. Returns (thread id, Alice's id)."""
+    today Bob wrote twice ten minutes apart. Returns (thread id, Alice's id, Bob's id)."""
     alice, bob = make_members(app, "Alice Moreau", "Bob Stone")
     yesterday = utcnow().replace(hour=10, minute=0, second=0, microsecond=0) - timedelta(days=1)
     today = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=30)
@@ -57,7 +57,7 @@ def thread_with_history(app):
         for message, (_, _, when) in zip(sent, plan, strict=True):
             message.created_at = when
         db.session.commit()
-    return thread_id, alice
+    return thread_id, alice, bob
 
 
 def open_thread(page, live_server, thread_id):
@@ -72,7 +72,7 @@ def attribute_list(page, testid, name):
 
 
 def test_runs_days_and_own_messages_and_a_sent_message_joins_its_run(live_server, page, width):
-    thread_id, alice = thread_with_history(live_server.app)
+    thread_id, alice, _ = thread_with_history(live_server.app)
     open_thread(page, live_server, thread_id)
 
     expect(page.get_by_test_id("day-separator")).to_have_text(["Yesterday", "Today"])
@@ -105,7 +105,7 @@ def test_runs_days_and_own_messages_and_a_sent_message_joins_its_run(live_server
 
 
 def test_report_is_in_the_message_menu(live_server, page, width):
-    thread_id, _ = thread_with_history(live_server.app)
+    thread_id, _, _ = thread_with_history(live_server.app)
     open_thread(page, live_server, thread_id)
     # Only the other member's messages have a menu, and Report waits inside it.
     expect(page.get_by_test_id("message-actions")).to_have_count(4)
@@ -120,7 +120,7 @@ def test_report_is_in_the_message_menu(live_server, page, width):
 
 def test_enter_sends_and_shift_enter_adds_a_line(live_server, page, width):
     js_only(page)
-    thread_id, _ = thread_with_history(live_server.app)
+    thread_id, _, _ = thread_with_history(live_server.app)
     open_thread(page, live_server, thread_id)
     box = page.get_by_label("Write a message")
     box.click()
@@ -139,7 +139,7 @@ def test_chosen_files_show_as_chips_and_a_removed_one_is_not_sent(
     live_server, page, width, tmp_path
 ):
     js_only(page)
-    thread_id, _ = thread_with_history(live_server.app)
+    thread_id, _, _ = thread_with_history(live_server.app)
     photo = tmp_path / "photo.png"
     photo.write_bytes(files.image("PNG", size=(300, 200)))
     brief = tmp_path / "brief.pdf"
@@ -167,7 +167,7 @@ def test_chosen_files_show_as_chips_and_a_removed_one_is_not_sent(
 def test_the_counter_shows_near_the_limit_and_an_overlong_message_is_not_sent(
     live_server, page, width
 ):
-    thread_id, _ = thread_with_history(live_server.app)
+    thread_id, _, _ = thread_with_history(live_server.app)
     open_thread(page, live_server, thread_id)
     box = page.get_by_label("Write a message")
     box.fill("x" * 8050)
@@ -196,7 +196,7 @@ def test_the_counter_shows_near_the_limit_and_an_overlong_message_is_not_sent(
 def test_the_upload_bar_goes_after_a_refused_send(live_server, page, width, tmp_path):
     js_only(page)
     live_server.app.config["MESSAGE_RATE_LIMIT"] = "1 per minute"
-    thread_id, _ = thread_with_history(live_server.app)
+    thread_id, _, _ = thread_with_history(live_server.app)
     big = tmp_path / "big.png"
     big.write_bytes(files.image("PNG", size=(1500, 1500)))
     open_thread(page, live_server, thread_id)
@@ -211,3 +211,17 @@ def test_the_upload_bar_goes_after_a_refused_send(live_server, page, width, tmp_
         expect(page.get_by_test_id("upload-progress")).to_be_hidden()
         assert bar.evaluate("bar => bar.value") == 0
     assert statuses == [200, 429]
+
+
+def test_live_messages_continue_the_run_on_the_open_page(live_server, page, width):
+    js_only(page)
+    thread_id, _, bob = thread_with_history(live_server.app)
+    open_thread(page, live_server, thread_id)
+    with live_server.app.app_context():
+        for body in ("Quick question", "Is 3 pm fine?"):
+            messaging.reply(member(live_server.app, bob), thread_id, body)
+    expect(page.get_by_test_id("message")).to_have_count(7)
+    # Bob's last message was 30 minutes ago: the first live one starts a run, the second
+    # (seconds later) continues it; both are today, under the one "Today" separator.
+    assert attribute_list(page, "message", "data-group-start")[5:] == ["1", "0"]
+    expect(page.get_by_test_id("day-separator")).to_have_text(["Yesterday", "Today"])
