@@ -74,6 +74,7 @@ def _avatar_macro(app: Flask):
 
 
 def init_app(app: Flask) -> None:
+    from .services import conversation
     from .services.attachments import ACCEPT, human_size, label
     from .services.billing import reason_label
     from .services.degrees import degree_label
@@ -82,6 +83,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["filesize"] = human_size
     app.jinja_env.globals["file_label"] = label
     app.jinja_env.globals["accept_files"] = ACCEPT
+    app.jinja_env.globals["laid_out"] = conversation.laid_out
+    app.jinja_env.globals["place_appended"] = conversation.place_appended
 
     app.jinja_env.filters["ledger_reason"] = reason_label
     app.jinja_env.filters["timeago"] = timeago

@@ -104,14 +104,22 @@
   });
 
   // Message times are written in UTC (the server does not know the reader's time zone);
-  // where JavaScript runs they are shown in the reader's own time.
+  // where JavaScript runs they are shown in the reader's own time. A message's time has a
+  // short visible form and a full one for screen readers.
   function localTimes(root) {
     root.querySelectorAll("time[data-local]").forEach(function (element) {
       var when = new Date(element.getAttribute("datetime"));
       if (isNaN(when.getTime())) return;
-      element.textContent = when.toLocaleString(undefined, {
-        month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
-      });
+      var short = element.querySelector(".time-short");
+      var full = element.querySelector(".time-full");
+      if (short && full) {
+        short.textContent = when.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+        full.textContent = when.toLocaleString(undefined, { dateStyle: "long", timeStyle: "short" });
+      } else {
+        element.textContent = when.toLocaleString(undefined, {
+          month: "short", day: "numeric", hour: "2-digit", minute: "2-digit"
+        });
+      }
       element.title = when.toString();
       element.removeAttribute("data-local");
     });
@@ -120,10 +128,12 @@
   document.addEventListener("htmx:load", function () { localTimes(document); });
 
   // A message can arrive twice on the same page: from the send's own response and from
-  // the live stream (or a replay). Keep the first copy.
+  // the live stream (or a replay), and so can the day separator before it; a page of
+  // older messages brings the separator of a day already shown. Keep the first copy.
   function dropDuplicateMessages() {
     var seen = {};
-    document.querySelectorAll('li[data-testid="message"][id]').forEach(function (item) {
+    var items = 'li[data-testid="message"][id], li[data-testid="day-separator"][id]';
+    document.querySelectorAll(items).forEach(function (item) {
       if (seen[item.id]) {
         item.remove();
       } else {
@@ -185,6 +195,149 @@
     bar.hidden = false;
     bar.value = Math.round((event.detail.loaded / event.detail.total) * 100);
   });
+
+  // Whatever the answer (sent, refused, too many requests, a network error), the bar goes:
+  // it shows an upload under way, not the last one.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.target.closest ? event.target.closest("form") : null;
+    var bar = form ? form.querySelector(".upload-progress") : null;
+    if (!bar) return;
+    bar.hidden = true;
+    bar.value = 0;
+  });
+
+  // The composer (the reply box and the new-message form). Without JavaScript it is a
+  // textarea, a native file input and a Send button, and the server refuses what is too long.
+  function composerPieces(form) {
+    return {
+      body: form.querySelector("textarea[data-max-chars]"),
+      counter: form.querySelector(".char-counter"),
+      error: form.querySelector(".composer-error")
+    };
+  }
+
+  function characters(text) {
+    return Array.from(text.trim()).length;
+  }
+
+  // The counter shows from 90% of the limit; past it, it says by how much.
+  function updateCounter(textarea) {
+    var pieces = composerPieces(textarea.form);
+    if (!pieces.counter) return;
+    var limit = Number(textarea.getAttribute("data-max-chars"));
+    var used = characters(textarea.value);
+    var over = used > limit;
+    pieces.counter.hidden = used < limit * 0.9;
+    pieces.counter.classList.toggle("over", over);
+    pieces.counter.textContent = over
+      ? (used - limit).toLocaleString() + " characters over the " + limit.toLocaleString() + " limit"
+      : used.toLocaleString() + " / " + limit.toLocaleString();
+    if (!over && pieces.error) pieces.error.hidden = true;
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("textarea[data-max-chars]")) {
+      updateCounter(event.target);
+    }
+  });
+
+  // A message over the limit is not sent: the reason shows by the box, which keeps the text.
+  // Listened in the capture phase, before htmx or the browser sends the form.
+  document.addEventListener("submit", function (event) {
+    var pieces = composerPieces(event.target);
+    if (!pieces.body || !pieces.error) return;
+    var limit = Number(pieces.body.getAttribute("data-max-chars"));
+    var used = characters(pieces.body.value);
+    if (used <= limit) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    pieces.error.textContent = "Your message can be at most " + limit.toLocaleString() +
+      " characters (this one has " + used.toLocaleString() + "). Shorten it to send.";
+    pieces.error.hidden = false;
+    pieces.body.setAttribute("aria-invalid", "true");
+    pieces.body.focus();
+  }, true);
+
+  // Enter sends, Shift+Enter starts a new line (as do Enter while composing an accented
+  // or East Asian character).
+  document.addEventListener("keydown", function (event) {
+    var box = event.target;
+    if (event.key !== "Enter" || !box.matches || !box.matches("textarea[data-enter-sends]")) return;
+    if (event.shiftKey || event.altKey || event.ctrlKey || event.metaKey || event.isComposing) return;
+    event.preventDefault();
+    if (box.form) box.form.requestSubmit();
+  });
+
+  // The paperclip opens the file picker; chosen files show as chips with their size, each
+  // with a button that takes it out of the input.
+  function humanSize(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return Math.round(bytes / 1024) + " KB";
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  function showChips(input) {
+    var field = input.closest(".file-field");
+    var list = field && field.querySelector(".file-chips");
+    if (!list) return;
+    list.replaceChildren();
+    Array.from(input.files).forEach(function (file, index) {
+      var chip = document.createElement("li");
+      chip.className = "file-chip";
+      chip.setAttribute("data-testid", "file-chip");
+      var name = document.createElement("span");
+      name.className = "file-chip-name";
+      name.textContent = file.name;
+      var size = document.createElement("span");
+      size.className = "muted small";
+      size.textContent = humanSize(file.size);
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "file-chip-remove";
+      remove.setAttribute("data-testid", "remove-file");
+      remove.setAttribute("aria-label", "Remove " + file.name);
+      remove.textContent = "×";
+      remove.addEventListener("click", function () {
+        var kept = new DataTransfer();
+        Array.from(input.files).forEach(function (other, at) {
+          if (at !== index) kept.items.add(other);
+        });
+        input.files = kept.files;
+        showChips(input);
+        var button = field.querySelector(".attach-button");
+        if (button) button.focus();
+      });
+      chip.append(name, " ", size, remove);
+      list.append(chip);
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches(".file-field input[type=file]")) {
+      showChips(event.target);
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest(".attach-button") : null;
+    if (!button) return;
+    var input = button.closest(".file-field").querySelector("input[type=file]");
+    if (input) input.click();
+  });
+
+  // With JavaScript the paperclip and the chips stand in for the native control.
+  function enhanceComposers(root) {
+    root.querySelectorAll(".file-field:not(.enhanced)").forEach(function (field) {
+      field.classList.add("enhanced");
+      var button = field.querySelector(".attach-button");
+      if (button) button.hidden = false;
+    });
+    root.querySelectorAll("[data-js-only]").forEach(function (element) {
+      element.hidden = false;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { enhanceComposers(document); });
+  document.addEventListener("htmx:load", function () { enhanceComposers(document); });
 
   // After a swap, put focus where the new content is, for keyboard and screen reader users.
   document.addEventListener("htmx:afterSwap", function (event) {

@@ -114,6 +114,7 @@ def test_reporting_a_message_returns_to_the_conversation(live_server, page):
         thread_id = messaging.start(member(bob), member(alice), "Buy followers").thread_id
     log_in(page, live_server.url, "alice-moreau@example.com")
     page.goto(f"{live_server.url}/messaging/t/{thread_id}")
+    page.get_by_test_id("message-actions").click()
     page.get_by_test_id("report-message").click()
     page.get_by_label("Spam").check()
     page.get_by_role("button", name="Send report").click()

@@ -123,8 +123,14 @@ def test_keyboard_only_member_logs_in_opens_a_thread_and_replies(chromium, site)
         expect(announcer).to_have_text("New message from Ben Okafor: Great, see you Thursday.")
         expect(page.get_by_label("Write a message")).to_be_focused()
 
-        # Shift+Tab walks back from the reply box to the newest message's Report link.
-        back = tab_to(page, lambda f: f["tag"] == "A", "a link above", key="Shift+Tab", limit=3)
-        assert back["text"] == "Report", back
+        # Shift+Tab walks back from the reply box to the newest message's "⋯" menu.
+        back = tab_to(
+            page, lambda f: f["tag"] == "SUMMARY", "a menu above", key="Shift+Tab", limit=3
+        )
+        assert back["text"] == "⋯", back
+        expect(page.get_by_test_id("message-actions").last).to_be_focused()
+        expect(page.get_by_test_id("message-actions").last).to_have_attribute(
+            "aria-label", "Actions for this message from Ben Okafor"
+        )
     finally:
         context.close()

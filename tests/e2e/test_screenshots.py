@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
+from .. import files
 from .demo_site import AVA, demo_site, logged_in_context
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -71,3 +73,58 @@ def test_screenshot_fits_the_screen(site, contexts, name, path, device):
         f"{name} at {width}px scrolls sideways ({scroll_width}px wide); too wide:\n"
         + "\n".join(wide)
     )
+
+
+def _conversation_today(site):
+    """Ben writes twice today (a document, then a photo) and Ava answers twice: two runs
+    under a "Today" separator, after the conversation of two days ago."""
+    import io
+
+    from linkmsg.extensions import db
+    from linkmsg.models import Member
+    from linkmsg.services import messaging
+    from linkmsg.services.attachments import Upload
+
+    thread_id = site.threads["ben-okafor"]
+    with site.app.app_context():
+        ben = db.session.scalar(db.select(Member).where(Member.handle == "ben-okafor"))
+        ava = db.session.scalar(db.select(Member).where(Member.handle == "ava-chen"))
+        plan = [
+            (ben, "Before Thursday: my CV and a photo from the payments offsite.", "cv.pdf"),
+            (ben, "", "offsite.png"),
+            (ava, "Thanks Ben, that helps a lot.", None),
+            (ava, "See you Thursday at 3 pm!", None),
+        ]
+        for sender, body, name in plan:
+            content = {"cv.pdf": files.pdf, "offsite.png": lambda: files.image("PNG", (640, 400))}
+            uploads = [Upload(name, io.BytesIO(content[name]()))] if name else []
+            messaging.reply(sender, thread_id, body, uploads=uploads)
+    return thread_id
+
+
+# After the pages above (whose threads stay as seeded): a conversation with runs, a day
+# separator, a picture and a document, and the composer with a file chosen.
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_conversation_and_composer_screenshots(site, contexts, device, tmp_path):
+    if not site.threads.get("today-seeded"):
+        _conversation_today(site)
+        site.threads["today-seeded"] = 1
+    page = contexts[device].new_page()
+    try:
+        width = DEVICES[device]["viewport"]["width"]
+        # Tall enough for the whole conversation (sticky header and composer stay in place).
+        page.set_viewport_size({"width": width, "height": 1400})
+        page.goto(f"{site.url}/messaging/t/{site.threads['ben-okafor']}")
+        for thumbnail in page.get_by_test_id("attachment-thumbnail").all():
+            expect(thumbnail).to_have_js_property("complete", True)
+        page.screenshot(path=SCREENSHOTS / f"conversation-{device}.png", animations="disabled")
+        page.set_viewport_size(DEVICES[device]["viewport"])
+        page.goto(f"{site.url}/messaging/t/{site.threads['ben-okafor']}#reply")
+        chosen = tmp_path / "Payments team roadmap.pdf"
+        chosen.write_bytes(files.pdf())
+        page.get_by_test_id("file-input").set_input_files(str(chosen))
+        page.get_by_label("Write a message").fill("Here is the roadmap we talked about.")
+        page.screenshot(path=SCREENSHOTS / f"composer-{device}.png", animations="disabled")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        page.close()

@@ -1,0 +1,75 @@
+"""How a thread's messages are laid out: runs from one sender, and the days between them.
+
+A run (one name, avatar and time above several messages) is consecutive messages from the
+same sender less than `GROUP_WINDOW` apart on the same day. Decided on the server, for a
+page of messages and for a message appended to an open page (a reply, a live message), so
+that the appended one continues the run on the page or starts a new one, the same way.
+Days are UTC days, as the times the server writes are UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from ..extensions import db
+from ..models import Message, utcnow
+
+GROUP_WINDOW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A message and what goes with it: a day separator before it, a run header."""
+
+    message: Message
+    starts_group: bool
+    day: date | None  # a new day starts with this message: its separator
+
+    @property
+    def day_label(self) -> str:
+        return day_label(self.day) if self.day else ""
+
+
+def day_label(day: date, today: date | None = None) -> str:
+    today = today or utcnow().date()
+    if day == today:
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    if day.year == today.year:
+        return day.strftime("%A, %B %-d")
+    return day.strftime("%B %-d, %Y")
+
+
+def place(message: Message, previous: Message | None) -> Placed:
+    """Where `message` goes after `previous` (None: the first one shown)."""
+    day = message.created_at.date()
+    if previous is None or previous.created_at.date() != day:
+        return Placed(message, True, day)
+    continues = (
+        previous.sender_id == message.sender_id
+        and message.created_at - previous.created_at < GROUP_WINDOW
+    )
+    return Placed(message, not continues, None)
+
+
+def laid_out(messages: Sequence[Message]) -> list[Placed]:
+    """A page of messages, oldest first, each placed after the one before it."""
+    placed, previous = [], None
+    for message in messages:
+        placed.append(place(message, previous))
+        previous = message
+    return placed
+
+
+def place_appended(message: Message) -> Placed:
+    """A message added to the end of an open thread: placed after the one before it."""
+    previous = db.session.scalars(
+        db.select(Message)
+        .where(Message.thread_id == message.thread_id, Message.id < message.id)
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    return place(message, previous)
