@@ -38,6 +38,18 @@ def service_unavailable(reason: str):
     pytest.skip(reason)
 
 
+def require_redis() -> str:
+    """The tests' Redis URL, once Redis answers; else skip (or fail in CI)."""
+    import redis
+
+    try:
+        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1) as client:
+            client.ping()
+    except redis.RedisError as error:
+        service_unavailable(f"Redis not reachable at {REDIS_URL}: {error}")
+    return REDIS_URL
+
+
 class _MemoryBytecodeCache(jinja2.BytecodeCache):
     """Templates compiled once per test run, not once per test's app."""
 
@@ -207,18 +219,11 @@ def live_overrides():
 @pytest.fixture(params=["memory", "redis"])
 def live_app(request, app_factory, live_overrides):
     """An app served on a real port, on each event transport in turn: (app, server)."""
-    import redis
-
     from .live import LiveServer
 
     overrides = {"SSE_KEEPALIVE_SECONDS": 1, **live_overrides}
     if request.param == "redis":
-        try:
-            with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1) as client:
-                client.ping()
-        except redis.RedisError as error:
-            service_unavailable(f"Redis not reachable at {REDIS_URL}: {error}")
-        overrides["REDIS_URL"] = REDIS_URL
+        overrides["REDIS_URL"] = require_redis()
     app = app_factory(**overrides)
     with LiveServer(app) as server:
         yield app, server

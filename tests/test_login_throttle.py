@@ -6,12 +6,11 @@ import re
 import time
 
 import pytest
-import redis
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
 
-from .conftest import REDIS_URL, service_unavailable
+from .conftest import require_redis
 from .factories import PASSWORD, Browser, make_member, texts
 from .live import LiveServer
 from .parallel import post_together
@@ -106,12 +105,7 @@ def test_x_forwarded_for_decides_the_client_only_behind_trusted_proxies(app_fact
 def test_parallel_guesses_never_get_more_tries_than_the_limit(app_factory, storage):
     overrides = {"LOGIN_ACCOUNT_CLIENT_RATE_LIMIT": "5 per 15 minutes"}
     if storage == "redis":
-        try:
-            with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1) as client:
-                client.ping()
-        except redis.RedisError as error:
-            service_unavailable(f"Redis not reachable at {REDIS_URL}: {error}")
-        overrides["RATELIMIT_STORAGE_URI"] = REDIS_URL
+        overrides["RATELIMIT_STORAGE_URI"] = require_redis()
     app = app_factory(**overrides)
     ann = member(app)
     with LiveServer(app) as server:

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from bs4 import BeautifulSoup
 
 from linkmsg.extensions import db
 
-from .conftest import REDIS_URL, build_app, service_unavailable, throwaway_postgres
+from .conftest import build_app, require_redis, throwaway_postgres
 from .factories import connect, make_member
 from .live import EventStream
 
@@ -89,12 +88,7 @@ def shared_database(tmp_path_factory):
 
 @pytest.fixture
 def shared_redis():
-    try:
-        with redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1) as client:
-            client.ping()
-    except redis.RedisError as error:
-        service_unavailable(f"Redis not reachable at {REDIS_URL}: {error}")
-    return REDIS_URL
+    return require_redis()
 
 
 @pytest.fixture
