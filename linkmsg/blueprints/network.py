@@ -8,10 +8,9 @@ from flask_login import current_user, login_required
 from ..extensions import db
 from ..forms import InviteForm
 from ..models import Member
-from ..services import degrees, directory, network, profile_views
+from ..services import degrees, directory, messaging, network, profile_views
 from ..services.errors import DomainError, ValidationFailed
 from ..web import done, is_htmx, parse_id, render, safe_next
-from .profiles import relation
 
 bp = Blueprint("network", __name__)
 
@@ -55,7 +54,7 @@ def _after_action(member: Member, message: str, category: str = "success"):
             member,
             notice=message,
             oob_counts=counts,
-            oob_profile=relation(current_user, member),
+            oob_profile=messaging.profile_relation(current_user, member),
             oob_connections=connections,
         )
     return done(message, safe_next(request.form.get("next"), url_for("network.index")), category)

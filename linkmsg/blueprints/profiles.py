@@ -5,12 +5,10 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import ProfileForm
-from ..models import Member
 from ..services import (
     accounts,
     degrees,
     directory,
-    inmail,
     messaging,
     network,
     presence,
@@ -32,21 +30,6 @@ avatar_limit = limiter.limit(
 )
 
 
-def relation(viewer: Member, member: Member) -> dict:
-    """What `member`'s profile shows of the viewer's relation beyond the Connect control: the
-    degree badge and the Message button (or why it is locked, and whether InMail is open).
-    My Network's actions send these again when they change them."""
-    permission = messaging.can_message(viewer, member)
-    waiting = None
-    if viewer.is_premium and permission.remedy == "connect":
-        waiting = inmail.waiting_for_answer(viewer, member)
-    return {
-        "degree": degrees.degree_label(degrees.degree(viewer.id, member.id)),
-        "permission": permission,
-        "inmail_waiting": waiting,
-    }
-
-
 @bp.route("/in/<handle>")
 def show(handle: str):
     viewer = current_user if current_user.is_authenticated else None
@@ -58,7 +41,7 @@ def show(handle: str):
     elif viewer is not None:
         profile_views.record_view(viewer.id, member.id)
         context.update(
-            relation(viewer, member),
+            **messaging.profile_relation(viewer, member),
             mutual=degrees.mutual_count(viewer.id, member.id),
             rel=network.relationship(viewer.id, member.id),
             active=presence.active_status(member, viewer),

@@ -45,6 +45,21 @@ THREAD_PAGE_SIZE = 30
 # ---------------------------------------------------------------- who may message whom
 
 
+def profile_relation(viewer: Member, member: Member) -> dict:
+    """What `member`'s profile shows of the viewer's relation beyond the Connect control:
+    the degree badge and the Message button (or why it is locked, and whether InMail is
+    open or waits for an answer). My Network's actions send these again when they change."""
+    allowed = can_message(viewer, member)
+    waiting = None
+    if viewer.is_premium and allowed.remedy == "connect":
+        waiting = inmail.waiting_for_answer(viewer, member)
+    return {
+        "degree": degrees.degree_label(degrees.degree(viewer.id, member.id)),
+        "permission": allowed,
+        "inmail_waiting": waiting,
+    }
+
+
 def can_message(sender: Member, recipient: Member) -> Permission:
     """The messaging rule of SPEC section 3, in the order a member can act on it."""
     refusal = basic_refusal(sender, recipient)
