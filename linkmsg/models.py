@@ -259,15 +259,25 @@ class Notification(db.Model):
 
 THREAD_ORDINARY = "ordinary"
 THREAD_INMAIL = "inmail"
+THREAD_GROUP = "group"
+GROUP_MIN_MEMBERS = 3
+GROUP_MAX_MEMBERS = 50
+GROUP_NAME_MAX = 100
 
 
 class Thread(db.Model):
-    """A conversation between exactly two members (a_id < b_id)."""
+    """A conversation: between exactly two members (a_id < b_id), or a group of 3 to 50
+    (kind 'group', no pair; its members are its `ThreadMember` rows that are active)."""
 
     __tablename__ = "thread"
     __table_args__ = (
         CheckConstraint("a_id < b_id", name="pair_ordered"),
-        CheckConstraint("kind IN ('ordinary', 'inmail')", name="kind_known"),
+        CheckConstraint("kind IN ('ordinary', 'inmail', 'group')", name="kind_known"),
+        CheckConstraint(
+            "(kind = 'group' AND a_id IS NULL AND b_id IS NULL)"
+            " OR (kind <> 'group' AND a_id IS NOT NULL AND b_id IS NOT NULL)",
+            name="pair_unless_group",
+        ),
         # One ordinary thread per pair; concurrent first messages meet here.
         Index(
             "uq_thread_ordinary_pair",
@@ -290,14 +300,22 @@ class Thread(db.Model):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    a_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
-    b_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    a_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    b_id: Mapped[int | None] = mapped_column(
+        ForeignKey("member.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(16), default=THREAD_ORDINARY)
+    # A group's name, when its members gave it one (None: named after its members).
+    name: Mapped[str | None] = mapped_column(String(GROUP_NAME_MAX))
     last_message_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     # Who started the conversation: the daily cap on new conversations counts these.
     # NULL for threads from before it was recorded.
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == THREAD_GROUP
 
     def other_id(self, member_id: int) -> int:
         return self.b_id if member_id == self.a_id else self.a_id
@@ -309,6 +327,10 @@ class ThreadMember(db.Model):
     `last_message_id` mirrors the thread's newest message so that the inbox is one index
     range scan. The thread is unread while it is ahead of `last_read_message_id`: both
     only ever grow (max), so concurrent sends and reads cannot leave a wrong count.
+
+    In a group `other_id` is NULL, and a member who left or was removed keeps the row
+    with `active` false: it stops moving, and what they saw stays theirs to read
+    (`GroupSpan` says which messages that is).
     """
 
     __tablename__ = "thread_member"
@@ -328,13 +350,40 @@ class ThreadMember(db.Model):
     member_id: Mapped[int] = mapped_column(
         ForeignKey("member.id", ondelete="CASCADE"), primary_key=True
     )
-    other_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
+    other_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"))
     last_message_id: Mapped[int] = mapped_column(Integer, default=0)
     last_read_message_id: Mapped[int] = mapped_column(Integer, default=0)
     archived: Mapped[bool] = mapped_column(default=False)
     muted: Mapped[bool] = mapped_column(default=False)
+    active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
 
     thread: Mapped[Thread] = relationship(lazy="raise")
+
+
+class GroupSpan(db.Model):
+    """A stretch of a group's history that one member may read: from the line that
+    added them (or started the group) to the line that says they left or were removed
+    (NULL while they are in it). Someone re-added has two spans and not the gap."""
+
+    __tablename__ = "group_span"
+    __table_args__ = (
+        Index("ix_group_span_thread_member", "thread_id", "member_id", "first_message_id"),
+        # One open span per member of a group.
+        Index(
+            "uq_group_span_open",
+            "thread_id",
+            "member_id",
+            unique=True,
+            sqlite_where=text("last_message_id IS NULL"),
+            postgresql_where=text("last_message_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("thread.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("member.id", ondelete="CASCADE"), index=True)
+    first_message_id: Mapped[int] = mapped_column(Integer)
+    last_message_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class Label(db.Model):
@@ -365,11 +414,26 @@ class ThreadLabel(db.Model):
     )
 
 
+# What a message is: written by a member, or a system line of a group, where the sender
+# is who acted and `subject_id` whom it was done to (added, removed).
+MESSAGE_TEXT = "text"
+SYSTEM_CREATED = "created"  # body: the group's name, if any
+SYSTEM_ADDED = "added"
+SYSTEM_REMOVED = "removed"
+SYSTEM_LEFT = "left"
+SYSTEM_RENAMED = "renamed"  # body: the new name ("" when the name was cleared)
+SYSTEM_KINDS = (SYSTEM_CREATED, SYSTEM_ADDED, SYSTEM_REMOVED, SYSTEM_LEFT, SYSTEM_RENAMED)
+
+
 class Message(db.Model):
     """A message is immutable: nothing edits or deletes it."""
 
     __tablename__ = "message"
     __table_args__ = (
+        CheckConstraint(
+            "kind IN ('text', 'created', 'added', 'removed', 'left', 'renamed')",
+            name="kind_known",
+        ),
         Index("ix_message_thread_id", "thread_id", "id"),
         # A retried or double-submitted form carries the same key: one message.
         UniqueConstraint("sender_id", "idempotency_key", name="uq_message_sender_idempotency"),
@@ -381,6 +445,12 @@ class Message(db.Model):
     body: Mapped[str] = mapped_column(Text, default="")
     idempotency_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default=MESSAGE_TEXT, server_default="text")
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("member.id", ondelete="SET NULL"))
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind != MESSAGE_TEXT
 
 
 class Event(db.Model):

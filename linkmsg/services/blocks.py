@@ -34,6 +34,20 @@ def has_blocked(blocker_id: int, blocked_id: int) -> bool:
     return db.session.get(Block, (blocker_id, blocked_id)) is not None
 
 
+def blocked_by(blocker_id: int, member_ids) -> set[int]:
+    """Which of these members `blocker_id` has blocked, in one query."""
+    ids = list(member_ids)
+    if not ids:
+        return set()
+    return set(
+        db.session.scalars(
+            db.select(Block.blocked_id).where(
+                Block.blocker_id == blocker_id, Block.blocked_id.in_(ids)
+            )
+        )
+    )
+
+
 def hidden_member_ids_query(member_id: int):
     """A subquery of the members hidden from `member_id` by a block, either way."""
     return (

@@ -14,6 +14,8 @@ from sqlalchemy.orm import noload
 
 from ..extensions import db
 from ..models import (
+    MESSAGE_TEXT,
+    THREAD_GROUP,
     THREAD_INMAIL,
     THREAD_ORDINARY,
     Label,
@@ -31,6 +33,7 @@ from . import (
     blocks,
     degrees,
     events,
+    groups,
     inmail,
     permission,
     threads,
@@ -145,12 +148,17 @@ def reply_permission(view: ThreadView, member: Member) -> Permission:
     a thread that grew from an answered InMail stays open)."""
     if view.thread.kind == THREAD_INMAIL:
         return inmail.reply_permission(view, member)
+    if view.is_group:
+        return groups.reply_permission(view, member)
     return can_message(member, view.other)
 
 
 def thread_degree(view: ThreadView, member: Member, permission: Permission) -> int | None:
     """The other member's degree for the thread header. Being allowed to write in an
-    ordinary thread already proves a 1st-degree connection: no query then."""
+    ordinary thread already proves a 1st-degree connection: no query then. A group's
+    header shows each member's degree instead (None here)."""
+    if view.is_group:
+        return None
     if permission.allowed and view.thread.kind == THREAD_ORDINARY:
         return 1
     return degrees.degree(member.id, view.other.id)
@@ -180,6 +188,12 @@ def reply(
             # overlapped a decline finds the InMail declined.
             atomic.lock_members(sender.id, view.other.id)
             permission.require(reply_permission(view, sender))
+        if view.is_group:
+            # Decided again under the group's lock: a leave that overlapped this send
+            # is on one side of it.
+            threads.lock_thread(view.thread.id)
+            db.session.refresh(view.membership)
+            permission.require(reply_permission(view, sender))
         message = threads.append(view.thread, sender.id, cleaned, key, files)
         if message is not None and view.thread.kind == THREAD_INMAIL:
             inmail.answered_by_reply(view.thread.id, sender.id)
@@ -200,13 +214,28 @@ def reply(
 
 
 @dataclass(frozen=True)
+class GroupRow:
+    """What a group's inbox row shows beyond a one-to-one row."""
+
+    name: str  # its name, or "Ava, Ben and 3 others"
+    members: tuple  # its current members but the owner, by name (the first few stacked)
+    last_sender: Member | None  # for the preview: "Ben: ..."
+    collapsed: bool  # the last message is from someone the owner blocked
+
+
+@dataclass(frozen=True)
 class InboxRow:
     membership: ThreadMember
-    other: Member
+    other: Member | None  # None for a group
     last: Message
-    unread: int  # messages from the other member the owner has not seen
+    unread: int  # messages from the other members the owner has not seen
     kind: str = THREAD_ORDINARY
     labels: tuple = ()  # the owner's labels on the thread
+    group: GroupRow | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.kind == THREAD_GROUP
 
 
 _UNREAD = ThreadMember.last_message_id > ThreadMember.last_read_message_id
@@ -230,14 +259,8 @@ def inbox(
     Returns (rows, cursor for the next page or None).
     """
     query = (
-        db.select(ThreadMember, Member, Message, Thread.kind)
-        .join(Member, Member.id == ThreadMember.other_id)
-        .join(Message, Message.id == ThreadMember.last_message_id)
-        .join(Thread, Thread.id == ThreadMember.thread_id)
-        .where(
-            ThreadMember.member_id == member_id,
-            ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
-        )
+        _row_query()
+        .where(ThreadMember.member_id == member_id, not_hidden(member_id))
         .order_by(ThreadMember.last_message_id.desc())
         .limit(limit + 1)
     )
@@ -262,15 +285,62 @@ def inbox(
         member_id,
         [tm.thread_id for tm, _, _, _ in found if tm.last_message_id > tm.last_read_message_id],
     )
-    labels = labels_for_threads(member_id, [tm.thread_id for tm, _, _, _ in found])
-    return [_row(tm, other, last, kind, counts, labels) for tm, other, last, kind in found], cursor
+    return _rows(member_id, found, counts), cursor
 
 
-def _row(tm, other, last, kind, counts, labels) -> InboxRow:
-    unread = counts.get(tm.thread_id, 0)
-    if not unread and tm.last_message_id > tm.last_read_message_id:
-        unread = 1  # marked unread by the member, though the newest message is theirs
-    return InboxRow(tm, other, last, unread, kind, tuple(labels.get(tm.thread_id, ())))
+def _row_query():
+    """Inbox rows: the owner's side, the other member (None in a group), the newest
+    message they may read (their side's newest), the thread."""
+    return (
+        db.select(ThreadMember, Member, Message, Thread)
+        .outerjoin(Member, Member.id == ThreadMember.other_id)
+        .join(Message, Message.id == ThreadMember.last_message_id)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
+    )
+
+
+def not_hidden(member_id: int):
+    """SQL over ThreadMember: not a one-to-one thread hidden by a block (a block never
+    hides a group)."""
+    return db.or_(
+        ThreadMember.other_id.is_(None),
+        ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
+    )
+
+
+def _rows(member_id: int, found, counts) -> list[InboxRow]:
+    thread_ids = [tm.thread_id for tm, _, _, _ in found]
+    labels = labels_for_threads(member_id, thread_ids)
+    group_ids = [thread.id for _, _, _, thread in found if thread.is_group]
+    current = groups.members_of(group_ids)
+    senders = {}
+    blocked = set()
+    if group_ids:
+        sender_ids = {last.sender_id for _, _, last, thread in found if thread.is_group}
+        senders = {
+            m.id: m for m in db.session.scalars(db.select(Member).where(Member.id.in_(sender_ids)))
+        }
+        blocked = blocks.blocked_by(member_id, sender_ids)
+    rows = []
+    for tm, other, last, thread in found:
+        unread = counts.get(tm.thread_id, 0)
+        if not unread and tm.last_message_id > tm.last_read_message_id:
+            unread = 1  # marked unread by the member, though the newest message is theirs
+        group = None
+        if thread.is_group:
+            members = current.get(thread.id, [])
+            group = GroupRow(
+                groups.display_name(thread, members, member_id),
+                tuple(m for m in members if m.id != member_id),
+                senders.get(last.sender_id),
+                last.sender_id in blocked and last.kind == MESSAGE_TEXT,
+            )
+        rows.append(
+            InboxRow(
+                tm, other, last, unread, thread.kind, tuple(labels.get(tm.thread_id, ())), group
+            )
+        )
+    return rows
 
 
 def row_in_list(row: InboxRow | None, shown: str) -> bool:
@@ -293,17 +363,11 @@ def row_in_list(row: InboxRow | None, shown: str) -> bool:
 def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:
     """One thread's inbox row for the member, as `inbox` renders it."""
     found = db.session.execute(
-        db.select(ThreadMember, Member, Message, Thread.kind)
-        .join(Member, Member.id == ThreadMember.other_id)
-        .join(Message, Message.id == ThreadMember.last_message_id)
-        .join(Thread, Thread.id == ThreadMember.thread_id)
-        .where(ThreadMember.member_id == member_id, ThreadMember.thread_id == thread_id)
+        _row_query().where(ThreadMember.member_id == member_id, ThreadMember.thread_id == thread_id)
     ).first()
     if found is None:
         return None
-    tm, other, last, kind = found
-    counts = _unread_counts(member_id, [thread_id])
-    return _row(tm, other, last, kind, counts, labels_for_threads(member_id, [thread_id]))
+    return _rows(member_id, [found], _unread_counts(member_id, [thread_id]))[0]
 
 
 def labels_for_threads(member_id: int, thread_ids: list[int]) -> dict[int, list[Label]]:
@@ -335,7 +399,9 @@ def _unread_counts(member_id: int, thread_ids: list[int]) -> dict[int, int]:
         .where(
             Message.thread_id.in_(thread_ids),
             Message.id > ThreadMember.last_read_message_id,
+            Message.id <= ThreadMember.last_message_id,
             Message.sender_id != member_id,
+            threads.readable_by(member_id),
         )
         .group_by(Message.thread_id)
     )
@@ -357,7 +423,7 @@ def unread_thread_count_query(member_id: int):
             _UNREAD,
             ThreadMember.archived.is_(False),
             ThreadMember.muted.is_(False),
-            ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
+            not_hidden(member_id),
         )
     )
 
@@ -378,15 +444,18 @@ def messages(
     at: int | None = None,
     limit: int = THREAD_PAGE_SIZE,
     kind: str | None = None,
+    reader_id: int | None = None,
 ) -> MessagePage:
     """A page of a thread's history, keyset-paged on message id (never OFFSET).
 
     The newest page by default; the page before `before`, the page after `after`, or
     the page around the message `at` (a search result), with a few older ones above it.
+    In a group (`kind`), only what `reader_id` may read: the stretches they were in it.
     """
+    base = _message_query(thread_id, kind, reader_id)
     if at is not None:
-        older = _older_than(thread_id, at + 1, AT_CONTEXT, kind)
-        newer = _newer_than(thread_id, at, limit - len(older.messages), kind)
+        older = _older_than(base, at + 1, AT_CONTEXT)
+        newer = _newer_than(base, at, limit - len(older.messages))
         return MessagePage(
             older.messages + newer.messages,
             older.older_cursor,
@@ -394,28 +463,26 @@ def messages(
             newer.newer_cursor,
         )
     if after is not None:
-        return _newer_than(thread_id, after, limit, kind)
-    return _older_than(thread_id, before, limit, kind)
+        return _newer_than(base, after, limit)
+    return _older_than(base, before, limit)
 
 
 AT_CONTEXT = 6  # a message opened from a search result, and the ones just before it
 
 
-def _message_query(kind: str | None):
-    """Messages of a thread; an ordinary thread has no InMail to load with them."""
-    query = db.select(Message)
-    if kind == THREAD_ORDINARY:
+def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
+    """Messages of a thread; ordinary threads and groups have no InMail to load with
+    them, and a group shows only what the reader may read."""
+    query = db.select(Message).where(Message.thread_id == thread_id)
+    if kind in (THREAD_ORDINARY, THREAD_GROUP):
         query = query.options(noload(Message.inmail))
+    if kind == THREAD_GROUP:
+        query = query.where(threads.visible_to(reader_id))
     return query
 
 
-def _older_than(thread_id: int, before: int | None, limit: int, kind=None) -> MessagePage:
-    query = (
-        _message_query(kind)
-        .where(Message.thread_id == thread_id)
-        .order_by(Message.id.desc())
-        .limit(limit + 1)
-    )
+def _older_than(base, before: int | None, limit: int) -> MessagePage:
+    query = base.order_by(Message.id.desc()).limit(limit + 1)
     if before is not None:
         query = query.where(Message.id < before)
     rows = list(db.session.scalars(query))
@@ -425,14 +492,9 @@ def _older_than(thread_id: int, before: int | None, limit: int, kind=None) -> Me
     return MessagePage(page, older, before is None)
 
 
-def _newer_than(thread_id: int, after: int, limit: int, kind=None) -> MessagePage:
+def _newer_than(base, after: int, limit: int) -> MessagePage:
     rows = list(
-        db.session.scalars(
-            _message_query(kind)
-            .where(Message.thread_id == thread_id, Message.id > after)
-            .order_by(Message.id)
-            .limit(limit + 1)
-        )
+        db.session.scalars(base.where(Message.id > after).order_by(Message.id).limit(limit + 1))
     )
     more = len(rows) > limit
     page = rows[:limit]
@@ -443,7 +505,7 @@ def _newer_than(thread_id: int, after: int, limit: int, kind=None) -> MessagePag
 def opened(member_id: int, view: ThreadView) -> None:
     """The member opened the thread at its newest page: read up to the newest message,
     and an InMail waiting for them counts as opened."""
-    mark_read(member_id, view.thread.id, view.thread.last_message_id, view=view)
+    mark_read(member_id, view.thread.id, view.membership.last_message_id, view=view)
     if view.thread.kind == THREAD_INMAIL:
         inmail.mark_opened(view.thread.id, member_id)
 
@@ -458,15 +520,16 @@ def mark_read(
     """
     if up_to_message_id is None:
         return
+    # Never past the member's own side's newest message (in a group they left, what
+    # follows is not theirs).
     if view is not None:
-        newest, seen = view.thread.last_message_id, view.membership.last_read_message_id
+        newest, seen = view.membership.last_message_id, view.membership.last_read_message_id
     else:
-        newest = db.session.scalar(db.select(Thread.last_message_id).where(Thread.id == thread_id))
-        seen = db.session.scalar(
-            db.select(ThreadMember.last_read_message_id).where(
+        newest, seen = db.session.execute(
+            db.select(ThreadMember.last_message_id, ThreadMember.last_read_message_id).where(
                 ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id
             )
-        )
+        ).first() or (None, None)
     up_to_message_id = min(up_to_message_id, newest or 0)
     if seen is None or seen >= up_to_message_id:
         return  # nothing new: no write, no transaction held

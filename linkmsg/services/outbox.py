@@ -10,15 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import JSON, literal
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import (
+    MESSAGE_TEXT,
     OUTBOX_FAILED,
     OUTBOX_PENDING,
     OUTBOX_SENDING,
     OUTBOX_SENT,
     OUTBOX_SKIPPED,
+    Block,
     Member,
     Message,
     Outbox,
@@ -48,6 +51,51 @@ def queue_message_email(member_id: int, thread_id: int, message_id: int) -> Outb
     )
     db.session.add(row)
     return row
+
+
+def queue_group_message_email(thread_id: int, sender_id: int, message_id: int) -> None:
+    """Owe an email about a new group message to each current member who wants email,
+    but the sender and whoever blocked them: one INSERT ... SELECT whatever the group's
+    size. The worker decides each as it does for one-to-one threads (away, quiet period
+    per member and thread, mute, read)."""
+    now = utcnow()
+    chosen = (
+        db.select(
+            ThreadMember.member_id,
+            literal(thread_id),
+            literal(NEW_MESSAGE),
+            literal({"message_id": message_id}, JSON),
+            literal(OUTBOX_PENDING),
+            literal(0),
+            literal(now),
+            literal(now),
+        )
+        .join(Member, Member.id == ThreadMember.member_id)
+        .where(
+            ThreadMember.thread_id == thread_id,
+            ThreadMember.active.is_(True),
+            ThreadMember.member_id != sender_id,
+            Member.email_notifications.is_(True),
+            ThreadMember.member_id.not_in(
+                db.select(Block.blocker_id).where(Block.blocked_id == sender_id)
+            ),
+        )
+    )
+    db.session.execute(
+        db.insert(Outbox).from_select(
+            [
+                "member_id",
+                "thread_id",
+                "kind",
+                "payload",
+                "status",
+                "attempts",
+                "next_attempt_at",
+                "created_at",
+            ],
+            chosen,
+        )
+    )
 
 
 def queue_password_reset(member_id: int, reset_id: int) -> Outbox:
@@ -135,7 +183,9 @@ def decide(row: Outbox, now: datetime | None = None) -> Decision:
     if blocked_either_way(member.id, sender.id):
         return Decision(False, "blocked")
     membership = db.session.get(ThreadMember, (row.thread_id, row.member_id))
-    if membership is None or membership.last_read_message_id >= message.id:
+    if membership is None or membership.last_message_id < message.id:
+        return Decision(False, "not in the conversation")
+    if membership.last_read_message_id >= message.id:
         return Decision(False, "already read")
     if membership.muted:
         return Decision(False, "muted")
@@ -159,14 +209,22 @@ def decide(row: Outbox, now: datetime | None = None) -> Decision:
 def unread_messages(row: Outbox, limit: int = 5) -> list[Message]:
     """The newest unread messages of the thread, for the email body (oldest first)."""
     membership = db.session.get(ThreadMember, (row.thread_id, row.member_id))
-    after = membership.last_read_message_id if membership else 0
+    if membership is None:
+        return []
     messages = list(
         db.session.scalars(
             db.select(Message)
             .where(
                 Message.thread_id == row.thread_id,
-                Message.id > after,
+                Message.id > membership.last_read_message_id,
+                # Nothing after they left a group, no system lines, nothing of a member
+                # they blocked.
+                Message.id <= membership.last_message_id,
+                Message.kind == MESSAGE_TEXT,
                 Message.sender_id != row.member_id,
+                Message.sender_id.not_in(
+                    db.select(Block.blocked_id).where(Block.blocker_id == row.member_id)
+                ),
             )
             .order_by(Message.id.desc())
             .limit(limit)

@@ -18,7 +18,18 @@ from limits import parse as parse_limit
 from sqlalchemy import case, text
 
 from ..extensions import db
-from ..models import THREAD_ORDINARY, Attachment, Member, Message, Thread, ThreadMember, utcnow
+from ..models import (
+    MESSAGE_TEXT,
+    THREAD_ORDINARY,
+    Attachment,
+    Block,
+    GroupSpan,
+    Member,
+    Message,
+    Thread,
+    ThreadMember,
+    utcnow,
+)
 from . import atomic, attachments, blocks, events, outbox
 from .errors import NotFound, RateLimited
 
@@ -52,7 +63,7 @@ def get_or_create_thread(sender_id: int, recipient_id: int, kind: str = THREAD_O
     existing = find_thread(sender_id, recipient_id, kind)
     if existing is not None:
         return existing
-    _check_new_thread_cap(sender_id)
+    check_new_thread_cap(sender_id)
     low, high = sorted((sender_id, recipient_id))
     thread_id = atomic.insert_ignoring_conflict(
         Thread,
@@ -83,7 +94,7 @@ def new_thread_cap() -> tuple[int, timedelta]:
     return item.amount, timedelta(seconds=item.get_expiry())
 
 
-def _check_new_thread_cap(member_id: int) -> None:
+def check_new_thread_cap(member_id: int) -> None:
     """Raises RateLimited when the member started their cap of conversations in the
     window (the caller holds the member's lock)."""
     limit, window = new_thread_cap()
@@ -122,15 +133,26 @@ def _window_words(window: timedelta) -> str:
 
 @dataclass(frozen=True)
 class ThreadView:
-    """A thread as one of its members sees it."""
+    """A thread as one of its members sees it. `other` is the other member of a
+    one-to-one thread, None in a group."""
 
     thread: Thread
     membership: ThreadMember
-    other: Member
+    other: Member | None
+
+    @property
+    def is_group(self) -> bool:
+        return self.thread.is_group
+
+    @property
+    def active(self) -> bool:
+        """Whether the member is in it now (a former group member only reads)."""
+        return self.membership.active
 
 
 def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
-    """The thread if `member_id` is in it and it is not hidden by a block.
+    """The thread if `member_id` is in it (or was, for a group) and it is not hidden by
+    a block.
 
     Raises NotFound otherwise — the same answer whether the thread does not exist or
     belongs to others, so that nobody learns it exists.
@@ -138,27 +160,57 @@ def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
     row = db.session.execute(
         db.select(ThreadMember, Thread, Member)
         .join(Thread, Thread.id == ThreadMember.thread_id)
-        .join(Member, Member.id == ThreadMember.other_id)
+        .outerjoin(Member, Member.id == ThreadMember.other_id)
         .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
     ).first()
-    if row is None or blocks.blocked_either_way(member_id, row[2].id):
+    if row is None or (row[2] is not None and blocks.blocked_either_way(member_id, row[2].id)):
         raise NotFound("This conversation does not exist.")
     membership, thread, other = row
     return ThreadView(thread, membership, other)
 
 
+def visible_to(member_id: int, message_id=Message.id, thread_id=Message.thread_id):
+    """SQL: the message is in a stretch of its group's history the member may read (a
+    `GroupSpan`). Only for group threads: one-to-one threads have no spans."""
+    return (
+        db.select(GroupSpan.id)
+        .where(
+            GroupSpan.thread_id == thread_id,
+            GroupSpan.member_id == member_id,
+            GroupSpan.first_message_id <= message_id,
+            db.or_(GroupSpan.last_message_id.is_(None), GroupSpan.last_message_id >= message_id),
+        )
+        .exists()
+    )
+
+
+def readable_by(member_id: int):
+    """SQL, over Message joined to the member's ThreadMember: a message the member may
+    read — anything of a one-to-one thread, and what their spans cover in a group."""
+    return db.or_(ThreadMember.other_id.is_not(None), visible_to(member_id))
+
+
+def may_read(member_id: int, message: Message) -> bool:
+    """Whether the member may read this message (in its thread, within their spans)."""
+    view = get_thread_for(member_id, message.thread_id)
+    if not view.is_group:
+        return True
+    return bool(db.session.scalar(db.select(visible_to(member_id, message.id, message.thread_id))))
+
+
 def attachment_for(member_id: int, attachment_id: int) -> Attachment:
-    """The attachment if `member_id` may see its thread. Raises NotFound otherwise, the
+    """The attachment if `member_id` may read its message. Raises NotFound otherwise, the
     same as for one that does not exist."""
     found = db.session.execute(
-        db.select(Attachment, Message.thread_id)
+        db.select(Attachment, Message)
         .join(Message, Message.id == Attachment.message_id)
         .where(Attachment.id == attachment_id)
     ).first()
     if found is None:
         raise NotFound("This file does not exist.")
-    attachment, thread_id = found
-    get_thread_for(member_id, thread_id)
+    attachment, message = found
+    if not may_read(member_id, message):
+        raise NotFound("This file does not exist.")
     return attachment
 
 
@@ -182,20 +234,37 @@ def message_by_key(sender_id: int, key: str | None) -> Message | None:
     )
 
 
+def lock_thread(thread_id: int) -> None:
+    """Take the group's row lock: sends and membership changes of one group run one
+    after the other, so every message falls on one side of a join or a leave."""
+    db.session.execute(
+        db.select(Thread.id).where(Thread.id == thread_id).with_for_update(key_share=True)
+    )
+
+
 def append(
     thread: Thread,
     sender_id: int,
     body: str,
     key: str | None,
     files: list[attachments.Prepared] | None = None,
+    *,
+    kind: str = MESSAGE_TEXT,
+    subject_id: int | None = None,
 ) -> Message | None:
-    """Add a message to the thread and bring both members' sides up to date, in the
-    caller's transaction (the caller commits).
+    """Add a message (or a group's system line, `kind`) to the thread and bring every
+    current member's side up to date, in the caller's transaction (the caller commits).
 
     Returns None, having added nothing, when this sender already used `key` (an
     overlapping repeat of the same submit committed first): the caller decides what of
     its transaction stands — `post` rolls it back and answers with the earlier message.
+
+    In a group, whatever the number of members, the sides, the live events and the
+    emails are written by a few statements; a member who blocked the sender has it
+    marked read, gets no event and no email.
     """
+    if thread.is_group:
+        lock_thread(thread.id)
     message_id = atomic.insert_ignoring_conflict(
         Message,
         {
@@ -204,6 +273,8 @@ def append(
             "body": body,
             "idempotency_key": key,
             "created_at": utcnow(),
+            "kind": kind,
+            "subject_id": subject_id,
         },
         ["sender_id", "idempotency_key"],
     )
@@ -218,28 +289,56 @@ def append(
     db.session.execute(
         db.update(Thread).where(Thread.id == thread.id).values(last_message_id=newest)
     )
-    # Both members' sides move to the newest message; the sender has read up to theirs.
+    # Every current member's side moves to the newest message; the sender has read up
+    # to theirs, and so has whoever blocked the sender (it shows to them collapsed).
+    read_it = ThreadMember.member_id == sender_id
+    if thread.is_group:
+        blockers = db.select(Block.blocker_id).where(Block.blocked_id == sender_id)
+        read_it = read_it | ThreadMember.member_id.in_(blockers)
     db.session.execute(
         db.update(ThreadMember)
-        .where(ThreadMember.thread_id == thread.id)
+        .where(ThreadMember.thread_id == thread.id, ThreadMember.active.is_(True))
         .values(
             last_message_id=at_least(ThreadMember.last_message_id, message_id),
             last_read_message_id=case(
-                (
-                    ThreadMember.member_id == sender_id,
-                    at_least(ThreadMember.last_read_message_id, message_id),
-                ),
+                (read_it, at_least(ThreadMember.last_read_message_id, message_id)),
                 else_=ThreadMember.last_read_message_id,
             ),
             archived=False,
         )
+        .execution_options(synchronize_session=False)
     )
-    recipient_id = thread.other_id(sender_id)
-    for member_id in (sender_id, recipient_id):
+    if thread.is_group:
+        told = _told_in_group(thread.id, sender_id)
+    else:
+        told = [sender_id, thread.other_id(sender_id)]
+    for member_id in told:
         events.record(member_id, events.MESSAGE, thread_id=thread.id, message_id=message_id)
-    outbox.queue_message_email(recipient_id, thread.id, message_id)
+    if kind == MESSAGE_TEXT:
+        if thread.is_group:
+            outbox.queue_group_message_email(thread.id, sender_id, message_id)
+        else:
+            outbox.queue_message_email(thread.other_id(sender_id), thread.id, message_id)
     db.session.flush()
     return db.session.get(Message, message_id)
+
+
+def _told_in_group(thread_id: int, sender_id: int) -> list[int]:
+    """The group's current members who hear of a new message live: all but those who
+    blocked the sender."""
+    return list(
+        db.session.scalars(
+            db.select(ThreadMember.member_id)
+            .where(
+                ThreadMember.thread_id == thread_id,
+                ThreadMember.active.is_(True),
+                ThreadMember.member_id.not_in(
+                    db.select(Block.blocker_id).where(Block.blocked_id == sender_id)
+                ),
+            )
+            .order_by(ThreadMember.member_id)
+        )
+    )
 
 
 def at_least(column, value: int):
