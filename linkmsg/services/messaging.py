@@ -143,6 +143,29 @@ def start(
     return Sent(posted.message, posted.message.thread_id, posted.created)
 
 
+def start_group(
+    creator: Member,
+    member_ids: Sequence[int],
+    name: str | None,
+    body: str,
+    *,
+    idempotency_key: str | None = None,
+    uploads: Sequence[attachments.Upload] = (),
+) -> Sent:
+    """Start a group conversation with the picked connections and send its first
+    message (`groups.start` has the rules). Nothing is saved when anything is refused."""
+    posted = groups.start(
+        creator,
+        member_ids,
+        name,
+        body,
+        idempotency_key=idempotency_key,
+        uploads=uploads,
+        clean_body=lambda has_files: clean_body(body, has_files=has_files),
+    )
+    return Sent(posted.message, posted.message.thread_id, posted.created)
+
+
 def reply_permission(view: ThreadView, member: Member) -> Permission:
     """Whether `member` may still write in this thread (the right to message can end;
     a thread that grew from an answered InMail stays open)."""

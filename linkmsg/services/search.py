@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from sqlalchemy import bindparam, literal_column
 
 from ..extensions import db
-from ..models import Attachment, Member, Message, Thread, ThreadMember
+from ..models import MESSAGE_TEXT, Attachment, Member, Message, Thread, ThreadMember
 from ..text import like_pattern
 from . import blocks
+from .threads import visible_to
 
 RESULTS = 30  # results shown
 CANDIDATES = 60  # candidates ranked per source (the database already put the best first)
@@ -42,7 +43,7 @@ class Hit:
     message: Message
     thread_id: int
     kind: str
-    other: Member
+    other: Member | None  # None in a group
     matched: str  # "message" | "name" | "file"
     snippet: list[tuple[str, bool]]  # pieces of text; True where a query word matched
     files: list[str]  # attachment names that matched
@@ -54,7 +55,7 @@ def search(member_id: int, query: str | None) -> list[Hit]:
     words = words_of(query)
     if not words:
         return []
-    threads = _visible_threads(member_id)
+    threads = _readable(member_id)
     candidates: dict[int, set[str]] = {}
     for source, ids in (
         ("message", _body_candidates(threads, words)),
@@ -72,8 +73,8 @@ def search(member_id: int, query: str | None) -> list[Hit]:
             ThreadMember,
             (ThreadMember.thread_id == Message.thread_id) & (ThreadMember.member_id == member_id),
         )
-        .join(Member, Member.id == ThreadMember.other_id)
-        .where(Message.id.in_(candidates))
+        .outerjoin(Member, Member.id == ThreadMember.other_id)
+        .where(Message.id.in_(candidates), Message.kind == MESSAGE_TEXT)
     ).all()
     hits = [
         _hit(message, kind, other, words, candidates[message.id]) for message, kind, other in rows
@@ -83,11 +84,21 @@ def search(member_id: int, query: str | None) -> list[Hit]:
     return [replace(hit, snippet=snippet(hit.message.body or "", words)) for hit in hits[:RESULTS]]
 
 
-def _visible_threads(member_id: int):
-    """The member's threads, less those a block hides: every query below stays inside."""
-    return db.select(ThreadMember.thread_id).where(
+def _readable(member_id: int):
+    """SQL over Message: what the member may read — their one-to-one threads less those
+    a block hides, and in their groups what their spans cover. Every query below stays
+    inside."""
+    pairs = db.select(ThreadMember.thread_id).where(
         ThreadMember.member_id == member_id,
+        ThreadMember.other_id.is_not(None),
         ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
+    )
+    groups = db.select(ThreadMember.thread_id).where(
+        ThreadMember.member_id == member_id, ThreadMember.other_id.is_(None)
+    )
+    return db.or_(
+        Message.thread_id.in_(pairs),
+        db.and_(Message.thread_id.in_(groups), visible_to(member_id)),
     )
 
 
@@ -105,13 +116,13 @@ def _body_candidates(threads, words: list[str]) -> list[int]:
         # matching row, where ts_rank() would weigh every row of a long history.
         query = (
             db.select(Message.id)
-            .where(Message.thread_id.in_(threads), vector.op("@@")(prefix))
+            .where(threads, vector.op("@@")(prefix))
             .order_by(vector.op("@@")(exact).desc(), Message.id.desc())
         )
     else:
         query = (
             db.select(Message.id)
-            .where(Message.thread_id.in_(threads), *(_like(Message.body, w) for w in words))
+            .where(threads, *(_like(Message.body, w) for w in words))
             .order_by(Message.id.desc())
         )
     return list(db.session.scalars(query.limit(CANDIDATES)))
@@ -123,8 +134,9 @@ def _name_candidates(member_id: int, threads, words: list[str]) -> list[int]:
         db.session.scalars(
             db.select(ThreadMember.last_message_id)
             .join(Member, Member.id == ThreadMember.other_id)
+            .join(Message, Message.id == ThreadMember.last_message_id)
             .where(
-                ThreadMember.thread_id.in_(threads),
+                threads,
                 ThreadMember.member_id == member_id,
                 *(_like(Member.name, w) for w in words),
             )
@@ -139,7 +151,7 @@ def _file_candidates(threads, words: list[str]) -> list[int]:
         db.session.scalars(
             db.select(Attachment.message_id)
             .join(Message, Message.id == Attachment.message_id)
-            .where(Message.thread_id.in_(threads), *(_like(Attachment.name, w) for w in words))
+            .where(threads, *(_like(Attachment.name, w) for w in words))
             .distinct()
             .order_by(Attachment.message_id.desc())
             .limit(CANDIDATES)
