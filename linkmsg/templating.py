@@ -34,16 +34,28 @@ NAV_COUNTERS: dict[str, callable] = {}
 
 
 def nav_counts(member) -> dict[str, int]:
+    return nav_counts_of([member])[member.id]
+
+
+def nav_counts_of(members) -> dict[int, dict[str, int]]:
+    """Each member's navigation counts and newest live event id, in one round trip
+    (one page's member, or every member a live event goes to)."""
     from .extensions import db
     from .services import events
 
     names = list(NAV_COUNTERS)
-    columns = [NAV_COUNTERS[name](member).scalar_subquery() for name in names]
-    columns.append(events.latest_seq_query(member.id).scalar_subquery())
+    columns = []
+    for member in members:
+        columns.extend(NAV_COUNTERS[name](member).scalar_subquery() for name in names)
+        columns.append(events.latest_seq_query(member.id).scalar_subquery())
     row = db.session.execute(db.select(*columns)).one()
-    counts = dict(zip(names, (value or 0 for value in row), strict=False))
-    counts["_last_event_id"] = row[-1] or 0
-    return counts
+    found, width = {}, len(names) + 1
+    for index, member in enumerate(members):
+        values = row[index * width : (index + 1) * width]
+        counts = dict(zip(names, (value or 0 for value in values[:-1]), strict=True))
+        counts["_last_event_id"] = values[-1] or 0
+        found[member.id] = counts
+    return found
 
 
 def mark_database_unavailable() -> None:

@@ -48,6 +48,20 @@ def blocked_by(blocker_id: int, member_ids) -> set[int]:
     )
 
 
+def blocked_pairs(blocker_ids, member_ids) -> set[tuple[int, int]]:
+    """(blocker, blocked) for each of these blockers who blocked one of these members."""
+    blockers, members = list(blocker_ids), list(member_ids)
+    if not blockers or not members:
+        return set()
+    return set(
+        db.session.execute(
+            db.select(Block.blocker_id, Block.blocked_id).where(
+                Block.blocker_id.in_(blockers), Block.blocked_id.in_(members)
+            )
+        ).all()
+    )
+
+
 def hidden_member_ids_query(member_id: int):
     """A subquery of the members hidden from `member_id` by a block, either way."""
     return (

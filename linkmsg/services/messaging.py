@@ -304,11 +304,8 @@ def inbox(
     found = db.session.execute(query).all()
     cursor = found[limit - 1][0].last_message_id if len(found) > limit else None
     found = found[:limit]
-    counts = _unread_counts(
-        member_id,
-        [tm.thread_id for tm, _, _, _ in found if tm.last_message_id > tm.last_read_message_id],
-    )
-    return _rows(member_id, found, counts), cursor
+    unread = [tm.thread_id for tm, _, _, _ in found if tm.last_message_id > tm.last_read_message_id]
+    return _rows(found, _unread_counts([member_id], unread)), cursor
 
 
 def _row_query():
@@ -331,38 +328,39 @@ def not_hidden(member_id: int):
     )
 
 
-def _rows(member_id: int, found, counts) -> list[InboxRow]:
-    thread_ids = [tm.thread_id for tm, _, _, _ in found]
-    labels = labels_for_threads(member_id, thread_ids)
-    group_ids = [thread.id for _, _, _, thread in found if thread.is_group]
+def _rows(found, counts) -> list[InboxRow]:
+    """Inbox rows from `_row_query` results, whoever's they are (each side names its
+    owner), with `counts` of unread messages by (owner, thread): a few queries for any
+    number of rows — a page of one member's inbox, or one thread's row for every member
+    of a group."""
+    pairs = [(tm.member_id, tm.thread_id) for tm, _, _, _ in found]
+    labels = _labels_of({owner for owner, _ in pairs}, {thread for _, thread in pairs})
+    group_ids = sorted({thread.id for _, _, _, thread in found if thread.is_group})
     current = groups.members_of(group_ids)
-    senders = {}
-    blocked = set()
+    senders, blocked = {}, set()
     if group_ids:
         sender_ids = {last.sender_id for _, _, last, thread in found if thread.is_group}
         senders = {
             m.id: m for m in db.session.scalars(db.select(Member).where(Member.id.in_(sender_ids)))
         }
-        blocked = blocks.blocked_by(member_id, sender_ids)
+        blocked = blocks.blocked_pairs({owner for owner, _ in pairs}, sender_ids)
     rows = []
     for tm, other, last, thread in found:
-        unread = counts.get(tm.thread_id, 0)
+        owner = tm.member_id
+        unread = counts.get((owner, tm.thread_id), 0)
         if not unread and tm.last_message_id > tm.last_read_message_id:
             unread = 1  # marked unread by the member, though the newest message is theirs
         group = None
         if thread.is_group:
             members = current.get(thread.id, [])
             group = GroupRow(
-                groups.display_name(thread, members, member_id),
-                tuple(m for m in members if m.id != member_id),
+                groups.display_name(thread, members, owner),
+                tuple(m for m in members if m.id != owner),
                 senders.get(last.sender_id),
-                last.sender_id in blocked and last.kind == MESSAGE_TEXT,
+                (owner, last.sender_id) in blocked and last.kind == MESSAGE_TEXT,
             )
-        rows.append(
-            InboxRow(
-                tm, other, last, unread, thread.kind, tuple(labels.get(tm.thread_id, ())), group
-            )
-        )
+        own_labels = tuple(labels.get((owner, tm.thread_id), ()))
+        rows.append(InboxRow(tm, other, last, unread, thread.kind, own_labels, group))
     return rows
 
 
@@ -390,45 +388,67 @@ def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:
     ).first()
     if found is None:
         return None
-    return _rows(member_id, [found], _unread_counts(member_id, [thread_id]))[0]
+    return _rows([found], _unread_counts([member_id], [thread_id]))[0]
+
+
+def inbox_rows_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, InboxRow]:
+    """One thread's inbox row for each of these members (a group's, for a live event to
+    all of them), in a few queries whatever their number."""
+    if not member_ids:
+        return {}
+    found = db.session.execute(
+        _row_query().where(
+            ThreadMember.thread_id == thread_id, ThreadMember.member_id.in_(member_ids)
+        )
+    ).all()
+    rows = _rows(found, _unread_counts(member_ids, [thread_id]))
+    return {row.membership.member_id: row for row in rows}
 
 
 def labels_for_threads(member_id: int, thread_ids: list[int]) -> dict[int, list[Label]]:
     """The member's labels on each of these threads, in one query."""
-    if not thread_ids:
+    found = _labels_of([member_id], thread_ids)
+    return {thread_id: labels for (_, thread_id), labels in found.items()}
+
+
+def _labels_of(member_ids, thread_ids) -> dict[tuple[int, int], list[Label]]:
+    """Each member's own labels on each of these threads, by (member, thread)."""
+    if not member_ids or not thread_ids:
         return {}
-    found: dict[int, list[Label]] = {}
+    found: dict[tuple[int, int], list[Label]] = {}
     rows = db.session.execute(
         db.select(ThreadLabel.thread_id, Label)
         .join(Label, Label.id == ThreadLabel.label_id)
-        .where(ThreadLabel.thread_id.in_(thread_ids), Label.member_id == member_id)
+        .where(ThreadLabel.thread_id.in_(thread_ids), Label.member_id.in_(member_ids))
         .order_by(Label.name_key)
     )
     for thread_id, label in rows:
-        found.setdefault(thread_id, []).append(label)
+        found.setdefault((label.member_id, thread_id), []).append(label)
     return found
 
 
-def _unread_counts(member_id: int, thread_ids: list[int]) -> dict[int, int]:
-    """Unread messages per thread for a page of unread threads, in one query."""
-    if not thread_ids:
+def _unread_counts(member_ids, thread_ids) -> dict[tuple[int, int], int]:
+    """Unread messages by (member, thread) — a page of one member's unread threads, or
+    one thread for many members — in one query: what each may read, from the others."""
+    if not member_ids or not thread_ids:
         return {}
     rows = db.session.execute(
-        db.select(Message.thread_id, db.func.count(Message.id))
-        .join(
-            ThreadMember,
-            (ThreadMember.thread_id == Message.thread_id) & (ThreadMember.member_id == member_id),
-        )
+        db.select(ThreadMember.member_id, Message.thread_id, db.func.count(Message.id))
+        .join(ThreadMember, ThreadMember.thread_id == Message.thread_id)
         .where(
             Message.thread_id.in_(thread_ids),
+            ThreadMember.member_id.in_(member_ids),
             Message.id > ThreadMember.last_read_message_id,
             Message.id <= ThreadMember.last_message_id,
-            Message.sender_id != member_id,
-            threads.readable_by(member_id),
+            Message.sender_id != ThreadMember.member_id,
+            db.or_(
+                ThreadMember.other_id.is_not(None),
+                threads.visible_to(ThreadMember.member_id),
+            ),
         )
-        .group_by(Message.thread_id)
+        .group_by(ThreadMember.member_id, Message.thread_id)
     )
-    return dict(rows.all())
+    return {(member_id, thread_id): n for member_id, thread_id, n in rows}
 
 
 def unread_thread_count(member_id: int) -> int:

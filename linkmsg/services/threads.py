@@ -169,6 +169,17 @@ def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
     return ThreadView(thread, membership, other)
 
 
+def views_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, ThreadView]:
+    """A group as each of these members sees it, in one query (for live events to all
+    of them). Only for groups: a block hides nothing there."""
+    rows = db.session.execute(
+        db.select(ThreadMember, Thread)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
+        .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id.in_(member_ids))
+    ).all()
+    return {tm.member_id: ThreadView(thread, tm, None) for tm, thread in rows if thread.is_group}
+
+
 def visible_to(member_id: int, message_id=Message.id, thread_id=Message.thread_id):
     """SQL: the message is in a stretch of its group's history the member may read (a
     `GroupSpan`). Only for group threads: one-to-one threads have no spans."""
