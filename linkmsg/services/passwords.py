@@ -41,16 +41,41 @@ RESET_VALID_FOR = timedelta(hours=1)
 
 
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    return _off_the_loop(generate_password_hash, password, method)
 
 
 def matches(password_hash: str, password: str) -> bool:
-    return check_password_hash(password_hash, password or "")
+    return _off_the_loop(check_password_hash, password_hash, password or "")
 
 
 @functools.cache
 def _dummy_hash(method: str) -> str:
-    return generate_password_hash(secrets.token_hex(16), method=method)
+    return _off_the_loop(generate_password_hash, secrets.token_hex(16), method)
+
+
+def _off_the_loop(work, *args):
+    """Run a password hash where it does not stop the server.
+
+    A hash costs ~80 ms of CPU on purpose. Served by gevent workers, that would be 80 ms
+    in which no other greenlet of the worker runs — every open event stream and page
+    waits. scrypt and PBKDF2 run in OpenSSL with the GIL released, so under gevent the
+    hash goes to the hub's thread pool and the greenlets go on meanwhile. Elsewhere
+    (threads, the CLI, tests) it simply runs here.
+    """
+    if _gevent_patched():
+        import gevent
+
+        return gevent.get_hub().threadpool.apply(work, args)
+    return work(*args)
+
+
+def _gevent_patched() -> bool:
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return False
+    return monkey.is_module_patched("threading")
 
 
 def matches_nobody(password: str) -> None:
