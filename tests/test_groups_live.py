@@ -7,22 +7,13 @@ from linkmsg.extensions import db
 from linkmsg.models import Member
 from linkmsg.services import groups, messaging
 
-from .factories import connect, make_member
+from .factories import connect, launch_team
 from .test_live_stream import latest, open_stream
 
 
 def crew(app):
-    """Ava, connected to Ben, Cy and Dee; Ava starts "Launch team" with Ben and Cy."""
     with app.app_context():
-        ava, ben, cy, dee = (
-            make_member(n) for n in ("Ava Ames", "Ben Bell", "Cy Cole", "Dee Diaz")
-        )
-        for other in (ben, cy, dee):
-            connect(ava, other)
-        sent = messaging.start_group(
-            db.session.get(Member, ava.id), [ben.id, cy.id], "Launch team", "Kick-off"
-        )
-        return ava, ben, cy, dee, sent.thread_id
+        return launch_team()
 
 
 def say(app, sender, thread_id, body):
