@@ -8,6 +8,8 @@ target is not on the page is ignored by htmx.
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import current_app
 
 from .extensions import db
@@ -62,7 +64,11 @@ def _message(member: Member, event: Event) -> str:
     except NotFound:
         return _badges(member)
     row = messaging.inbox_row(member.id, view.thread.id)
-    sender = member if message.sender_id == member.id else view.other
+    sender = _sender(member, view, message)
+    if view.is_group:
+        # The message partial names the sender from `view.other`, the other member of a
+        # one-to-one thread; in a group that is whoever sent this one.
+        view = dataclasses.replace(view, other=sender)
     return render_for(
         member,
         "live/_message_event.html",
@@ -70,8 +76,18 @@ def _message(member: Member, event: Event) -> str:
         message=message,
         row=row,
         sender=sender,
+        group_name=row.group.name if row is not None and row.group is not None else None,
         **(_inmail_status(member, view) if message.sender_id != member.id else {}),
     )
+
+
+def _sender(member: Member, view: threads.ThreadView, message: Message) -> Member:
+    """Who sent the message, as the member's page names them."""
+    if message.sender_id == member.id:
+        return member
+    if view.is_group:
+        return db.session.get(Member, message.sender_id)
+    return view.other
 
 
 def _inmail_answered(member: Member, event: Event) -> str:

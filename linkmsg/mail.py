@@ -18,7 +18,7 @@ from flask import Flask, current_app, render_template
 
 from .extensions import db
 from .models import Member, Outbox, Thread
-from .services import outbox, passwords
+from .services import groups, outbox, passwords
 
 log = logging.getLogger(__name__)
 
@@ -60,23 +60,46 @@ def _password_reset_email(row: Outbox) -> EmailMessage | None:
 
 
 def _message_email(row: Outbox) -> EmailMessage | None:
-    """A new-message email: the unread messages, a link to the thread."""
+    """A new-message email: the unread messages, a link to the thread. In a group the
+    subject names the group, and each message its sender."""
     member = db.session.get(Member, row.member_id)
     thread = db.session.get(Thread, row.thread_id)
     messages = outbox.unread_messages(row)
     if member is None or thread is None or not messages:
         return None
-    senders = {m.sender_id for m in messages}
-    sender = db.session.get(Member, next(iter(senders)))
+    senders = {
+        m.id: m
+        for m in db.session.scalars(
+            db.select(Member).where(Member.id.in_({m.sender_id for m in messages}))
+        )
+    }
+    sender = senders[messages[-1].sender_id]
+    group = None
+    if thread.is_group:
+        group = groups.display_name(thread, groups.members(thread.id), member.id)
     link = current_app.config["PUBLIC_URL"].rstrip("/") + f"/messaging/t/{thread.id}"
-    context = {"member": member, "sender": sender, "messages": messages, "link": link}
+    context = {
+        "member": member,
+        "sender": sender,
+        "senders": senders,
+        "group": group,
+        "messages": messages,
+        "link": link,
+    }
+    return _compose(member.email, _subject(messages, senders, group), "new_message", context)
+
+
+def _subject(messages, senders, group: str | None) -> str:
+    """ "New message from Ben", "3 new messages from Ben", and in a group "… in Launch
+    team" (several senders: "3 new messages in Launch team")."""
     count = len(messages)
-    subject = (
-        f"New message from {sender.name}"
-        if count == 1
-        else f"{count} new messages from {sender.name}"
-    )
-    return _compose(member.email, subject, "new_message", context)
+    where = f" in {group}" if group else ""
+    if len(senders) > 1:
+        return f"{count} new messages{where}"
+    name = next(iter(senders.values())).name
+    if count == 1:
+        return f"New message from {name}{where}"
+    return f"{count} new messages from {name}{where}"
 
 
 def deliver(email: EmailMessage) -> None:

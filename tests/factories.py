@@ -159,3 +159,17 @@ def is_fragment(response) -> bool:
     """An htmx fragment: markup without the page around it."""
     text = response.get_data(as_text=True).lower()
     return "<html" not in text and "<body" not in text
+
+
+def launch_team():
+    """Ava Ames, connected to Ben Bell, Cy Cole and Dee Diaz, starts the group "Launch
+    team" with Ben and Cy (call in an app context): (ava, ben, cy, dee, thread_id)."""
+    from linkmsg.services import messaging
+
+    ava, ben, cy, dee = (make_member(n) for n in ("Ava Ames", "Ben Bell", "Cy Cole", "Dee Diaz"))
+    for other in (ben, cy, dee):
+        connect(ava, other)
+    sent = messaging.start_group(
+        db.session.get(Member, ava.id), [ben.id, cy.id], "Launch team", "Kick-off"
+    )
+    return ava, ben, cy, dee, sent.thread_id

@@ -4,8 +4,17 @@ named when rows are written behind the services' back."""
 from datetime import timedelta
 
 from linkmsg.extensions import db
-from linkmsg.models import CreditEntry, Invitation, Label, ThreadMember, utcnow
-from linkmsg.services import billing, inmail, integrity, messaging, organise
+from linkmsg.models import (
+    CreditEntry,
+    GroupSpan,
+    Invitation,
+    Label,
+    Message,
+    Thread,
+    ThreadMember,
+    utcnow,
+)
+from linkmsg.services import billing, groups, inmail, integrity, messaging, organise
 
 from .factories import connect, get_member, make_member
 
@@ -25,7 +34,25 @@ def a_busy_network():
     answered = inmail.send(get_member(sam.id), get_member(rae.id), "Hello", "Shall we talk?")
     inmail.decline(rae.id, answered.inmail.id)
     organise.create_label(ann.id, "Clients")
+    a_group(ann, bob)
     return ann, bob, sam, rae, sent.thread_id, answered.inmail.id
+
+
+def a_group(ann, bob):
+    """A group whose members come and go: added, left, removed, added again, renamed.
+    Returns Gil and Hal, its other members, and the group's id."""
+    gil, hal = make_member("Gil"), make_member("Hal")
+    connect(ann, gil)
+    connect(ann, hal)
+    group = messaging.start_group(get_member(ann.id), [bob.id, gil.id], "Crew", "Hi all")
+    groups.add(get_member(ann.id), group.thread_id, [hal.id])
+    groups.leave(get_member(gil.id), group.thread_id)
+    messaging.reply(get_member(hal.id), group.thread_id, "Hello from Hal")
+    groups.remove(get_member(ann.id), group.thread_id, hal.id)
+    groups.add(get_member(ann.id), group.thread_id, [gil.id, hal.id])
+    groups.rename(get_member(bob.id), group.thread_id, "Crew 2")
+    messaging.reply(get_member(gil.id), group.thread_id, "Back again")
+    return gil, hal, group.thread_id
 
 
 def test_what_the_services_build_is_consistent(ctx, runner):
@@ -96,3 +123,55 @@ def test_invitations_over_the_weekly_cap_are_listed(app_factory):
         code, output = check(app.test_cli_runner())
     assert code == 1
     assert f"invitation_cap: member {ann.id}: 3 invitations within 7 days" in output
+
+
+def test_broken_group_invariants_are_listed(ctx, runner):
+    ann, bob, *_ = a_busy_network()
+    _, hal, group_id = a_group(ann, bob)
+    eve = make_member("Eve")
+
+    def span_of(member):
+        return db.session.scalar(
+            db.select(GroupSpan)
+            .where(GroupSpan.thread_id == group_id, GroupSpan.member_id == member.id)
+            .order_by(GroupSpan.first_message_id.desc())
+        )
+
+    newest = db.session.get(Thread, group_id).last_message_id
+    # Bob is in it, but his span was closed; Hal's second span overlaps her first.
+    span_of(bob).last_message_id = newest
+    first_of_hal = db.session.scalars(
+        db.select(GroupSpan.first_message_id).where(
+            GroupSpan.thread_id == group_id, GroupSpan.member_id == hal.id
+        )
+    ).first()
+    span_of(hal).first_message_id = first_of_hal
+    # Ann's side names another member.
+    db.session.get(ThreadMember, (group_id, ann.id)).other_id = bob.id
+    db.session.commit()
+    # Eve, never a member, wrote in it (behind the services' back).
+    message = Message(thread_id=group_id, sender_id=eve.id, body="Sneaked in")
+    db.session.add(message)
+    db.session.flush()
+    db.session.execute(
+        db.update(Thread).where(Thread.id == group_id).values(last_message_id=message.id)
+    )
+    db.session.execute(
+        db.update(ThreadMember)
+        .where(ThreadMember.thread_id == group_id, ThreadMember.active.is_(True))
+        .values(last_message_id=message.id)
+    )
+    db.session.commit()
+    code, output = check(runner)
+    assert code == 1
+    lines = output.splitlines()
+    prefix = f"group_members: group {group_id}: member"
+    expected = [
+        f"{prefix} {bob.id} is in it but has 0 open spans, not the last one",
+        f"{prefix} {hal.id}: spans overlap or are out of order at {first_of_hal}",
+        f"{prefix} {ann.id}'s side names another member",
+        f"group_members: message {message.id}: sender {eve.id} was not in group {group_id} then",
+    ]
+    for line in expected:
+        assert line in lines, output
+    assert not any(line.startswith("threads_and_sides") for line in lines), output

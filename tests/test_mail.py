@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from linkmsg import mail
 from linkmsg.extensions import db
 from linkmsg.models import Member, Outbox, utcnow
-from linkmsg.services import blocking, messaging, outbox
+from linkmsg.services import blocking, groups, messaging, outbox
 
 from .factories import Browser, connect, make_member, texts
 
@@ -400,3 +400,129 @@ def test_two_mail_workers_send_each_email_exactly_once(app_factory, database_url
     with apps[0].app_context():
         statuses = db.session.scalars(db.select(Outbox.status)).all()
     assert sorted(set(statuses)) == ["sent", "skipped"] and statuses.count("sent") == 30
+
+
+# ---------------------------------------------------------------- group conversations
+
+
+def setup_group(app):
+    """Ava starts "Launch team" with Ben and Cy (all away, all wanting email)."""
+    with app.app_context():
+        ava, ben, cy = make_member("Ava Ames"), make_member("Ben Bell"), make_member("Cy Cole")
+        connect(ava, ben)
+        connect(ava, cy)
+        sent = messaging.start_group(
+            db.session.get(Member, ava.id), [ben.id, cy.id], "Launch team", "Kick-off"
+        )
+        return ava, ben, cy, sent.thread_id
+
+
+def say(app, sender, thread_id, body):
+    with app.app_context():
+        return messaging.reply(db.session.get(Member, sender.id), thread_id, body)
+
+
+def act(app, what, actor, thread_id, *args):
+    """A member acts on the group: "leave", "add", "remove", "rename"."""
+    with app.app_context():
+        getattr(groups, what)(db.session.get(Member, actor.id), thread_id, *args)
+
+
+def emails_to(sink) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for message in sink.messages:
+        found.setdefault(message["To"], []).append(message)
+    return found
+
+
+def test_a_group_message_emails_each_other_member_once_naming_the_group(mail_app, smtp):
+    _, sink = smtp
+    ava, ben, cy, thread_id = setup_group(mail_app)
+    assert run_worker(mail_app)["sent"] == 2
+    sent = emails_to(sink)
+    assert set(sent) == {ben.email, cy.email}  # not the sender
+    for member in (ben, cy):
+        (message,) = sent[member.email]
+        assert message["Subject"] == "New message from Ava Ames in Launch team"
+        body = text_part(message)
+        assert "Ava Ames sent a message in Launch team" in body
+        assert "> Kick-off" in body
+        assert f"http://linkmsg.test/messaging/t/{thread_id}" in body
+    # A reply from Ben, then one from Cy: Ava gets one email for both, naming no
+    # single sender; Ben is in his quiet period for this conversation, and Cy read
+    # Ben's by replying.
+    say(mail_app, ben, thread_id, "Sounds good")
+    say(mail_app, cy, thread_id, "Me too")
+    counts = run_worker(mail_app)
+    assert counts == {"sent": 1, "skipped": 1, "postponed": 1, "retry": 0}
+    (to_ava,) = emails_to(sink)[ava.email]
+    assert to_ava["Subject"] == "2 new messages in Launch team"
+    body = text_part(to_ava).replace("\r\n", "\n")
+    assert "Ben Bell:\n> Sounds good" in body and "Cy Cole:\n> Me too" in body
+    with mail_app.app_context():
+        reasons = set(
+            db.session.scalars(
+                db.select(Outbox.last_error).where(
+                    Outbox.member_id == ben.id, Outbox.status == "pending"
+                )
+            )
+        )
+        assert reasons == {"emailed about this thread lately"}
+
+
+def test_a_member_who_left_gets_no_email(mail_app, smtp):
+    _, sink = smtp
+    ava, ben, cy, thread_id = setup_group(mail_app)
+    act(mail_app, "leave", cy, thread_id)
+    say(mail_app, ava, thread_id, "After Cy left")
+    run_worker(mail_app)
+    assert set(emails_to(sink)) == {ben.email}
+    with mail_app.app_context():
+        reasons = db.session.scalars(
+            db.select(Outbox.last_error).where(Outbox.member_id == cy.id)
+        ).all()
+        assert reasons == ["left the conversation"]  # the message sent before they left
+
+
+def test_a_member_who_blocked_the_sender_is_not_emailed_about_them(mail_app, smtp):
+    _, sink = smtp
+    ava, ben, cy, thread_id = setup_group(mail_app)
+    run_worker(mail_app)
+    sink.messages.clear()
+    with mail_app.app_context():
+        blocking.add_block(cy.id, ben.id)
+        db.session.commit()
+    say(mail_app, ben, thread_id, "Cy blocked me")
+    run_worker(mail_app, now=utcnow() + timedelta(hours=2))
+    assert set(emails_to(sink)) == {ava.email}
+    with mail_app.app_context():
+        assert (
+            db.session.scalar(
+                db.select(db.func.count())
+                .select_from(Outbox)
+                .where(Outbox.member_id == cy.id, Outbox.status == "pending")
+            )
+            == 0
+        )
+    # The block came after the email was owed: decided when sent, it is not sent.
+    sink.messages.clear()
+    say(mail_app, ava, thread_id, "From Ava")
+    with mail_app.app_context():
+        blocking.add_block(cy.id, ava.id)
+        db.session.commit()
+    run_worker(mail_app, now=utcnow() + timedelta(hours=4))
+    assert cy.email not in emails_to(sink)
+
+
+def test_a_member_added_again_is_not_emailed_what_was_said_while_away(mail_app, smtp):
+    _, sink = smtp
+    ava, ben, cy, thread_id = setup_group(mail_app)
+    act(mail_app, "leave", cy, thread_id)
+    say(mail_app, ava, thread_id, "Said while Cy was away")
+    act(mail_app, "add", ava, thread_id, [cy.id])
+    say(mail_app, ben, thread_id, "Welcome back Cy")
+    run_worker(mail_app)
+    (to_cy,) = emails_to(sink)[cy.email]
+    body = text_part(to_cy)
+    assert "Welcome back Cy" in body
+    assert "Said while Cy was away" not in body

@@ -36,8 +36,8 @@ def report_member(handle: str):
 @bp.route("/report/message/<id:message_id>", methods=["GET", "POST"])
 @login_required
 def report_message(message_id: int):
-    message, view = reports.message_to_report(current_user.id, message_id)
-    return _report(view.other, message)
+    message, sender = reports.message_to_report(current_user.id, message_id)
+    return _report(sender, message)
 
 
 def _report(member, message):
@@ -56,9 +56,10 @@ def _report(member, message):
     except ValidationFailed as error:
         return _report_page(member, message, error=error, status=error.status_code)
     blocked = " and blocked them" if also_block else ""
-    if blocked:
+    if blocked and not (message and reports.in_group(message)):
         target = url_for("settings.blocked")  # the thread and the profile are hidden now
     elif message:
+        # (A block hides no group: a message reported there lands back in it.)
         # Back where they were, at the message they reported.
         target = url_for(
             "messaging.thread", thread_id=message.thread_id, _anchor=f"message-{message.id}"

@@ -16,13 +16,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ..extensions import db
-from ..models import Member, Message, utcnow
+from ..models import MESSAGE_TEXT, Member, Message, utcnow
 from ..storage import get_storage
-from . import threads
+from . import blocks, groups, threads
 
 BATCH = 500
 CHUNK = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9]+")
+COLLAPSED = "A message from someone you blocked"
 
 
 @dataclass
@@ -57,43 +59,91 @@ def _archive_name(message_id: int, index: int, name: str) -> str:
 
 
 def export_thread(member_id: int, thread_id: int) -> Export:
-    """The thread as a ZIP for one of its two members (NotFound for anyone else, raised
-    here, before anything is streamed)."""
+    """The thread as a ZIP for one of its members (NotFound for anyone else, raised
+    here, before anything is streamed). A group's ZIP holds what the member may read:
+    their spans, with the system lines; a message from someone they blocked is there
+    as it shows to them, collapsed, without its body or files."""
     view = threads.get_thread_for(member_id, thread_id)
     me = db.session.get(Member, member_id)
+    if not view.is_group:
+        members = {me.id: me, view.other.id: view.other}
+        return Export(
+            _zip_chunks(view, me, members, f"Conversation between {me.name} and {view.other.name}"),
+            f"linkmsg-conversation-{view.other.handle}.zip",
+        )
+    current = groups.members(thread_id)
+    name = groups.display_name(view.thread, current, member_id)
+    members = {m.id: m for m in current} | {me.id: me}
     return Export(
-        _zip_chunks(view, {me.id: me, view.other.id: view.other}),
-        f"linkmsg-conversation-{view.other.handle}.zip",
+        _zip_chunks(view, me, members, f"Group conversation: {name}"),
+        f"linkmsg-group-{_file_part(name)}.zip",
     )
 
 
-def _zip_chunks(view, members: dict[int, Member]) -> Iterator[bytes]:
-    me, other = members.values()
+def _file_part(name: str) -> str:
+    """A group's name as part of a file name: letters, digits, dashes; never empty."""
+    return "-".join(_UNSAFE_NAME.sub(" ", name).split())[:60].strip("-._") or "conversation"
+
+
+def _readable_batches(view, me: Member) -> Iterator[list[Message]]:
+    """The thread's messages the member may read, oldest first, in batches."""
+    query = db.select(Message).where(Message.thread_id == view.thread.id)
+    if view.is_group:
+        query = query.where(threads.visible_to(me.id))
+    last_id = 0
+    while batch := list(
+        db.session.scalars(query.where(Message.id > last_id).order_by(Message.id).limit(BATCH))
+    ):
+        yield batch
+        last_id = batch[-1].id
+
+
+def _people(members: dict[int, Member], batch: list[Message]) -> None:
+    """Load into `members` whoever in this batch sent a message or had one done to them
+    (former members of a group included)."""
+    wanted = {m.sender_id for m in batch} | {m.subject_id for m in batch if m.subject_id}
+    missing = wanted - members.keys()
+    if missing:
+        members.update(
+            (m.id, m) for m in db.session.scalars(db.select(Member).where(Member.id.in_(missing)))
+        )
+
+
+def _zip_chunks(view, me: Member, members: dict[int, Member], title: str) -> Iterator[bytes]:
     thread_id = view.thread.id
     exported_at = utcnow()
     storage = get_storage()
     sink = _Sink()
     records = []
-    lines = [
-        f"Conversation between {me.name} and {other.name}",
-        f"Exported from LinkMsg on {exported_at:%Y-%m-%d %H:%M} UTC",
-        "",
-    ]
+    lines = [title, f"Exported from LinkMsg on {exported_at:%Y-%m-%d %H:%M} UTC", ""]
+    listed = list(members.values())  # the conversation's members now, before senders join
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        last_id = 0
-        while True:
-            batch = list(
-                db.session.scalars(
-                    db.select(Message)
-                    .where(Message.thread_id == thread_id, Message.id > last_id)
-                    .order_by(Message.id)
-                    .limit(BATCH)
-                )
-            )
-            if not batch:
-                break
+        for batch in _readable_batches(view, me):
+            _people(members, batch)
+            blocked = set()
+            if view.is_group:
+                blocked = blocks.blocked_by(me.id, {m.sender_id for m in batch})
             for message in batch:
                 sender = members[message.sender_id]
+                when = f"[{message.created_at:%Y-%m-%d %H:%M} UTC]"
+                record = {
+                    "id": message.id,
+                    "sender": sender.handle,
+                    "sender_name": sender.name,
+                    "sent_at": message.created_at.isoformat() + "Z",
+                }
+                if message.is_system:
+                    subject = members.get(message.subject_id)
+                    sentence = groups.system_sentence(
+                        message, sender.name, subject.name if subject else "a former member"
+                    )
+                    records.append({**record, "kind": message.kind, "line": sentence})
+                    lines += [f"{when} {sentence}", ""]
+                    continue
+                if message.sender_id in blocked and message.kind == MESSAGE_TEXT:
+                    records.append({**record, "body": None, "collapsed": True, "attachments": []})
+                    lines += [f"{when} {COLLAPSED}", ""]
+                    continue
                 files = []
                 for index, attachment in enumerate(message.attachments, start=1):
                     path = _archive_name(message.id, index, attachment.name)
@@ -116,26 +166,16 @@ def _zip_chunks(view, members: dict[int, Member]) -> Iterator[bytes]:
                             "path": path,
                         }
                     )
-                records.append(
-                    {
-                        "id": message.id,
-                        "sender": sender.handle,
-                        "sender_name": sender.name,
-                        "sent_at": message.created_at.isoformat() + "Z",
-                        "body": message.body,
-                        "attachments": files,
-                    }
-                )
-                lines.append(f"[{message.created_at:%Y-%m-%d %H:%M} UTC] {sender.name}:")
+                records.append({**record, "body": message.body, "attachments": files})
+                lines.append(f"{when} {sender.name}:")
                 lines.extend(message.body.split("\n") if message.body else [])
                 lines.extend(f"  Attachment: {f['name']} ({f['path']})" for f in files)
                 lines.append("")
-            last_id = batch[-1].id
         document = {
             "thread": {
                 "id": thread_id,
                 "kind": view.thread.kind,
-                "members": [{"handle": m.handle, "name": m.name} for m in members.values()],
+                "members": [{"handle": m.handle, "name": m.name} for m in listed],
                 "exported_at": exported_at.isoformat() + "Z",
             },
             "messages": records,

@@ -245,6 +245,24 @@ def display_name(thread: Thread, current: Sequence[Member], viewer_id: int) -> s
     return f"{others[0]}, {others[1]} and {rest} other{'' if rest == 1 else 's'}"
 
 
+def system_sentence(message: Message, actor: str, subject: str | None = None) -> str:
+    """A system line as words: "Ava added Dee", "Ben left", "Ava renamed the group to
+    Launch team" (`actor`: who acted; `subject`: to whom it was done)."""
+    if message.kind == SYSTEM_CREATED:
+        return f"{actor} started the group" + (f" {message.body}" if message.body else "")
+    if message.kind == SYSTEM_ADDED:
+        return f"{actor} added {subject}"
+    if message.kind == SYSTEM_REMOVED:
+        return f"{actor} removed {subject}"
+    if message.kind == SYSTEM_LEFT:
+        return f"{actor} left"
+    if message.kind == SYSTEM_RENAMED:
+        if message.body:
+            return f"{actor} renamed the group to {message.body}"
+        return f"{actor} removed the group's name"
+    return message.body
+
+
 @dataclass(frozen=True)
 class Roles:
     """What a member may do in a group, for its header."""

@@ -16,10 +16,22 @@ from flask import current_app
 from sqlalchemy import and_, func, or_
 
 from ..extensions import db
-from ..models import INMAIL_SENT, CreditEntry, InMail, Invitation, Label, Message, Thread
+from ..models import (
+    GROUP_MAX_MEMBERS,
+    INMAIL_SENT,
+    THREAD_GROUP,
+    CreditEntry,
+    GroupSpan,
+    InMail,
+    Invitation,
+    Label,
+    Message,
+    Thread,
+)
 from ..models import ThreadMember as Side
 from . import billing, events, organise, threads
 from .inmail import REFUND_WINDOW
+from .spans import visible_to
 
 Check = Callable[[], list[str]]
 
@@ -173,32 +185,36 @@ def _over_cap(rows: Iterable, window: timedelta, cap: int) -> list[tuple[int, in
 
 
 def threads_and_sides() -> list[str]:
-    """Every thread has its two sides, and every message agrees with its thread: sent by
-    one of its two members, and counted in the thread's and both sides' newest message."""
+    """Every one-to-one thread has its two sides, and every message agrees with its
+    thread: sent by one of its two members, and counted in the thread's and both sides'
+    newest message. (A group's members and senders: `group_members`.)"""
     problems = []
+    pair = Thread.kind != THREAD_GROUP
     sides = db.select(Side.thread_id, func.count().label("n")).group_by(Side.thread_id).subquery()
     for thread_id, count in db.session.execute(
         db.select(Thread.id, func.coalesce(sides.c.n, 0))
         .outerjoin(sides, sides.c.thread_id == Thread.id)
-        .where(func.coalesce(sides.c.n, 0) != 2)
+        .where(pair, func.coalesce(sides.c.n, 0) != 2)
     ):
         problems.append(f"thread {thread_id}: {count} member sides instead of 2")
     for thread_id, member_id in db.session.execute(
         db.select(Side.thread_id, Side.member_id)
         .join(Thread, Thread.id == Side.thread_id)
         .where(
+            pair,
             or_(
                 and_(Side.member_id == Thread.a_id, Side.other_id != Thread.b_id),
                 and_(Side.member_id == Thread.b_id, Side.other_id != Thread.a_id),
                 Side.member_id.not_in([Thread.a_id, Thread.b_id]),
-            )
+                Side.other_id.is_(None),
+            ),
         )
     ):
         problems.append(f"thread {thread_id}: member {member_id}'s side names the wrong members")
     for message_id, thread_id in db.session.execute(
         db.select(Message.id, Message.thread_id)
         .join(Thread, Thread.id == Message.thread_id)
-        .where(Message.sender_id.not_in([Thread.a_id, Thread.b_id]))
+        .where(pair, Message.sender_id.not_in([Thread.a_id, Thread.b_id]))
     ):
         problems.append(f"message {message_id}: its sender is not in thread {thread_id}")
     newest = (
@@ -212,12 +228,14 @@ def threads_and_sides() -> list[str]:
         .where(func.coalesce(Thread.last_message_id, 0) != func.coalesce(newest.c.newest, 0))
     ):
         problems.append(f"thread {thread_id}: newest message {actual}, the thread says {recorded}")
+    # A side that moves (every side but a former group member's) is at the newest message.
+    thread_newest = func.coalesce(newest.c.newest, 0)
     for thread_id, member_id, recorded, actual in db.session.execute(
         db.select(Side.thread_id, Side.member_id, Side.last_message_id, newest.c.newest)
         .outerjoin(newest, newest.c.thread_id == Side.thread_id)
         .where(
             or_(
-                Side.last_message_id != func.coalesce(newest.c.newest, 0),
+                and_(Side.active.is_(True), Side.last_message_id != thread_newest),
                 Side.last_read_message_id > Side.last_message_id,
             )
         )
@@ -235,6 +253,80 @@ def threads_and_sides() -> list[str]:
     return problems
 
 
+def group_members() -> list[str]:
+    """A group has no pair and its sides name no other member; each member's spans are
+    in order, not overlapping, and only the last may be open; a member is in the group
+    (an active side) exactly when they have an open span, and a former member's side
+    stopped at the end of their last span; there are at most 50 members at a time;
+    every message was sent by someone whose span covers it (what they sent, they were
+    there to read)."""
+    problems = []
+    group = Thread.kind == THREAD_GROUP
+    for thread_id in db.session.scalars(
+        db.select(Thread.id).where(group, or_(Thread.a_id.is_not(None), Thread.b_id.is_not(None)))
+    ):
+        problems.append(f"group {thread_id}: has a pair of members")
+    sides = {
+        (side.thread_id, side.member_id): side
+        for side in db.session.scalars(
+            db.select(Side).join(Thread, Thread.id == Side.thread_id).where(group)
+        )
+    }
+    for (thread_id, member_id), side in sides.items():
+        if side.other_id is not None:
+            problems.append(f"group {thread_id}: member {member_id}'s side names another member")
+    spans: dict[tuple[int, int], list[GroupSpan]] = defaultdict(list)
+    for span in db.session.scalars(
+        db.select(GroupSpan).order_by(
+            GroupSpan.thread_id, GroupSpan.member_id, GroupSpan.first_message_id
+        )
+    ):
+        spans[(span.thread_id, span.member_id)].append(span)
+    for key in sorted(spans.keys() | sides.keys()):
+        problems += _member_problems(*key, sides.get(key), spans.get(key, []))
+    for thread_id, count in db.session.execute(
+        db.select(Side.thread_id, func.count())
+        .join(Thread, Thread.id == Side.thread_id)
+        .where(group, Side.active.is_(True))
+        .group_by(Side.thread_id)
+        .having(func.count() > GROUP_MAX_MEMBERS)
+    ):
+        problems.append(f"group {thread_id}: {count} members, above the cap of {GROUP_MAX_MEMBERS}")
+    for message_id, thread_id, sender_id in db.session.execute(
+        db.select(Message.id, Message.thread_id, Message.sender_id)
+        .join(Thread, Thread.id == Message.thread_id)
+        .where(group, ~visible_to(Message.sender_id))
+    ):
+        problems.append(
+            f"message {message_id}: sender {sender_id} was not in group {thread_id} then"
+        )
+    return problems
+
+
+def _member_problems(thread_id: int, member_id: int, side, spans: list) -> list[str]:
+    """What is wrong with one member's side and spans of one group."""
+    who = f"group {thread_id}: member {member_id}"
+    if side is None:
+        return [f"{who} has spans but no side"]
+    problems = []
+    previous_end = 0
+    for span in spans:
+        if span.first_message_id <= previous_end:
+            problems.append(f"{who}: spans overlap or are out of order at {span.first_message_id}")
+        if span.last_message_id is not None and span.last_message_id < span.first_message_id:
+            problems.append(f"{who}: a span ends ({span.last_message_id}) before it starts")
+        previous_end = span.last_message_id or span.first_message_id
+    open_spans = [span for span in spans if span.last_message_id is None]
+    if side.active and (len(open_spans) != 1 or spans[-1].last_message_id is not None):
+        problems.append(f"{who} is in it but has {len(open_spans)} open spans, not the last one")
+    if not side.active:
+        if open_spans:
+            problems.append(f"{who} left but still has an open span")
+        elif not spans or side.last_message_id != spans[-1].last_message_id:
+            problems.append(f"{who} left, but their side did not stop where their span ends")
+    return problems
+
+
 # The checks `flask check-integrity` runs, in order. One more: append a function.
 CHECKS: list[Check] = [
     ledger_balances,
@@ -244,6 +336,7 @@ CHECKS: list[Check] = [
     invitation_cap,
     new_thread_cap,
     threads_and_sides,
+    group_members,
     events.sequence_problems,
 ]
 

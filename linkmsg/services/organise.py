@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ..extensions import db
 from ..models import Label, Message, ThreadLabel, ThreadMember
-from . import atomic, blocks, events, threads
+from . import atomic, events, messaging, threads
 from .errors import NotFound, ValidationFailed
 
 LABEL_MAX = 40
@@ -53,15 +53,18 @@ def archived_count(member_id: int) -> int:
         .where(
             ThreadMember.member_id == member_id,
             ThreadMember.archived.is_(True),
-            ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
+            # Not `other_id NOT IN (...)` alone: a group's other_id is NULL, and NULL NOT IN
+            # a non-empty list is NULL — a member who blocked anyone would lose their groups.
+            messaging.not_hidden(member_id),
         )
     )
 
 
 def mark_unread(member_id: int, thread_id: int) -> threads.ThreadView:
-    """The thread counts as unread again from its newest message."""
+    """The thread counts as unread again from its newest message (the member's newest:
+    a former group member's ends where they left)."""
     view = threads.get_thread_for(member_id, thread_id)
-    newest = view.thread.last_message_id
+    newest = view.membership.last_message_id or None
     if newest is None:
         return view
     before_newest = db.session.scalar(

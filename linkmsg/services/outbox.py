@@ -28,7 +28,8 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
-from .blocks import blocked_either_way
+from .blocks import blocked_either_way, has_blocked
+from .spans import visible_to
 
 NEW_MESSAGE = "new_message"
 PASSWORD_RESET = "password_reset"  # payload: reset_id; sent at once, no away or quiet rule
@@ -180,11 +181,16 @@ def decide(row: Outbox, now: datetime | None = None) -> Decision:
     sender = db.session.get(Member, message.sender_id)
     if sender is None or sender.suspended_at is not None:
         return Decision(False, "sender suspended")
-    if blocked_either_way(member.id, sender.id):
-        return Decision(False, "blocked")
     membership = db.session.get(ThreadMember, (row.thread_id, row.member_id))
     if membership is None or membership.last_message_id < message.id:
         return Decision(False, "not in the conversation")
+    in_group = membership.other_id is None
+    # In a group a block removes nobody: only the member who blocked the sender is not
+    # told (the member they blocked still reads the group, and is told as they are live).
+    if has_blocked(member.id, sender.id) if in_group else blocked_either_way(member.id, sender.id):
+        return Decision(False, "blocked")
+    if in_group and not membership.active:
+        return Decision(False, "left the conversation")
     if membership.last_read_message_id >= message.id:
         return Decision(False, "already read")
     if membership.muted:
@@ -225,6 +231,9 @@ def unread_messages(row: Outbox, limit: int = 5) -> list[Message]:
                 Message.sender_id.not_in(
                     db.select(Block.blocked_id).where(Block.blocker_id == row.member_id)
                 ),
+                # In a group, only what the member's spans cover: not what was said
+                # between a leaving and being added again.
+                db.true() if membership.other_id is not None else visible_to(row.member_id),
             )
             .order_by(Message.id.desc())
             .limit(limit)

@@ -23,7 +23,6 @@ from ..models import (
     THREAD_ORDINARY,
     Attachment,
     Block,
-    GroupSpan,
     Member,
     Message,
     Thread,
@@ -32,6 +31,7 @@ from ..models import (
 )
 from . import atomic, attachments, blocks, events, outbox
 from .errors import NotFound, RateLimited
+from .spans import visible_to
 
 _IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -178,21 +178,6 @@ def views_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, ThreadView
         .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id.in_(member_ids))
     ).all()
     return {tm.member_id: ThreadView(thread, tm, None) for tm, thread in rows if thread.is_group}
-
-
-def visible_to(member_id: int, message_id=Message.id, thread_id=Message.thread_id):
-    """SQL: the message is in a stretch of its group's history the member may read (a
-    `GroupSpan`). Only for group threads: one-to-one threads have no spans."""
-    return (
-        db.select(GroupSpan.id)
-        .where(
-            GroupSpan.thread_id == thread_id,
-            GroupSpan.member_id == member_id,
-            GroupSpan.first_message_id <= message_id,
-            db.or_(GroupSpan.last_message_id.is_(None), GroupSpan.last_message_id >= message_id),
-        )
-        .exists()
-    )
 
 
 def readable_by(member_id: int):
