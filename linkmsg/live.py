@@ -9,15 +9,80 @@ target is not on the page is ignored by htmx.
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-from flask import current_app
+from flask import current_app, g
 
 from .extensions import db
 from .forms import MessageForm
 from .models import THREAD_INMAIL, Event, Member, Message
-from .services import events, inmail, messaging, notifications, threads
+from .services import conversation, events, inmail, messaging, notifications, threads
 from .services.errors import NotFound
-from .templating import nav_counts
+from .templating import nav_counts, nav_counts_of
+
+
+@dataclass
+class _Batch:
+    """What the events of one commit need, looked up together: a message to a group of
+    50 is 50 events, and one at a time each would look up its member, counts, view and
+    row on its own (hundreds of statements in the sender's request)."""
+
+    members: dict[int, Member] = field(default_factory=dict)
+    counts: dict[int, dict] = field(default_factory=dict)
+    views: dict[tuple[int, int], threads.ThreadView] = field(default_factory=dict)
+    rows: dict[tuple[int, int], messaging.InboxRow] = field(default_factory=dict)
+    placed: dict[int, conversation.Placed] = field(default_factory=dict)
+
+    def place_appended(self, message: Message) -> conversation.Placed:
+        """Where a new message goes on an open page: the same for every member."""
+        if message.id not in self.placed:
+            self.placed[message.id] = conversation.place_appended(message)
+        return self.placed[message.id]
+
+
+@contextmanager
+def batch(rows: list[Event]):
+    """Render the events `rows` inside this block with their lookups done in a few
+    statements, whatever their number."""
+    try:
+        found = _look_up(rows)
+    except Exception as error:  # the database went away: each event looks up its own
+        current_app.logger.warning("could not look up live events together: %s", error)
+        db.session.rollback()
+        found = _Batch()
+    g.live_batch = found
+    try:
+        yield
+    finally:
+        g.pop("live_batch", None)
+
+
+def _look_up(rows: list[Event]) -> _Batch:
+    found = _Batch()
+    ids = sorted({row.member_id for row in rows})
+    if len(ids) > 1:
+        members = db.session.scalars(db.select(Member).where(Member.id.in_(ids))).all()
+        found.members = {member.id: member for member in members}
+        found.counts = nav_counts_of(members)
+        by_thread = defaultdict(set)
+        for row in rows:
+            if row.kind == events.MESSAGE:
+                by_thread[row.payload["thread_id"]].add(row.member_id)
+        for thread_id, member_ids in by_thread.items():
+            if len(member_ids) < 2:
+                continue
+            views = threads.views_for(thread_id, sorted(member_ids))  # groups only
+            if views:
+                found.views.update(((thread_id, m), view) for m, view in views.items())
+                rows_for = messaging.inbox_rows_for(thread_id, sorted(views))
+                found.rows.update(((thread_id, m), row) for m, row in rows_for.items())
+    return found
+
+
+def _batched() -> _Batch:
+    return g.get("live_batch") or _Batch()
 
 
 def render_for(member: Member, template: str, **context) -> str:
@@ -29,7 +94,7 @@ def render_for(member: Member, template: str, **context) -> str:
     `me`, that member's own navigation counts, and an empty CSRF token (htmx sends the
     page's own token as a header, which CSRFProtect accepts for the page's forms).
     """
-    counts = nav_counts(member)
+    counts = _batched().counts.get(member.id) or nav_counts(member)
     return current_app.jinja_env.get_template(template).render(
         me=member,
         unread_threads=counts.get("unread", 0),
@@ -49,7 +114,7 @@ def _reply_form() -> MessageForm:
 
 
 def render(event: Event) -> str:
-    member = db.session.get(Member, event.member_id)
+    member = _batched().members.get(event.member_id) or db.session.get(Member, event.member_id)
     if member is None:
         return ""
     renderer = _RENDERERS.get(event.kind)
@@ -59,11 +124,15 @@ def render(event: Event) -> str:
 def _message(member: Member, event: Event) -> str:
     payload = event.payload
     message = db.session.get(Message, payload["message_id"])
-    try:
-        view = threads.get_thread_for(member.id, payload["thread_id"])
-    except NotFound:
-        return _badges(member)
-    row = messaging.inbox_row(member.id, view.thread.id)
+    key = (payload["thread_id"], member.id)
+    found = _batched()
+    view = found.views.get(key)
+    if view is None:
+        try:
+            view = threads.get_thread_for(member.id, payload["thread_id"])
+        except NotFound:
+            return _badges(member)
+    row = found.rows[key] if key in found.rows else messaging.inbox_row(member.id, view.thread.id)
     sender = _sender(member, view, message)
     if view.is_group:
         # The message partial names the sender from `view.other`, the other member of a
@@ -76,6 +145,7 @@ def _message(member: Member, event: Event) -> str:
         message=message,
         row=row,
         sender=sender,
+        place_appended=found.place_appended,
         group_name=row.group.name if row is not None and row.group is not None else None,
         **(_inmail_status(member, view) if message.sender_id != member.id else {}),
     )

@@ -38,24 +38,42 @@ def nav_counts(member) -> dict[str, int]:
 
 
 def nav_counts_of(members) -> dict[int, dict[str, int]]:
-    """Each member's navigation counts and newest live event id, in one round trip
-    (one page's member, or every member a live event goes to)."""
+    """Each member's navigation counts and newest live event id: one round trip each,
+    through one statement built once (a page's member, or every member a live event
+    goes to)."""
+    from .extensions import db
+
+    names, statement = _nav_statement()
+    found = {}
+    for member in members:
+        row = db.session.execute(statement, {"nav_member_id": member.id}).one()
+        counts = dict(zip(names, (value or 0 for value in row[:-1]), strict=True))
+        counts["_last_event_id"] = row[-1] or 0
+        found[member.id] = counts
+    return found
+
+
+_NAV_STATEMENTS: dict[tuple, object] = {}
+
+
+def _nav_statement():
+    """The counters' SELECT with the member as a bound parameter, built once per set of
+    counters: building it costs more than running it."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import Integer, bindparam
+
     from .extensions import db
     from .services import events
 
-    names = list(NAV_COUNTERS)
-    columns = []
-    for member in members:
-        columns.extend(NAV_COUNTERS[name](member).scalar_subquery() for name in names)
+    names = tuple(NAV_COUNTERS)
+    statement = _NAV_STATEMENTS.get(names)
+    if statement is None:
+        member = SimpleNamespace(id=bindparam("nav_member_id", type_=Integer))
+        columns = [NAV_COUNTERS[name](member).scalar_subquery() for name in names]
         columns.append(events.latest_seq_query(member.id).scalar_subquery())
-    row = db.session.execute(db.select(*columns)).one()
-    found, width = {}, len(names) + 1
-    for index, member in enumerate(members):
-        values = row[index * width : (index + 1) * width]
-        counts = dict(zip(names, (value or 0 for value in values[:-1]), strict=True))
-        counts["_last_event_id"] = values[-1] or 0
-        found[member.id] = counts
-    return found
+        statement = _NAV_STATEMENTS[names] = db.select(*columns)
+    return names, statement
 
 
 def mark_database_unavailable() -> None:

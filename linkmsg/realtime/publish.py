@@ -45,14 +45,17 @@ def publish_events(rows: list[Event]) -> None:
     active = broker()
     if time.monotonic() < active.paused_until:
         return  # the transport failed a moment ago: streams will fill from the database
-    for row in rows:
-        try:
-            active.publish(channel_for(row.member_id), frame(row))
-        except Exception as error:  # Redis down or hung, a template error
-            log.warning("could not publish event %s: %s", row.id, error)
-            if _is_transport_error(error):
-                active.paused_until = time.monotonic() + PAUSE_SECONDS
-                return
+    from .. import live
+
+    with live.batch(rows):
+        for row in rows:
+            try:
+                active.publish(channel_for(row.member_id), frame(row))
+            except Exception as error:  # Redis down or hung, a template error
+                log.warning("could not publish event %s: %s", row.id, error)
+                if _is_transport_error(error):
+                    active.paused_until = time.monotonic() + PAUSE_SECONDS
+                    return
 
 
 def _is_transport_error(error: Exception) -> bool:
