@@ -214,6 +214,12 @@ def test_an_unnamed_groups_export_is_named_after_its_members(app, crew):
     act(app, "rename", ava, thread_id, "")
     response, _, _ = export(app, ben, thread_id)
     assert "linkmsg-group-Ava-Ames-and-Cy-Cole.zip" in response.headers["Content-Disposition"]
+    act(app, "rename", ava, thread_id, "Équipe  ../../etc 🚀")
+    response, _, _ = export(app, ben, thread_id)
+    assert "linkmsg-group-Equipe-etc.zip" in response.headers["Content-Disposition"]
+    act(app, "rename", ava, thread_id, "🚀🚀")
+    response, _, _ = export(app, ben, thread_id)
+    assert "linkmsg-group-conversation.zip" in response.headers["Content-Disposition"]
 
 
 # ---------------------------------------------------------------- organising, per member

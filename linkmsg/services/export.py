@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,8 +82,10 @@ def export_thread(member_id: int, thread_id: int) -> Export:
 
 
 def _file_part(name: str) -> str:
-    """A group's name as part of a file name: letters, digits, dashes; never empty."""
-    return "-".join(_UNSAFE_NAME.sub(" ", name).split())[:60].strip("-._") or "conversation"
+    """A group's name as part of a file name: ASCII letters (accents dropped), digits
+    and dashes; never empty."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "-".join(_UNSAFE_NAME.sub(" ", ascii_name).split())[:60].strip("-") or "conversation"
 
 
 def _readable_batches(view, me: Member) -> Iterator[list[Message]]:
