@@ -66,7 +66,12 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
     assert meta["rows"]["member"] == shape["members"] == 50
     assert meta["rows"]["thread"] == shape["threads"]
     assert meta["rows"]["message"] == shape["messages"]
-    assert meta["rows"]["thread_member"] == 2 * shape["threads"]
+    groups = shape["group_threads"]
+    assert meta["groups"]["threads"] == groups > 0
+    assert (
+        meta["rows"]["thread_member"]
+        == 2 * (shape["threads"] - groups) + meta["rows"]["group_span"]
+    )
 
     with psycopg.connect(f"{server}/{name}", autocommit=True) as conn:
         for table, count in meta["rows"].items():
@@ -76,12 +81,53 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
             conn,
             "SELECT count(*) FROM member WHERE '' IN (trim(name), trim(headline), trim(location))",
         )
-        # Each thread's last message, on the thread and on both sides of it.
+        # Each thread's last message, on the thread and on every current member's side.
         assert not _scalar(
             conn,
             "SELECT count(*) FROM thread t JOIN thread_member tm ON tm.thread_id = t.id"
-            " WHERE t.last_message_id <> tm.last_message_id OR t.last_message_id <>"
-            " (SELECT max(id) FROM message m WHERE m.thread_id = t.id)",
+            " WHERE tm.active AND (t.last_message_id <> tm.last_message_id OR t.last_message_id"
+            " <> (SELECT max(id) FROM message m WHERE m.thread_id = t.id))",
+        )
+        # Groups as the app makes them: 3 to 50 members, started by a member with their
+        # own connections, opened by a "created" line; every message sent by someone
+        # whose span covers it; who left has the "left" line as the last they have.
+        assert _scalar(conn, "SELECT count(*) FROM thread WHERE kind = 'group'") == groups
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM (SELECT t.id FROM thread t JOIN group_span s"
+            " ON s.thread_id = t.id WHERE t.kind = 'group' GROUP BY t.id"
+            " HAVING count(*) NOT BETWEEN 3 AND 51) AS wrong",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread t JOIN thread_member tm ON tm.thread_id = t.id"
+            " WHERE t.kind = 'group' AND tm.member_id <> t.started_by_id AND NOT EXISTS"
+            " (SELECT 1 FROM connection c WHERE c.member_id = t.started_by_id"
+            " AND c.other_id = tm.member_id)",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread t WHERE t.kind = 'group' AND (SELECT kind FROM message"
+            " m WHERE m.thread_id = t.id ORDER BY id LIMIT 1) <> 'created'",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM message m JOIN thread t ON t.id = m.thread_id"
+            " WHERE t.kind = 'group' AND NOT EXISTS (SELECT 1 FROM group_span s"
+            " WHERE s.thread_id = m.thread_id AND s.member_id = m.sender_id"
+            " AND s.first_message_id <= m.id AND coalesce(s.last_message_id, m.id) >= m.id)",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread_member tm JOIN group_span s ON s.thread_id ="
+            " tm.thread_id AND s.member_id = tm.member_id WHERE tm.active"
+            " <> (s.last_message_id IS NULL) OR (NOT tm.active AND tm.last_message_id"
+            " <> s.last_message_id)",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM message WHERE kind <> 'text' AND thread_id NOT IN"
+            " (SELECT id FROM thread WHERE kind = 'group')",
         )
         # Read state: the sender of a message has read it; unread sides are as recorded,
         # and nobody has read past the end.
@@ -109,7 +155,7 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
             conn, "SELECT count(*) FROM thread WHERE kind = 'inmail'"
         )
         # The sequences continue after the loaded rows.
-        for table in ("member", "thread", "message"):
+        for table in ("member", "thread", "message", "group_span"):
             assert _scalar(conn, f"SELECT nextval('{table}_id_seq')") > _scalar(
                 conn, f"SELECT max(id) FROM {table}"
             )
