@@ -6,8 +6,10 @@
 
 At --scale 1.0: 100,000 members with about 50 connections each (the network of
 bench/degree.py), 200,000 threads (one per pair; 1% of them InMail threads between members
-who are not connected, the rest between connected members) and 1,000,000 messages. A few
-long threads hold thousands of messages, so that pages deep in a thread can be timed.
+who are not connected, 5% group conversations of 3 to 50 members, the rest between
+connected members) and 1,000,000 messages. A few long threads hold thousands of messages,
+so that pages deep in a thread can be timed; each probe member started a group as large as
+their connections allow (50), so that sends into it can be timed (bench/send.py).
 Every member has a full profile and logs in with the password `bench-password`. The
 thread_member rows agree with the messages: each side's last message, and what each side
 has read (the sender of the last message has read it; about 20% of the other sides have

@@ -268,3 +268,83 @@ def test_live_burst_bench_runs_and_finds_nothing_lost_doubled_or_out_of_order(
     for problem in ("lost", "doubled", "out_of_order", "gaps", "wrong_stream", "send_failures"):
         assert results[problem] == [], problem
     assert results["streams_ended_during_run"] == 0
+
+
+def test_live_group_bench_delivers_every_message_to_every_member(bench_database, tmp_path):
+    """bench/live.py --group at a tiny scale: one member sends into a group of 12, each
+    member's stream must receive every message once."""
+    server, name = bench_database
+    output = tmp_path / "live-group.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.live",
+        "--group",
+        "--streams",
+        "12",
+        "--rate",
+        "4",
+        "--duration",
+        "2",
+        "--drain",
+        "3",
+        "--server",
+        server,
+        "--database",
+        name,
+        "--redis",
+        REDIS_URL,
+        "--output",
+        str(output),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
+    results = json.loads(output.read_text())["results"]
+    assert results["messages_sent"] == results["messages_planned"] == 8
+    assert results["deliveries_planned"] == results["events_matched"] == 8 * 12
+    for problem in ("lost", "doubled", "out_of_order", "gaps", "wrong_stream", "send_failures"):
+        assert results[problem] == [], problem
+    assert results["latency_after_post_returned"]["n"] == 8 * 12
+
+
+def test_send_bench_times_sends_into_groups_on_a_copy(bench_database, tmp_path):
+    """bench/send.py at a tiny scale: sends into the probes' groups, timed on a copy of the
+    generated data that is dropped afterwards; the statements of a send do not depend on
+    the group's size."""
+    server, name = bench_database
+    meta = generate.prepare(SCALE, name, server=server)
+    sizes = {p["group_members"] for p in meta["probe_members"] if p["group_thread"]}
+    assert sizes and min(sizes) >= 3
+    output = tmp_path / "send.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.send",
+        "--scale",
+        str(SCALE),
+        "--database",
+        name,
+        "--server",
+        server,
+        "--sends",
+        "10",
+        "--warmup",
+        "2",
+        "--output",
+        str(output),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
+    report = json.loads(output.read_text())
+    results = report["results"]
+    assert results["send"]["n"] == results["publish"]["n"] == 10
+    assert 0 < results["send"]["median_ms"] <= results["send"]["p95_ms"]
+    assert results["statements_per_send"]["min"] == results["statements_per_send"]["max"]
+    assert results["events_per_send"] == {"min": max(sizes), "max": max(sizes)}
+    assert report["group_sizes_timed"] == [max(sizes)]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        assert not _scalar(
+            conn, "SELECT count(*) FROM pg_database WHERE datname = %s", name + "_send"
+        )
+    # The generated data is as it was: the next run reuses it.
+    assert not generate.prepare(SCALE, name, server=server)["loaded_this_run"]
