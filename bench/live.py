@@ -610,16 +610,20 @@ async def _sender_main(base_url, plan, ready_queue, start_queue, results) -> Non
             await asyncio.sleep(delay)
         client = clients[item["sender"]]
         started = time.monotonic()
-        response = await client.post(
-            item["path"],
-            data={
-                "csrf_token": tokens[item["sender"]],
-                "idempotency_key": secrets.token_urlsafe(16),
-                "body": item["body"],
-            },
-        )
+        try:
+            response = await client.post(
+                item["path"],
+                data={
+                    "csrf_token": tokens[item["sender"]],
+                    "idempotency_key": secrets.token_urlsafe(16),
+                    "body": item["body"],
+                },
+            )
+            status = response.status_code
+        except httpx.HTTPError as error:  # a send that timed out is a failure reported
+            status = f"{type(error).__name__} after {time.monotonic() - started:.1f} s"
         returned = time.monotonic()
-        results.put(("sent", item["seq"], started, returned, response.status_code))
+        results.put(("sent", item["seq"], started, returned, status))
 
     await asyncio.gather(*(send(item) for item in plan))
     results.put(("done",))
