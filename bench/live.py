@@ -799,7 +799,12 @@ def main(argv=None) -> int:
     met = {
         "streams_held": results["streams_opened"] == args.streams
         and results["streams_ended_during_run"] == 0,
-        "p99_under_100ms": results["latency_after_post_returned"].get("p99_ms", 1e9)
+        # In a group the POST returns only once every member's event is published, so the
+        # later deliveries arrive before it returns: the group's figure is taken from the
+        # event row's creation (the commit) instead.
+        "p99_under_100ms": results[
+            "latency_after_event_row_created" if args.group else "latency_after_post_returned"
+        ].get("p99_ms", 1e9)
         < TARGET_P99_MS,
         "nothing_lost_or_doubled": not (
             results["lost"]
