@@ -6,8 +6,10 @@
 
 At --scale 1.0: 100,000 members with about 50 connections each (the network of
 bench/degree.py), 200,000 threads (one per pair; 1% of them InMail threads between members
-who are not connected, the rest between connected members) and 1,000,000 messages. A few
-long threads hold thousands of messages, so that pages deep in a thread can be timed.
+who are not connected, 5% group conversations of 3 to 50 members, the rest between
+connected members) and 1,000,000 messages. A few long threads hold thousands of messages,
+so that pages deep in a thread can be timed; each probe member started a group as large as
+their connections allow (50), so that sends into it can be timed (bench/send.py).
 Every member has a full profile and logs in with the password `bench-password`. The
 thread_member rows agree with the messages: each side's last message, and what each side
 has read (the sender of the last message has read it; about 20% of the other sides have
@@ -27,6 +29,7 @@ import itertools
 import random
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
@@ -49,11 +52,15 @@ from .common import (
 from .corpus import Corpus, about_writer
 
 # Bump when the generator changes, so that an existing database is not reused by mistake.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 FULL_MEMBERS = 100_000
 FULL_THREADS = 200_000
 FULL_MESSAGES = 1_000_000
 INMAIL_SHARE = 0.01  # of threads
+GROUP_SHARE = 0.05  # of threads: group conversations of GROUP_MIN..GROUP_MAX members
+GROUP_MIN, GROUP_MAX = 3, 50
+GROUP_ADDED_SHARE = 0.3  # of groups: one member added later (reads from then on)
+GROUP_LEFT_SHARE = 0.2  # of groups: one member left (keeps what came before)
 UNREAD_SHARE = 0.2  # of the sides that did not send the last message
 PROBES = 8  # members the page benchmark logs in as
 PROBE_THREADS = 30  # threads each probe has at least (more than one inbox page)
@@ -61,7 +68,15 @@ LONG_THREADS = 4  # between a probe and one of their connections
 LONG_LENGTH = 3000  # messages in a long thread at full size
 END = datetime(2026, 1, 1)  # the newest generated message is before this
 SPAN_SECONDS = 730 * 86400  # messages span two years
-LOADED_TABLES = ("member", "connection", "thread", "thread_member", "message", "inmail")
+LOADED_TABLES = (
+    "member",
+    "connection",
+    "thread",
+    "thread_member",
+    "message",
+    "inmail",
+    "group_span",
+)
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
@@ -87,6 +102,7 @@ def sizes(scale: float) -> dict:
         "long_share": 0.1,
         "threads": threads,
         "inmail_threads": round(threads * INMAIL_SHARE),
+        "group_threads": max(1, round(threads * GROUP_SHARE)),
         "messages": messages,
         "probes": probes,
         "long_threads": long_threads,
@@ -97,8 +113,61 @@ def sizes(scale: float) -> dict:
 # --------------------------------------------------------------------------- threads
 
 
+@dataclass(frozen=True)
+class Group:
+    """A generated group conversation: its starter and first members (starter first), one
+    member added later and one who left (or None), its name (None: named after members)."""
+
+    members: tuple[int, ...]
+    added: int | None
+    leaver: int | None
+    name: str | None
+
+    @property
+    def everyone(self) -> tuple[int, ...]:
+        return self.members + ((self.added,) if self.added else ())
+
+
+GROUP_NAMES = (
+    "Launch team|Hiring panel|Q3 planning|Alumni|Book club|Conference crew|Design review|"
+    "Sales kickoff|Mentors|Data guild|Offsite|Founders circle"
+).split("|")
+
+
+def choose_groups(adjacency, shape: dict, probes: list[int], rng: random.Random) -> list[Group]:
+    """shape["group_threads"] groups, each started by a member with their own connections
+    (as the app requires): every probe starts one as large as it can be (up to 50, the
+    group a send is timed into); the others have 3 to 50 members, most of them few, and
+    some have a member added later or one who left."""
+    base = len(adjacency)
+    groups: list[Group] = []
+    for probe in probes[: shape["group_threads"] // 2]:
+        size = min(GROUP_MAX, 1 + len(adjacency[probe]))
+        if size >= GROUP_MIN:
+            others = rng.sample(adjacency[probe], size - 1)
+            groups.append(Group((probe, *others), None, None, rng.choice(GROUP_NAMES)))
+    while len(groups) < shape["group_threads"]:
+        starter = rng.randrange(1, base)
+        neighbours = adjacency[starter]
+        if len(neighbours) < GROUP_MIN - 1:
+            continue
+        size = GROUP_MIN + int((GROUP_MAX - GROUP_MIN) * rng.random() ** 2.5)
+        size = min(size, 1 + len(neighbours))
+        members = (starter, *rng.sample(neighbours, size - 1))
+        added = leaver = None
+        if size < GROUP_MAX and rng.random() < GROUP_ADDED_SHARE:
+            outside = [m for m in neighbours if m not in members]
+            added = rng.choice(outside) if outside else None
+        if size > GROUP_MIN and rng.random() < GROUP_LEFT_SHARE:
+            leaver = rng.choice(members[1:])
+        name = rng.choice(GROUP_NAMES) if rng.random() < 0.6 else None
+        groups.append(Group(members, added, leaver, name))
+    return groups
+
+
 def choose_threads(adjacency: list[list[int]], shape: dict, rng: random.Random):
-    """(pairs, probes, long thread indexes). pairs[i] = (a, b, kind, first_sender_side).
+    """(pairs, probes, long thread indexes, groups by index). pairs[i] = (a, b, kind,
+    first_sender_side); a group's entry is (its starter, 0, "group", 0).
 
     Probes start PROBE_THREADS threads with their connections. The other ordinary threads
     go between connected members picked by an activity weight (Pareto: a few members have
@@ -133,7 +202,7 @@ def choose_threads(adjacency: list[list[int]], shape: dict, rng: random.Random):
                 long_indexes.append(len(pairs) - 1)
                 wants_long = False
 
-    ordinary = shape["threads"] - shape["inmail_threads"]
+    ordinary = shape["threads"] - shape["inmail_threads"] - shape["group_threads"]
     weights = list(itertools.accumulate(min(40.0, rng.paretovariate(1.3)) for _ in range(n)))
     population = range(1, base)
     stalled = 0
@@ -154,34 +223,72 @@ def choose_threads(adjacency: list[list[int]], shape: dict, rng: random.Random):
         raise SystemExit(f"could not find {ordinary} connected pairs for threads")
 
     stalled = 0
-    while len(pairs) < shape["threads"] and stalled < 10_000:
+    pairs_wanted = shape["threads"] - shape["group_threads"]
+    while len(pairs) < pairs_wanted and stalled < 10_000:
         a, b = rng.randrange(1, base), rng.randrange(1, base)
         neighbours = adjacency[a]
         i = bisect.bisect_left(neighbours, b)
         connected = i < len(neighbours) and neighbours[i] == b
         stalled = 0 if not connected and add(a, b, "inmail") else stalled + 1
-    return pairs, probes, long_indexes
+    groups = {}
+    for group in choose_groups(adjacency, shape, probes, rng):
+        groups[len(pairs)] = group
+        pairs.append((group.members[0], 0, "group", 0))
+    return pairs, probes, long_indexes, groups
 
 
-def message_counts(pairs, long_indexes, shape, rng: random.Random) -> list[int]:
-    """Messages per thread: long threads as set, the rest lognormal, at least one each,
-    adding up to exactly shape["messages"]."""
+def message_counts(pairs, long_indexes, shape, rng: random.Random, groups=None) -> list[int]:
+    """Messages per thread: long threads as set, the rest lognormal, at least one each (a
+    group: its system lines and one message), adding up to exactly shape["messages"]."""
+    groups = groups or {}
     counts = [0] * len(pairs)
     long_set = set(long_indexes)
     for i in long_indexes:
         counts[i] = shape["long_length"]
     others = [i for i in range(len(pairs)) if i not in long_set]
-    remaining = shape["messages"] - sum(counts) - len(others)
+    least = [group_lines(groups[i]) + 1 if i in groups else 1 for i in others]
+    remaining = shape["messages"] - sum(counts) - sum(least)
     raw = [rng.lognormvariate(0, 1.2) for _ in others]
     factor = remaining / sum(raw)
-    for i, value in zip(others, raw, strict=True):
-        counts[i] = 1 + min(int(value * factor), 2000)
+    for i, fewest, value in zip(others, least, raw, strict=True):
+        counts[i] = fewest + min(int(value * factor), 2000)
     short = shape["messages"] - sum(counts)
     for i in rng.choices(others, k=max(0, short)):
         counts[i] += 1
     if short < 0:
         raise SystemExit("too few messages for this many threads")
     return counts
+
+
+def group_lines(group: Group) -> int:
+    """System lines of a generated group: created, and added / left when it has them."""
+    return 1 + (group.added is not None) + (group.leaver is not None)
+
+
+def group_schedules(groups: dict[int, Group], counts, rng: random.Random) -> dict[int, list]:
+    """Per group, what each of its messages is, in order: (sender, kind, subject). The
+    first is the "created" line; "added" and "left" fall at random places after it; each
+    message comes from someone who is a member at that point."""
+    schedules = {}
+    for index, group in groups.items():
+        count = counts[index]
+        slots = rng.sample(range(1, count), group_lines(group) - 1)
+        added_at = slots.pop() if group.added is not None else count
+        left_at = slots.pop() if group.leaver is not None else count
+        starter = group.members[0]
+        schedule = [(starter, "created", None)]
+        for position in range(1, count):
+            if position == added_at:
+                schedule.append((starter, "added", group.added))
+            elif position == left_at:
+                schedule.append((group.leaver, "left", group.leaver))
+            else:
+                present = [m for m in group.members if m != group.leaver or position < left_at]
+                if position > added_at:
+                    present.append(group.added)
+                schedule.append((rng.choice(present), "text", None))
+        schedules[index] = schedule
+    return schedules
 
 
 def message_keys(pairs, counts, long_indexes, rng: random.Random) -> tuple[list[int], int]:
@@ -277,8 +384,14 @@ class Messages:
     """Writes the message COPY lines in id order and keeps, per thread, what the thread,
     thread_member and inmail rows need afterwards."""
 
-    def __init__(self, pairs, keys, shift, corpus: Corpus):
+    def __init__(self, pairs, keys, shift, corpus: Corpus, groups=None, schedules=None):
         self.pairs, self.keys, self.shift, self.corpus = pairs, keys, shift, corpus
+        self.groups = groups or {}
+        self.schedules = schedules or {}
+        self.group_position = dict.fromkeys(self.groups, 0)
+        self.group_own_last: dict[tuple[int, int], int] = {}  # (index, member) -> id
+        self.group_line_id: dict[tuple[int, str], int] = {}  # (index, "added"/"left") -> id
+        self.group_last_sender: dict[int, int] = {}
         count = len(pairs)
         self.thread_id = [0] * count
         self.first_second = [0] * count
@@ -309,14 +422,25 @@ class Messages:
             elif second_second[index] < 0:
                 second_second[index] = second
             last_id[index] = message_id
-            last_side[index] = side
-            own_last[2 * index + side] = message_id
-            sender = pairs[index][side]
+            kind, subject = "text", "\\N"
+            if index in self.schedules:
+                sender, kind, about = self.schedules[index][self.group_position[index]]
+                self.group_position[index] += 1
+                self.group_own_last[index, sender] = message_id
+                self.group_last_sender[index] = sender
+                if kind != "text":
+                    subject = about or "\\N"
+                    body = (self.groups[index].name or "") if kind == "created" else ""
+                    self.group_line_id[index, kind] = message_id
+            else:
+                last_side[index] = side
+                own_last[2 * index + side] = message_id
+                sender = pairs[index][side]
             day, rest = divmod(second, 86400)
             hour, rest = divmod(rest, 3600)
             yield (
                 f"{message_id}\t{thread_id[index]}\t{sender}\t{body}\t\\N\t"
-                f"{days[day]} {hour:02}:{rest // 60:02}:{rest % 60:02}\n"
+                f"{days[day]} {hour:02}:{rest // 60:02}:{rest % 60:02}\t{kind}\t{subject}\n"
             )
 
     @staticmethod
@@ -326,24 +450,29 @@ class Messages:
 
 
 def thread_rows(messages: Messages, rng: random.Random):
-    """(thread lines, thread_member lines, inmail lines, unread sides), in thread id order."""
+    """(thread lines, thread_member lines, inmail lines, group_span lines, unread sides), in
+    thread id order."""
     order = sorted(range(len(messages.pairs)), key=messages.thread_id.__getitem__)
-    threads, members, inmails = [], [], []
+    threads, members, inmails, spans = [], [], [], []
     unread = 0
     for index in order:
         a, b, kind, first_side = messages.pairs[index]
         tid = messages.thread_id[index]
         last = messages.last_id[index]
-        threads.append(
-            f"{tid}\t{a}\t{b}\t{kind}\t{last}\t{messages.stamp(messages.first_second[index])}\n"
-        )
+        created = messages.stamp(messages.first_second[index])
+        if kind == "group":
+            name = messages.groups[index].name or "\\N"
+            threads.append(f"{tid}\t\\N\t\\N\tgroup\t{last}\t{created}\t{name}\t{a}\n")
+            unread += group_sides(messages, index, rng, members, spans)
+            continue
+        threads.append(f"{tid}\t{a}\t{b}\t{kind}\t{last}\t{created}\t\\N\t\\N\n")
         for side, (me, other) in enumerate(((a, b), (b, a))):
             read = last
             if side != messages.last_side[index] and rng.random() < UNREAD_SHARE:
                 # Not opened since they last wrote (or ever): all that came after is unread.
                 read = messages.own_last[2 * index + side]
                 unread += 1
-            members.append(f"{tid}\t{me}\t{other}\t{last}\t{read}\tf\tf\n")
+            members.append(f"{tid}\t{me}\t{other}\t{last}\t{read}\tf\tf\tt\n")
         if kind == "inmail":
             sender, recipient = (a, b) if first_side == 0 else (b, a)
             answered = messages.second_second[index] >= 0
@@ -355,7 +484,34 @@ def thread_rows(messages: Messages, rng: random.Random):
                 f"A question about your work\t\\N\t{status}\t{answer}\t{answer}\t\\N\t\\N\t"
                 f"{created}\n"
             )
-    return threads, members, inmails, unread
+    return threads, members, inmails, spans, unread
+
+
+def group_sides(messages: Messages, index: int, rng: random.Random, members, spans) -> int:
+    """A group's thread_member and group_span lines, as the app leaves them: everyone
+    reads from the "created" line (someone added later from their "added" line); who left
+    is inactive, with the "left" line as the last they have and read; the others have
+    the newest message, read as one-to-one sides are. Returns the unread sides."""
+    group = messages.groups[index]
+    tid, last = messages.thread_id[index], messages.last_id[index]
+    left_id = messages.group_line_id.get((index, "left"))
+    unread = 0
+    for member in group.everyone:
+        if member == group.added:
+            first = messages.group_line_id[index, "added"]
+        else:
+            first = messages.first_id[index]
+        if member == group.leaver:
+            members.append(f"{tid}\t{member}\t\\N\t{left_id}\t{left_id}\tf\tf\tf\n")
+            spans.append(f"{len(spans) + 1}\t{tid}\t{member}\t{first}\t{left_id}\n")
+            continue
+        read = last
+        if member != messages.group_last_sender[index] and rng.random() < UNREAD_SHARE:
+            read = messages.group_own_last.get((index, member), 0)
+            unread += 1
+        members.append(f"{tid}\t{member}\t\\N\t{last}\t{read}\tf\tf\tt\n")
+        spans.append(f"{len(spans) + 1}\t{tid}\t{member}\t{first}\t\\N\n")
+    return unread
 
 
 def load(args, shape: dict, wanted: dict) -> dict:
@@ -375,9 +531,10 @@ def load(args, shape: dict, wanted: dict) -> dict:
     connection_rows = sum(len(neighbours) for neighbours in adjacency)
     # Separate generators from here on: the network is the one bench/degree.py builds.
     thread_rng = random.Random(args.seed + 1)
-    pairs, probes, long_indexes = choose_threads(adjacency, shape, thread_rng)
-    counts = message_counts(pairs, long_indexes, shape, thread_rng)
+    pairs, probes, long_indexes, groups = choose_threads(adjacency, shape, thread_rng)
+    counts = message_counts(pairs, long_indexes, shape, thread_rng, groups)
     keys, shift = message_keys(pairs, counts, long_indexes, thread_rng)
+    schedules = group_schedules(groups, counts, thread_rng)
     lap("generate_s")
     log(
         f"  generated {connection_rows // 2:,} connections, {len(pairs):,} threads,"
@@ -397,7 +554,8 @@ def load(args, shape: dict, wanted: dict) -> dict:
         conn.execute("TRUNCATE member RESTART IDENTITY CASCADE")
         restore = detach(conn, LOADED_TABLES)
         lap("detach_s")
-        messages = Messages(pairs, keys, shift, Corpus(random.Random(args.seed + 2)))
+        corpus = Corpus(random.Random(args.seed + 2))
+        messages = Messages(pairs, keys, shift, corpus, groups, schedules)
         with conn.cursor() as cur:
             copy(
                 cur,
@@ -417,20 +575,29 @@ def load(args, shape: dict, wanted: dict) -> dict:
             copy(
                 cur,
                 "message",
-                "id, thread_id, sender_id, body, idempotency_key, created_at",
+                "id, thread_id, sender_id, body, idempotency_key, created_at, kind, subject_id",
                 batched(messages.lines()),
             )
             lap("copy_messages_s")
-            threads, members, inmails, unread = thread_rows(messages, thread_rng)
+            threads, members, inmails, spans, unread = thread_rows(messages, thread_rng)
             copy(
-                cur, "thread", "id, a_id, b_id, kind, last_message_id, created_at", batched(threads)
+                cur,
+                "thread",
+                "id, a_id, b_id, kind, last_message_id, created_at, name, started_by_id",
+                batched(threads),
             )
             copy(
                 cur,
                 "thread_member",
                 "thread_id, member_id, other_id, last_message_id, last_read_message_id,"
-                " archived, muted",
+                " archived, muted, active",
                 batched(members),
+            )
+            copy(
+                cur,
+                "group_span",
+                "id, thread_id, member_id, first_message_id, last_message_id",
+                batched(spans),
             )
             copy(
                 cur,
@@ -443,7 +610,7 @@ def load(args, shape: dict, wanted: dict) -> dict:
         for statement in restore:
             conn.execute(statement)
         lap("indexes_and_constraints_s")
-        for table in ("member", "thread", "message", "inmail"):
+        for table in ("member", "thread", "message", "inmail", "group_span"):
             # The next row the app inserts takes the id after the loaded ones.
             conn.execute(
                 sql.SQL(
@@ -454,6 +621,7 @@ def load(args, shape: dict, wanted: dict) -> dict:
         conn.commit()
 
     probe_info = describe_probes(messages, pairs, counts, probes, long_indexes, adjacency)
+    group_sizes = [len(group.everyone) for group in groups.values()]
     del adjacency
     with psycopg.connect(url, autocommit=True) as conn:
         for table in LOADED_TABLES:
@@ -467,9 +635,20 @@ def load(args, shape: dict, wanted: dict) -> dict:
                 "member": shape["members"],
                 "connection": connection_rows,
                 "thread": len(pairs),
-                "thread_member": 2 * len(pairs),
+                "thread_member": len(members),
                 "message": len(keys),
                 "inmail": len(inmails),
+                "group_span": len(spans),
+            },
+            groups={
+                "threads": len(groups),
+                "members_min": min(group_sizes),
+                "members_max": max(group_sizes),
+                "members_mean": round(sum(group_sizes) / len(group_sizes), 1),
+                "of_50": sum(1 for g in groups.values() if len(g.members) == GROUP_MAX),
+                "with_someone_added": sum(1 for g in groups.values() if g.added),
+                "with_someone_left": sum(1 for g in groups.values() if g.leaver),
+                "messages": sum(counts[i] for i in groups),
             },
             unread_sides=unread,
             probe_members=probe_info,
@@ -486,7 +665,8 @@ def describe_probes(messages: Messages, pairs, counts, probes, long_indexes, adj
     long_set = set(long_indexes)
     by_member: dict[int, list[int]] = {p: [] for p in probes}
     for index, (a, b, _, _) in enumerate(pairs):
-        for member in (a, b):
+        group = messages.groups.get(index)
+        for member in group.everyone if group else (a, b):
             if member in by_member:
                 by_member[member].append(index)
     info = []
@@ -496,6 +676,10 @@ def describe_probes(messages: Messages, pairs, counts, probes, long_indexes, adj
         mine.sort(key=lambda i: (counts[i], messages.thread_id[i]))
         typical = mine[len(mine) // 2]
         long_thread = next((i for i in by_member[probe] if i in long_set), None)
+        # The group the probe started, as large as its connections allowed (50 at most).
+        own_group = next(
+            (i for i in by_member[probe] if i in messages.groups and pairs[i][0] == probe), None
+        )
         friends = set(adjacency[probe])
         second = sorted(
             {m for f in friends for m in adjacency[f] if m != probe and m not in friends}
@@ -510,6 +694,11 @@ def describe_probes(messages: Messages, pairs, counts, probes, long_indexes, adj
                 "long_thread": messages.thread_id[long_thread] if long_thread is not None else None,
                 "long_messages": counts[long_thread] if long_thread is not None else None,
                 "second_degree": rng.sample(second, min(5, len(second))),
+                "groups": sum(1 for i in by_member[probe] if i in messages.groups),
+                "group_thread": messages.thread_id[own_group] if own_group is not None else None,
+                "group_members": (
+                    len(messages.groups[own_group].members) if own_group is not None else None
+                ),
             }
         )
     return info

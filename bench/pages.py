@@ -81,6 +81,16 @@ class Connection:
             self.reader = self.writer = None
 
     async def get(self, path: str, cookie: str) -> tuple[int, bytes]:
+        try:
+            return await self._get(path, cookie)
+        except ConnectionError:
+            # The server may close a keep-alive connection that sat idle past its timeout
+            # (on a busy machine a client can wait that long between two requests): a GET
+            # is sent again once, on a new connection.
+            await self.close()
+            return await self._get(path, cookie)
+
+    async def _get(self, path: str, cookie: str) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         self.writer.write(

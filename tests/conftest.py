@@ -92,10 +92,10 @@ def build_app(database_url: str, tmp_path, **overrides):
     return app
 
 
-def _migrate(url: str, tmp_path) -> None:
+def _migrate(url: str, tmp_path, revision: str = "head") -> None:
     app = build_app(url, tmp_path)
     with app.app_context():
-        upgrade()
+        upgrade(revision=revision)
         db.engine.dispose()
 
 
@@ -108,8 +108,9 @@ def sqlite_template(tmp_path_factory):
 
 
 @contextlib.contextmanager
-def throwaway_postgres(prefix: str, tmp_dir):
-    """A new PostgreSQL database built by the migrations, dropped afterwards (its URL)."""
+def throwaway_postgres(prefix: str, tmp_dir, revision: str = "head"):
+    """A new PostgreSQL database built by the migrations (up to `revision`), dropped
+    afterwards (its URL)."""
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -124,7 +125,7 @@ def throwaway_postgres(prefix: str, tmp_dir):
         conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     url = sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        _migrate(url, tmp_dir)
+        _migrate(url, tmp_dir, revision)
         yield url
     finally:
         with admin.connect() as conn:

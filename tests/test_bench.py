@@ -66,7 +66,12 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
     assert meta["rows"]["member"] == shape["members"] == 50
     assert meta["rows"]["thread"] == shape["threads"]
     assert meta["rows"]["message"] == shape["messages"]
-    assert meta["rows"]["thread_member"] == 2 * shape["threads"]
+    groups = shape["group_threads"]
+    assert meta["groups"]["threads"] == groups > 0
+    assert (
+        meta["rows"]["thread_member"]
+        == 2 * (shape["threads"] - groups) + meta["rows"]["group_span"]
+    )
 
     with psycopg.connect(f"{server}/{name}", autocommit=True) as conn:
         for table, count in meta["rows"].items():
@@ -76,12 +81,53 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
             conn,
             "SELECT count(*) FROM member WHERE '' IN (trim(name), trim(headline), trim(location))",
         )
-        # Each thread's last message, on the thread and on both sides of it.
+        # Each thread's last message, on the thread and on every current member's side.
         assert not _scalar(
             conn,
             "SELECT count(*) FROM thread t JOIN thread_member tm ON tm.thread_id = t.id"
-            " WHERE t.last_message_id <> tm.last_message_id OR t.last_message_id <>"
-            " (SELECT max(id) FROM message m WHERE m.thread_id = t.id)",
+            " WHERE tm.active AND (t.last_message_id <> tm.last_message_id OR t.last_message_id"
+            " <> (SELECT max(id) FROM message m WHERE m.thread_id = t.id))",
+        )
+        # Groups as the app makes them: 3 to 50 members, started by a member with their
+        # own connections, opened by a "created" line; every message sent by someone
+        # whose span covers it; who left has the "left" line as the last they have.
+        assert _scalar(conn, "SELECT count(*) FROM thread WHERE kind = 'group'") == groups
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM (SELECT t.id FROM thread t JOIN group_span s"
+            " ON s.thread_id = t.id WHERE t.kind = 'group' GROUP BY t.id"
+            " HAVING count(*) NOT BETWEEN 3 AND 51) AS wrong",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread t JOIN thread_member tm ON tm.thread_id = t.id"
+            " WHERE t.kind = 'group' AND tm.member_id <> t.started_by_id AND NOT EXISTS"
+            " (SELECT 1 FROM connection c WHERE c.member_id = t.started_by_id"
+            " AND c.other_id = tm.member_id)",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread t WHERE t.kind = 'group' AND (SELECT kind FROM message"
+            " m WHERE m.thread_id = t.id ORDER BY id LIMIT 1) <> 'created'",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM message m JOIN thread t ON t.id = m.thread_id"
+            " WHERE t.kind = 'group' AND NOT EXISTS (SELECT 1 FROM group_span s"
+            " WHERE s.thread_id = m.thread_id AND s.member_id = m.sender_id"
+            " AND s.first_message_id <= m.id AND coalesce(s.last_message_id, m.id) >= m.id)",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM thread_member tm JOIN group_span s ON s.thread_id ="
+            " tm.thread_id AND s.member_id = tm.member_id WHERE tm.active"
+            " <> (s.last_message_id IS NULL) OR (NOT tm.active AND tm.last_message_id"
+            " <> s.last_message_id)",
+        )
+        assert not _scalar(
+            conn,
+            "SELECT count(*) FROM message WHERE kind <> 'text' AND thread_id NOT IN"
+            " (SELECT id FROM thread WHERE kind = 'group')",
         )
         # Read state: the sender of a message has read it; unread sides are as recorded,
         # and nobody has read past the end.
@@ -109,7 +155,7 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
             conn, "SELECT count(*) FROM thread WHERE kind = 'inmail'"
         )
         # The sequences continue after the loaded rows.
-        for table in ("member", "thread", "message"):
+        for table in ("member", "thread", "message", "group_span"):
             assert _scalar(conn, f"SELECT nextval('{table}_id_seq')") > _scalar(
                 conn, f"SELECT max(id) FROM {table}"
             )
@@ -222,3 +268,86 @@ def test_live_burst_bench_runs_and_finds_nothing_lost_doubled_or_out_of_order(
     for problem in ("lost", "doubled", "out_of_order", "gaps", "wrong_stream", "send_failures"):
         assert results[problem] == [], problem
     assert results["streams_ended_during_run"] == 0
+
+
+def test_live_group_bench_delivers_every_message_to_every_member(bench_database, tmp_path):
+    """bench/live.py --group at a tiny scale: one member sends into a group of 12, each
+    member's stream must receive every message once."""
+    server, name = bench_database
+    output = tmp_path / "live-group.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.live",
+        "--group",
+        "--streams",
+        "12",
+        "--rate",
+        "4",
+        "--duration",
+        "2",
+        "--drain",
+        "3",
+        "--server",
+        server,
+        "--database",
+        name,
+        "--redis",
+        REDIS_URL,
+        "--output",
+        str(output),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
+    results = json.loads(output.read_text())["results"]
+    assert results["messages_sent"] == results["messages_planned"] == 8
+    assert results["deliveries_planned"] == results["events_matched"] == 8 * 12
+    for problem in ("lost", "doubled", "out_of_order", "gaps", "wrong_stream", "send_failures"):
+        assert results[problem] == [], problem
+    assert results["latency_after_post_returned"]["n"] == 8 * 12
+
+
+def test_send_bench_times_sends_into_groups_on_a_copy(bench_database, tmp_path):
+    """bench/send.py at a tiny scale: sends into the probes' groups, timed on a copy of the
+    generated data that is dropped afterwards; the statements of a send do not depend on
+    the group's size."""
+    server, name = bench_database
+    meta = generate.prepare(SCALE, name, server=server)
+    sizes = {p["group_members"] for p in meta["probe_members"] if p["group_thread"]}
+    assert sizes and min(sizes) >= 3
+    output = tmp_path / "send.json"
+    command = [
+        sys.executable,
+        "-m",
+        "bench.send",
+        "--scale",
+        str(SCALE),
+        "--database",
+        name,
+        "--server",
+        server,
+        "--sends",
+        "10",
+        "--warmup",
+        "2",
+        "--output",
+        str(output),
+    ]
+    finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
+    report = json.loads(output.read_text())
+    group, baseline = report["results"]["group"], report["results"]["one_to_one"]
+    for results in (group, baseline):
+        assert results["send"]["n"] == results["publish"]["n"] == 10
+        assert 0 < results["send"]["median_ms"] <= results["send"]["p95_ms"]
+    assert group["events_per_send"] == {"min": max(sizes), "max": max(sizes)}
+    assert baseline["events_per_send"] == {"min": 2, "max": 2}
+    # As many statements for a send to the whole group as for a one-to-one reply, or about.
+    assert group["statements_per_send"]["max"] <= baseline["statements_per_send"]["max"] + 5
+    assert report["group_sizes_timed"] == [max(sizes)]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        assert not _scalar(
+            conn, "SELECT count(*) FROM pg_database WHERE datname = %s", name + "_send"
+        )
+    # The generated data is as it was: the next run reuses it.
+    assert not generate.prepare(SCALE, name, server=server)["loaded_this_run"]

@@ -93,7 +93,16 @@ def upgrade():
 
 
 def downgrade():
-    # Groups cannot be expressed without these columns: they go, with their messages.
+    # Groups cannot be expressed without these columns: they go, with their messages and
+    # everything that hangs on them. Spelled out rather than left to ON DELETE: SQLite
+    # does not enforce foreign keys here, and a group side left behind (other_id NULL)
+    # would stop thread_member from getting its NOT NULL back.
+    groups = "SELECT id FROM thread WHERE kind = 'group'"
+    group_messages = f"SELECT id FROM message WHERE thread_id IN ({groups})"
+    op.execute(f"UPDATE report SET message_id = NULL WHERE message_id IN ({group_messages})")
+    op.execute(f"DELETE FROM attachment WHERE message_id IN ({group_messages})")
+    for table in ("outbox", "thread_label", "message", "thread_member"):
+        op.execute(f"DELETE FROM {table} WHERE thread_id IN ({groups})")
     op.execute("DELETE FROM thread WHERE kind = 'group'")
     with op.batch_alter_table("group_span", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_group_span_member_id"))
