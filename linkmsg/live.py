@@ -13,7 +13,7 @@ from flask import current_app
 from .extensions import db
 from .forms import MessageForm
 from .models import THREAD_INMAIL, Event, Member, Message
-from .services import events, inmail, messaging, notifications, threads
+from .services import events, groups, inmail, messaging, notifications, threads
 from .services.errors import NotFound
 from .templating import nav_counts
 
@@ -62,7 +62,11 @@ def _message(member: Member, event: Event) -> str:
     except NotFound:
         return _badges(member)
     row = messaging.inbox_row(member.id, view.thread.id)
+    # In a group, who sent it (and whether the member blocked them) is looked up.
+    cast = groups.cast(member.id, [message]) if view.is_group else None
     sender = member if message.sender_id == member.id else view.other
+    if cast is not None and message.sender_id != member.id:
+        sender = cast.sender(message)
     return render_for(
         member,
         "live/_message_event.html",
@@ -70,6 +74,7 @@ def _message(member: Member, event: Event) -> str:
         message=message,
         row=row,
         sender=sender,
+        cast=cast,
         **(_inmail_status(member, view) if message.sender_id != member.id else {}),
     )
 

@@ -26,9 +26,7 @@ def upgrade():
         batch_op.alter_column("b_id", existing_type=sa.Integer(), nullable=True)
         batch_op.add_column(sa.Column("name", sa.String(length=100), nullable=True))
         batch_op.drop_constraint(batch_op.f("ck_thread_kind_known"), type_="check")
-        batch_op.create_check_constraint(
-            "kind_known", "kind IN ('ordinary', 'inmail', 'group')"
-        )
+        batch_op.create_check_constraint("kind_known", "kind IN ('ordinary', 'inmail', 'group')")
         batch_op.create_check_constraint(
             "pair_unless_group",
             "(kind = 'group' AND a_id IS NULL AND b_id IS NULL)"
