@@ -36,8 +36,8 @@ def report_member(handle: str):
 @bp.route("/report/message/<id:message_id>", methods=["GET", "POST"])
 @login_required
 def report_message(message_id: int):
-    message, view = reports.message_to_report(current_user.id, message_id)
-    return _report(view.other, message)
+    message, sender = reports.message_to_report(current_user.id, message_id)
+    return _report(sender, message)
 
 
 def _report(member, message):

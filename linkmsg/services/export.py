@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ..extensions import db
 from ..models import Member, Message, utcnow
 from ..storage import get_storage
-from . import threads
+from . import groups, threads
 
 BATCH = 500
 CHUNK = 1024 * 1024
@@ -57,45 +57,71 @@ def _archive_name(message_id: int, index: int, name: str) -> str:
 
 
 def export_thread(member_id: int, thread_id: int) -> Export:
-    """The thread as a ZIP for one of its two members (NotFound for anyone else, raised
-    here, before anything is streamed)."""
+    """The thread as a ZIP for one of its members (NotFound for anyone else, raised
+    here, before anything is streamed). From a group, only what the member may read:
+    their stretches of it, a blocked member's messages collapsed."""
     view = threads.get_thread_for(member_id, thread_id)
     me = db.session.get(Member, member_id)
+    if view.is_group:
+        current = groups.members(thread_id)
+        heading = f"Group conversation “{groups.display_name(view.thread, current, me.id)}”"
+        return Export(
+            _zip_chunks(view, me, current, heading),
+            f"linkmsg-conversation-group-{thread_id}.zip",
+        )
     return Export(
-        _zip_chunks(view, {me.id: me, view.other.id: view.other}),
+        _zip_chunks(
+            view,
+            me,
+            [me, view.other],
+            f"Conversation between {me.name} and {view.other.name}",
+        ),
         f"linkmsg-conversation-{view.other.handle}.zip",
     )
 
 
-def _zip_chunks(view, members: dict[int, Member]) -> Iterator[bytes]:
-    me, other = members.values()
+def _zip_chunks(view, me: Member, members: list[Member], heading: str) -> Iterator[bytes]:
     thread_id = view.thread.id
+    people = {m.id: m for m in members}
     exported_at = utcnow()
     storage = get_storage()
     sink = _Sink()
     records = []
-    lines = [
-        f"Conversation between {me.name} and {other.name}",
-        f"Exported from LinkMsg on {exported_at:%Y-%m-%d %H:%M} UTC",
-        "",
-    ]
+    lines = [heading, f"Exported from LinkMsg on {exported_at:%Y-%m-%d %H:%M} UTC", ""]
+    readable = [threads.visible_to(me.id)] if view.is_group else []
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         last_id = 0
         while True:
             batch = list(
                 db.session.scalars(
                     db.select(Message)
-                    .where(Message.thread_id == thread_id, Message.id > last_id)
+                    .where(Message.thread_id == thread_id, Message.id > last_id, *readable)
                     .order_by(Message.id)
                     .limit(BATCH)
                 )
             )
             if not batch:
                 break
+            cast = groups.cast(me.id, batch) if view.is_group else None
             for message in batch:
-                sender = members[message.sender_id]
+                if message.is_system:
+                    line = cast.line(message, me.id)
+                    records.append(
+                        {
+                            "id": message.id,
+                            "system": line,
+                            "sent_at": message.created_at.isoformat() + "Z",
+                        }
+                    )
+                    lines.extend([f"[{message.created_at:%Y-%m-%d %H:%M} UTC] — {line}", ""])
+                    continue
+                sender = cast.sender(message) if cast else people[message.sender_id]
+                collapsed = cast is not None and cast.collapsed(message)
+                body = "" if collapsed else message.body
                 files = []
-                for index, attachment in enumerate(message.attachments, start=1):
+                for index, attachment in enumerate(
+                    [] if collapsed else message.attachments, start=1
+                ):
                     path = _archive_name(message.id, index, attachment.name)
                     entry = zipfile.ZipInfo(path, date_time=message.created_at.timetuple()[:6])
                     entry.compress_type = zipfile.ZIP_DEFLATED
@@ -122,12 +148,15 @@ def _zip_chunks(view, members: dict[int, Member]) -> Iterator[bytes]:
                         "sender": sender.handle,
                         "sender_name": sender.name,
                         "sent_at": message.created_at.isoformat() + "Z",
-                        "body": message.body,
+                        "body": body,
                         "attachments": files,
+                        **({"collapsed": True} if collapsed else {}),
                     }
                 )
                 lines.append(f"[{message.created_at:%Y-%m-%d %H:%M} UTC] {sender.name}:")
-                lines.extend(message.body.split("\n") if message.body else [])
+                if collapsed:
+                    lines.append("A message from someone you blocked")
+                lines.extend(body.split("\n") if body else [])
                 lines.extend(f"  Attachment: {f['name']} ({f['path']})" for f in files)
                 lines.append("")
             last_id = batch[-1].id
@@ -135,7 +164,7 @@ def _zip_chunks(view, members: dict[int, Member]) -> Iterator[bytes]:
             "thread": {
                 "id": thread_id,
                 "kind": view.thread.kind,
-                "members": [{"handle": m.handle, "name": m.name} for m in members.values()],
+                "members": [{"handle": m.handle, "name": m.name} for m in members],
                 "exported_at": exported_at.isoformat() + "Z",
             },
             "messages": records,

@@ -13,16 +13,26 @@ from .errors import NotFound, ValidationFailed
 DETAILS_MAX = 1000
 
 
-def message_to_report(reporter_id: int, message_id: int) -> tuple[Message, threads.ThreadView]:
-    """A message the reporter may report: one the other member sent in a thread the
-    reporter can see. Raises NotFound otherwise, as for a message that does not exist."""
+def message_to_report(reporter_id: int, message_id: int) -> tuple[Message, Member]:
+    """A message the reporter may report, and who wrote it: one another member sent in a
+    thread the reporter can see (in a group, within what they may read). Raises NotFound
+    otherwise, as for a message that does not exist."""
     message = db.session.get(Message, message_id)
     if message is None:
         raise NotFound("This message does not exist.")
     view = threads.get_thread_for(reporter_id, message.thread_id)
+    if view.is_group:
+        # Another member's message, within what the reporter may read.
+        if (
+            message.is_system
+            or message.sender_id == reporter_id
+            or not threads.may_read(reporter_id, message)
+        ):
+            raise NotFound("This message does not exist.")
+        return message, db.session.get(Member, message.sender_id)
     if message.sender_id != view.other.id:
         raise NotFound("This message does not exist.")
-    return message, view
+    return message, view.other
 
 
 def report(
@@ -50,8 +60,8 @@ def report(
             f"Details can be at most {DETAILS_MAX:,} characters.", field="details"
         )
     if message_id is not None:
-        _, view = message_to_report(reporter_id, message_id)
-        if view.other.id != member_id:
+        _, sender = message_to_report(reporter_id, message_id)
+        if sender.id != member_id:
             raise NotFound("This message does not exist.")
     item = Report(
         reporter_id=reporter_id,
