@@ -1,6 +1,10 @@
 """Group conversations through the rendered pages, on SQLite and PostgreSQL: the New
 message page, a group's header and its actions, system lines, collapsed messages, rows."""
 
+import io
+import json
+import zipfile
+
 import pytest
 
 from linkmsg.extensions import db
@@ -431,3 +435,41 @@ def test_older_pages_of_a_group_stay_within_what_the_reader_may_read(app, crew):
     bodies = texts(page, "message-body") + texts(rest, "message-body")
     assert not any(b.startswith("before") or b == "first" for b in bodies)
     assert sorted(bodies) == sorted(f"after {n}" for n in range(35))
+
+
+def test_a_former_members_export_holds_only_what_they_saw(app, crew):
+    ava, ben, cy, *_ = crew
+    thread_id = start(app, ava, ben, cy, name="Launch", body="Seen by Cy")
+    with app.app_context():
+        blocking.block(cy.id, ben.id)
+        messaging.reply(member(ben), thread_id, "Blocked words")
+        groups.leave(member(cy), thread_id)
+        messaging.reply(member(ava), thread_id, "After Cy left")
+    response = as_member(app, cy).get(f"/messaging/t/{thread_id}/export")
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    document = json.loads(archive.read("conversation.json"))
+    bodies = [m.get("body") for m in document["messages"] if "body" in m]
+    assert bodies == ["Seen by Cy", ""]
+    assert [m["system"] for m in document["messages"] if "system" in m] == [
+        "Ava Reed started the group “Launch”",
+        "You left",
+    ]
+    text = archive.read("conversation.txt").decode()
+    assert "After Cy left" not in text and "Blocked words" not in text
+    assert "A message from someone you blocked" in text
+
+
+def test_a_group_message_is_reported_with_its_sender(app, crew):
+    ava, ben, cy, *_ = crew
+    thread_id = start(app, ava, ben, cy)
+    with app.app_context():
+        sent = messaging.reply(member(ben), thread_id, "Spam here").message
+    browser = as_member(app, cy)
+    page = browser.get(f"/messaging/t/{thread_id}")
+    item = soup(page).find(id=f"message-{sent.id}")
+    assert item.select_one('[data-testid="report-message"]') is not None
+    response = browser.post(f"/report/message/{sent.id}", {"reason": "spam"})
+    assert response.status_code == 303
+    flashes = texts(browser.get(response.headers["Location"]), "flash")
+    assert any("You reported Ben Okoro" in f for f in flashes)
