@@ -34,6 +34,8 @@ PAGES = [
     ("labels", AVA, "/messaging/labels", 200, None),
     ("new-message", AVA, "/messaging/new/chidi-eze", 200, None),
     ("new-message-errors", AVA, "/messaging/new/chidi-eze", 200, "Send"),
+    ("new-message-picker", AVA, "/messaging/new", 200, None),
+    ("new-message-picker-errors", AVA, "/messaging/new", 200, "Send"),
     ("own-profile", AVA, "/in/ava-chen", 200, None),
     ("profile-connection", AVA, "/in/ben-okafor", 200, None),
     ("profile-out-of-network", AVA, "/in/oscar-lindqvist", 200, None),
