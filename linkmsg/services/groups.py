@@ -506,8 +506,9 @@ def remove(actor: Member, thread_id: int, member_id: int) -> Member:
 def rename(actor: Member, thread_id: int, name: str | None) -> str | None:
     """Any member renames the group (an empty name: named after its members again)."""
     try:
-        cleaned = clean_name(name)
+        # Who asks comes first: a former member hears why they can't, whatever the name.
         view = _group_for(actor, thread_id)
+        cleaned = clean_name(name)
         if cleaned == view.thread.name:
             db.session.rollback()
             return cleaned
