@@ -134,6 +134,7 @@ def _normalize_db_url(url: str) -> str:
 BLUEPRINTS = (
     "admin",
     "auth",
+    "groups",
     "health",
     "home",
     "inmail",

@@ -155,3 +155,14 @@ class InMailForm(MessageForm):
 class LabelForm(FlaskForm):
     # Length and uniqueness are the service's rules (services.organise).
     name = StringField("Label name", validators=[Optional()])
+
+
+class GroupMessageForm(MessageForm):
+    """The New message page: the people picked (`member`, read by the view), an optional
+    group name and the first message. The name's length is the service's rule."""
+
+    name = StringField("Group name", validators=[Optional()])
+
+
+class GroupNameForm(FlaskForm):
+    name = StringField("Group name", validators=[Optional()])

@@ -8,7 +8,6 @@ target is not on the page is ignored by htmx.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from flask import current_app, g
 from .extensions import db
 from .forms import MessageForm
 from .models import THREAD_INMAIL, Event, Member, Message
-from .services import conversation, events, inmail, messaging, notifications, threads
+from .services import conversation, events, groups, inmail, messaging, notifications, threads
 from .services.errors import NotFound
 from .templating import nav_counts, nav_counts_of
 
@@ -34,6 +33,17 @@ class _Batch:
     views: dict[tuple[int, int], threads.ThreadView] = field(default_factory=dict)
     rows: dict[tuple[int, int], messaging.InboxRow] = field(default_factory=dict)
     placed: dict[int, conversation.Placed] = field(default_factory=dict)
+
+    casts: dict[int, groups.Cast] = field(default_factory=dict)
+
+    def cast(self, member_id: int, message: Message) -> groups.Cast:
+        """Who a group message is from, for a member it went to: the same for all of
+        them in a batch — a member who blocked the sender is never sent it live."""
+        if (message.thread_id, member_id) not in self.views:
+            return groups.cast(member_id, [message])
+        if message.id not in self.casts:
+            self.casts[message.id] = groups.cast(None, [message])
+        return self.casts[message.id]
 
     def place_appended(self, message: Message) -> conversation.Placed:
         """Where a new message goes on an open page: the same for every member."""
@@ -133,11 +143,11 @@ def _message(member: Member, event: Event) -> str:
         except NotFound:
             return _badges(member)
     row = found.rows[key] if key in found.rows else messaging.inbox_row(member.id, view.thread.id)
-    sender = _sender(member, view, message)
-    if view.is_group:
-        # The message partial names the sender from `view.other`, the other member of a
-        # one-to-one thread; in a group that is whoever sent this one.
-        view = dataclasses.replace(view, other=sender)
+    # In a group, who sent it (and whether the member blocked them) is looked up.
+    cast = found.cast(member.id, message) if view.is_group else None
+    sender = member if message.sender_id == member.id else view.other
+    if cast is not None and message.sender_id != member.id:
+        sender = cast.sender(message)
     return render_for(
         member,
         "live/_message_event.html",
@@ -146,18 +156,9 @@ def _message(member: Member, event: Event) -> str:
         row=row,
         sender=sender,
         place_appended=found.place_appended,
-        group_name=row.group.name if row is not None and row.group is not None else None,
+        cast=cast,
         **(_inmail_status(member, view) if message.sender_id != member.id else {}),
     )
-
-
-def _sender(member: Member, view: threads.ThreadView, message: Message) -> Member:
-    """Who sent the message, as the member's page names them."""
-    if message.sender_id == member.id:
-        return member
-    if view.is_group:
-        return db.session.get(Member, message.sender_id)
-    return view.other
 
 
 def _inmail_answered(member: Member, event: Event) -> str:

@@ -15,6 +15,7 @@ from linkmsg.services import (
     attachments,
     billing,
     blocking,
+    groups,
     inmail,
     messaging,
     network,
@@ -109,6 +110,34 @@ ROUTES = {
         "/messaging/new/{bob}",
         {"body": "hi", "idempotency_key": "walk-key-02"},
         (302, 403, 303),
+    ),
+    ("groups.new", "GET"): ("ann", "/messaging/new?q=bob", None, (302, 200, 200)),
+    # One pick: Bob is Ann's connection (their thread), not Eve's (refused).
+    ("groups.new", "POST"): (
+        "ann",
+        "/messaging/new",
+        {"member": "{bob_id}", "body": "hi", "idempotency_key": "walk-key-04"},
+        (302, 422, 303),
+    ),
+    ("groups.people", "GET"): ("ann", "/messaging/t/{group}/people", None, (302, 404, 200)),
+    ("groups.people", "POST"): (
+        "ann",
+        "/messaging/t/{group}/people",
+        {"member": "{ivy_id}"},
+        (302, 404, 303),
+    ),
+    ("groups.rename", "POST"): (
+        "ann",
+        "/messaging/t/{group}/rename",
+        {"name": "Walk"},
+        (302, 404, 303),
+    ),
+    ("groups.leave", "POST"): ("ann", "/messaging/t/{group}/leave", {}, (302, 404, 303)),
+    ("groups.remove", "POST"): (
+        "ann",
+        "/messaging/t/{group}/people/{hal_id}/remove",
+        {},
+        (302, 404, 303),
     ),
     ("messaging.download", "GET"): ("ann", "/messaging/files/{attachment}", None, (302, 404, 200)),
     ("messaging.thumbnail", "GET"): (
@@ -211,6 +240,10 @@ def build_world(app) -> dict:
                 ("fay", "Fay Faraway"),
                 ("gus", "Gus Blocked"),
                 ("mod", "Mo Moderator"),
+                ("hal", "Hal Member"),
+                ("ivy", "Ivy Joiner"),
+                ("kim", "Kim Former"),
+                ("lee", "Lee Outside"),
             )
         }
         ann, bob = (db.session.get(Member, people[k].id) for k in ("ann", "bob"))
@@ -236,7 +269,9 @@ def build_world(app) -> dict:
         db.session.commit()
         report = reports.report(people["fay"].id, people["cat"].id, "spam", "selling things")
         label = organise.create_label(people["ann"].id, "Jobs")
+        group = build_group(people)
         return {
+            **group,
             "report": report.id,
             "label": label.id,
             "people": people,
@@ -246,7 +281,52 @@ def build_world(app) -> dict:
             "invitation": invitation,
             "inmail": mail.inmail.id,
             **{key: ref.handle for key, ref in people.items()},
+            **{f"{key}_id": ref.id for key, ref in people.items()},
         }
+
+
+def build_group(people) -> dict:
+    """A group Ann started with Bob, Hal and Kim; Kim left after Hal sent a file, and Hal
+    sent one more after. Ivy (Ann's) and Lee (Bob's) are connections who may be added."""
+
+    def get(key):
+        return db.session.get(Member, people[key].id)
+
+    for key in ("hal", "ivy", "kim"):
+        connect(people["ann"], people[key])
+    connect(people["bob"], people["lee"])
+    for key in ("hal", "ivy", "kim", "lee"):
+        accounts.update_profile(
+            people[key].id, accounts.ProfileInput(people[key].name, "Analyst", "Porto", "")
+        )
+    started = messaging.start_group(
+        get("ann"), [people[k].id for k in ("bob", "hal", "kim")], "Walk group", "hello"
+    )
+    thread_id = started.thread_id
+    before = messaging.reply(
+        get("hal"),
+        thread_id,
+        "seen by Kim",
+        uploads=[attachments.Upload("before.png", io.BytesIO(image("PNG")))],
+    ).message
+    groups.leave(get("kim"), thread_id)
+    after = messaging.reply(
+        get("hal"),
+        thread_id,
+        "after Kim left",
+        uploads=[attachments.Upload("after.png", io.BytesIO(image("PNG")))],
+    ).message
+    kim_label = organise.create_label(people["kim"].id, "Old")
+    bob_label = organise.create_label(people["bob"].id, "Team")
+    return {
+        "group": thread_id,
+        "group_before": before.id,
+        "group_after": after.id,
+        "group_file_before": before.attachments[0].id,
+        "group_file_after": after.attachments[0].id,
+        "kim_label": kim_label.id,
+        "bob_label": bob_label.id,
+    }
 
 
 def fill(template: str, world: dict) -> str:
@@ -291,3 +371,152 @@ def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(app, 
     data = {k: fill(v, world) for k, v in (form or {}).items()}
     response = browser.post(fill(template, world), data, csrf=False, htmx=htmx)
     assert response.status_code == 400, f"{route}: {response.status_code}"
+
+
+# Group conversations: every route that takes a thread, a message or a file, walked over
+# the group as Eve (never in it), Kim (left it: reads what she saw, does nothing) and Bob
+# (in it, did not start it). (endpoint, method, path, form, htmx, (eve, kim, bob))
+GROUP_WALK = [
+    ("messaging.thread", "GET", "/messaging/t/{group}", None, False, (404, 200, 200)),
+    (
+        "messaging.thread",
+        "GET",
+        "/messaging/t/{group}?before={group_after}",
+        None,
+        True,
+        (404, 200, 200),
+    ),
+    (
+        "messaging.reply",
+        "POST",
+        "/messaging/t/{group}",
+        {"body": "hi", "idempotency_key": "walk-group-01"},
+        False,
+        (404, 403, 303),
+    ),
+    (
+        "messaging.reply",
+        "POST",
+        "/messaging/t/{group}",
+        {"body": "hi", "idempotency_key": "walk-group-02"},
+        True,
+        (404, 403, 200),
+    ),
+    (
+        "messaging.read",
+        "POST",
+        "/messaging/t/{group}/read",
+        {"up_to": "{group_after}"},
+        False,
+        (404, 204, 204),
+    ),
+    (
+        "messaging.download",
+        "GET",
+        "/messaging/files/{group_file_before}",
+        None,
+        False,
+        (404, 200, 200),
+    ),
+    (
+        "messaging.download",
+        "GET",
+        "/messaging/files/{group_file_after}",
+        None,
+        False,
+        (404, 404, 200),
+    ),
+    (
+        "messaging.thumbnail",
+        "GET",
+        "/messaging/files/{group_file_before}/thumbnail",
+        None,
+        False,
+        (404, 200, 200),
+    ),
+    (
+        "messaging.thumbnail",
+        "GET",
+        "/messaging/files/{group_file_after}/thumbnail",
+        None,
+        False,
+        (404, 404, 200),
+    ),
+    ("organise.archive", "POST", "/messaging/t/{group}/archive", {}, False, (404, 303, 303)),
+    ("organise.mute", "POST", "/messaging/t/{group}/mute", {}, False, (404, 303, 303)),
+    ("organise.unread", "POST", "/messaging/t/{group}/unread", {}, False, (404, 303, 303)),
+    ("organise.thread_labels", "POST", "/messaging/t/{group}/labels", {}, False, (404, 303, 303)),
+    ("organise.export_thread", "GET", "/messaging/t/{group}/export", None, False, (404, 200, 200)),
+    (
+        "reporting.report_message",
+        "GET",
+        "/report/message/{group_before}",
+        None,
+        False,
+        (404, 200, 200),
+    ),
+    (
+        "reporting.report_message",
+        "GET",
+        "/report/message/{group_after}",
+        None,
+        False,
+        (404, 404, 200),
+    ),
+    (
+        "reporting.report_message",
+        "POST",
+        "/report/message/{group_before}",
+        {"reason": "spam"},
+        False,
+        (404, 303, 303),
+    ),
+    ("groups.people", "GET", "/messaging/t/{group}/people", None, False, (404, 403, 200)),
+    ("groups.people", "GET", "/messaging/t/{group}/people?q=l", None, True, (404, 403, 200)),
+    (
+        "groups.people",
+        "POST",
+        "/messaging/t/{group}/people",
+        {"member": "{lee_id}"},
+        False,
+        (404, 403, 303),
+    ),
+    ("groups.rename", "POST", "/messaging/t/{group}/rename", {"name": "X"}, False, (404, 403, 303)),
+    ("groups.leave", "POST", "/messaging/t/{group}/leave", {}, False, (404, 403, 303)),
+    (
+        "groups.remove",
+        "POST",
+        "/messaging/t/{group}/people/{hal_id}/remove",
+        {},
+        False,
+        (404, 403, 403),
+    ),
+]
+
+
+def test_every_route_on_a_thread_message_or_file_is_walked_over_a_group():
+    on_a_thread = {
+        route
+        for route, (_, path, _, _) in ROUTES.items()
+        if any(key in path for key in ("{thread}", "{message}", "{attachment}", "{group}"))
+    }
+    assert on_a_thread <= {(endpoint, method) for endpoint, method, *_ in GROUP_WALK}
+
+
+@pytest.mark.parametrize(
+    "case", GROUP_WALK, ids=lambda c: f"{c[1]} {c[0]} {c[2]}{' htmx' if c[4] else ''}"
+)
+def test_group_routes_answer_non_members_former_members_and_members(app, case):
+    endpoint, method, template, form, htmx, expected = case
+    world = build_world(app)
+    path = fill(template, world)
+    for role, status in zip(("eve", "kim", "bob"), expected, strict=True):
+        browser = Browser(app)
+        browser.login(world["people"][role])
+        if method == "GET":
+            response = browser.get(path, htmx=htmx, buffered=False)
+        else:
+            data = {k: fill(v, world) for k, v in (form or {}).items()}
+            response = browser.post(path, data, htmx=htmx)
+        assert response.status_code == status, f"{role}: {method} {path} -> {response.status_code}"
+        response.close()

@@ -171,7 +171,7 @@ def test_a_groups_export_holds_only_what_the_member_may_read(app, crew):
     ]
     lines = [m["line"] for m in document["messages"] if "line" in m]
     assert lines == [
-        "Ava Ames started the group Launch team",
+        "Ava Ames started the group “Launch team”",
         "Ava Ames added Dee Diaz",
         "Cy Cole left",
     ]
@@ -182,8 +182,7 @@ def test_a_groups_export_holds_only_what_the_member_may_read(app, crew):
     assert archive.read(document["messages"][-2]["attachments"][0]["path"]) == later
     assert "early.pdf" not in " ".join(archive.namelist())
     assert (
-        document["messages"][-1]["line"]
-        == "Ava Ames renamed the group to Launch / team: Q3 <final>"
+        document["messages"][-1]["line"] == "Ava Ames renamed the group “Launch / team: Q3 <final>”"
     )
     assert {m["handle"] for m in document["thread"]["members"]} == {
         ava.handle,

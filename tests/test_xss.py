@@ -1,7 +1,8 @@
 """A corpus of XSS payloads in every field a member controls: none becomes markup.
 
 Each payload goes into a name, headline, location, about, a message body, an InMail
-subject and body, an invitation note and a file name; every page and fragment that shows
+subject and body, an invitation note, a file name, a group's name and the system lines
+that name the group and its members; every page and fragment that shows
 them is parsed, and no element, attribute or script from a payload may appear.
 """
 
@@ -17,6 +18,7 @@ from linkmsg.services import (
     accounts,
     attachments,
     billing,
+    groups,
     inmail,
     messaging,
     network,
@@ -171,7 +173,7 @@ def test_payloads_stay_text_everywhere(app, chunk):
     with app.app_context():
         viewer = make_member("Viewer Prime")
         billing.start_premium(viewer.id)
-        handles, threads, labels = [], [], []
+        handles, threads, labels, group_ids = [], [], [], []
         for n, payload in enumerate(payloads):
             author = make_member(f"A{n}")
             accounts.update_profile(
@@ -193,6 +195,20 @@ def test_payloads_stay_text_everywhere(app, chunk):
             )
             threads.append(sent.thread_id)
             handles.append(author.handle)
+            # A group named with the payload, and its system lines naming the author.
+            other = make_member(f"B{n}")
+            network.accept(other.id, network.invite(viewer.id, other.id).invitation.id)
+            group = messaging.start_group(
+                db.session.get(Member, viewer.id),
+                [author.id, other.id],
+                payload[:100],
+                payload,
+            ).thread_id
+            groups.rename(db.session.get(Member, author.id), group, payload[:100])
+            groups.remove(db.session.get(Member, viewer.id), group, other.id)
+            groups.leave(db.session.get(Member, author.id), group)
+            threads.append(group)
+            group_ids.append(group)
             stranger = make_member(f"S{n}")
             mail = inmail.send(
                 db.session.get(Member, viewer.id),
@@ -227,13 +243,21 @@ def test_payloads_stay_text_everywhere(app, chunk):
     ]
     pages += [f"/in/{handle}" for handle in handles]
     pages += [f"/messaging/t/{thread}" for thread in threads]
+    pages += [f"/messaging/t/{group}/people?q=X" for group in group_ids]
+    pages += ["/messaging/new", "/messaging/new?q=X"]
     pages += ["/messaging/labels"] + [f"/messaging?{urlencode({'label': n})}" for n in labels]
     pages += [f"/messaging/search?{urlencode({'q': p})}" for p in payloads]
     for path in pages:
         response = browser.get(path)
         assert response.status_code == 200, path
         assert_inert(response.get_data(as_text=True), path)
-    for path in ("/messaging", "/search?q=X", "/notifications", "/messaging/search?q=X"):
+    for path in (
+        "/messaging",
+        "/search?q=X",
+        "/notifications",
+        "/messaging/search?q=X",
+        "/messaging/new?q=X",
+    ):
         assert_inert(browser.get(path, htmx=True).get_data(as_text=True), f"{path} (fragment)")
     with app.app_context():
         from linkmsg import live

@@ -7,7 +7,7 @@ from ..forms import InMailForm
 from ..services import billing, directory, inmail
 from ..services.errors import ValidationFailed
 from ..web import done, render, see_other, takes_uploads
-from .messaging import _uploads, message_limit
+from .messaging import message_limit, uploads
 
 bp = Blueprint("inmail", __name__)
 
@@ -44,7 +44,7 @@ def new(handle: str):
                 form.body.data,
                 template=request.form.get("template"),
                 idempotency_key=form.idempotency_key.data,
-                uploads=_uploads(),
+                uploads=uploads(),
             )
         except ValidationFailed as error:
             for problem in error.each():

@@ -9,6 +9,7 @@ from ..services import (
     attachments,
     degrees,
     directory,
+    groups,
     messaging,
     organise,
     presence,
@@ -35,7 +36,7 @@ message_limit = limiter.shared_limit(
 # overlapping requests through together.
 
 
-def _uploads() -> list[attachments.Upload]:
+def uploads() -> list[attachments.Upload]:
     return [
         attachments.Upload(f.filename, f.stream)
         for f in request.files.getlist("files")
@@ -91,23 +92,35 @@ def inbox():
     )
 
 
-def _thread_context(view, *, before=None, after=None, at=None, form=None):
-    kind = view.thread.kind
-    page = messaging.messages(view.thread.id, before=before, after=after, at=at, kind=kind)
+def _page(view, **where) -> dict:
+    """A page of the thread's messages as the member may read them, and in a group who
+    they are from (`cast`)."""
+    page = messaging.messages(
+        view.thread.id, kind=view.thread.kind, reader_id=current_user.id, **where
+    )
+    cast = groups.cast(current_user.id, page.messages) if view.is_group else None
+    return {"page": page, "cast": cast}
+
+
+def thread_context(view, *, before=None, after=None, at=None, form=None, **extra):
     permission = messaging.reply_permission(view, current_user)
     labels, thread_labels = organise.labels_for_thread(current_user.id, view.thread.id)
     degree = messaging.thread_degree(view, current_user, permission)
+    group = groups.header(view, current_user.id) if view.is_group else None
     return {
         "view": view,
         "other": view.other,
-        "page": page,
+        "group": group,
+        "title": group.name if group else view.other.name,
+        **_page(view, before=before, after=after, at=at),
+        **extra,
         "highlight": at,
         "labels": labels,
         "thread_labels": thread_labels,
         "permission": permission,
         "form": form or MessageForm(formdata=None),
         "degree": degrees.degree_label(degree),
-        "active": presence.active_status(view.other, current_user),
+        "active": presence.active_status(view.other, current_user) if view.other else None,
     }
 
 
@@ -118,12 +131,11 @@ def thread(thread_id: int):
     before, after, at = _int_arg("before"), _int_arg("after"), _int_arg("at")
     if before is not None and is_htmx():
         # "Load older messages" swapped in place: the older page alone.
-        page = messaging.messages(thread_id, before=before)
-        return render("messaging/_older.html", page=page, view=view)
+        return render("messaging/_older.html", view=view, **_page(view, before=before))
     if before is None and after is None and at is None:
         # Done before loading, so the commit does not expire what the page renders.
         messaging.opened(current_user.id, view)
-    context = _thread_context(view, before=before, after=after, at=at)
+    context = thread_context(view, before=before, after=after, at=at)
     return render("messaging/thread.html", **context)
 
 
@@ -142,7 +154,7 @@ def reply(thread_id: int):
             thread_id,
             form.body.data,
             idempotency_key=form.idempotency_key.data,
-            uploads=_uploads(),
+            uploads=uploads(),
             view=view,
         )
     except ValidationFailed as error:
@@ -190,7 +202,7 @@ def _reply_form_error(view, form, status: int, permission=ALLOWED):
         response.headers["HX-Retarget"] = "#reply"
         response.headers["HX-Reswap"] = "outerHTML"
         return response
-    return render("messaging/thread.html", status=status, **_thread_context(view, form=form))
+    return render("messaging/thread.html", status=status, **thread_context(view, form=form))
 
 
 @bp.route("/messaging/new/<handle>", methods=["GET", "POST"])
@@ -214,7 +226,7 @@ def new(handle: str):
             recipient,
             form.body.data,
             idempotency_key=form.idempotency_key.data,
-            uploads=_uploads(),
+            uploads=uploads(),
         )
     except ValidationFailed as error:
         _field(form, error).errors.append(error.message)

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import LabelForm
-from ..services import export, messaging, organise, search
+from ..services import export, groups, messaging, organise, search
 from ..services.errors import ValidationFailed
 from ..web import done, is_htmx, parse_id, render, safe_next
 
@@ -22,6 +22,11 @@ organise_limit = limiter.shared_limit(
     lambda: current_app.config["ORGANISE_RATE_LIMIT"], scope="organise", methods=["POST"]
 )
 export_limit = limiter.limit(lambda: current_app.config["EXPORT_RATE_LIMIT"], scope="export")
+
+
+def _called(view) -> str:
+    """The conversation as the member calls it: the other member, or the group's name."""
+    return groups.title(view, current_user.id)
 
 
 def _after(default: str) -> str:
@@ -56,7 +61,7 @@ def archive(thread_id: int):
     view = organise.set_archived(current_user.id, thread_id, archived)
     if archived:
         message = (
-            f"Your conversation with {view.other.name} is archived. "
+            f"Your conversation with {_called(view)} is archived. "
             "It comes back when a new message arrives."
         )
         undo = {
@@ -65,7 +70,7 @@ def archive(thread_id: int):
             "next": _after(url_for("messaging.inbox")),
         }
         return _row_response(thread_id, message, url_for("messaging.inbox"), undo)
-    message = f"Your conversation with {view.other.name} is back in your inbox."
+    message = f"Your conversation with {_called(view)} is back in your inbox."
     return _row_response(thread_id, message, url_for("messaging.thread", thread_id=thread_id))
 
 
@@ -76,9 +81,9 @@ def mute(thread_id: int):
     muted = request.form.get("muted", "1") == "1"
     view = organise.set_muted(current_user.id, thread_id, muted)
     message = (
-        f"Muted {view.other.name}: no emails and no badge count for this conversation."
+        f"Muted {_called(view)}: no emails and no badge count for this conversation."
         if muted
-        else f"Unmuted your conversation with {view.other.name}."
+        else f"Unmuted your conversation with {_called(view)}."
     )
     return _row_response(thread_id, message, url_for("messaging.thread", thread_id=thread_id))
 
@@ -89,7 +94,7 @@ def mute(thread_id: int):
 def unread(thread_id: int):
     view = organise.mark_unread(current_user.id, thread_id)
     # Not back to the thread: showing it would read it again.
-    message = f"Your conversation with {view.other.name} is marked unread."
+    message = f"Your conversation with {_called(view)} is marked unread."
     return _row_response(thread_id, message, url_for("messaging.inbox"))
 
 

@@ -69,3 +69,8 @@ def hidden_member_ids_query(member_id: int):
         .where(Block.blocker_id == member_id)
         .union(db.select(Block.blocker_id).where(Block.blocked_id == member_id))
     )
+
+
+def blocked_ids_query(blocker_id: int):
+    """A subquery of the members `blocker_id` blocked (one way)."""
+    return db.select(Block.blocked_id).where(Block.blocker_id == blocker_id)

@@ -48,8 +48,11 @@ def place(message: Message, previous: Message | None) -> Placed:
     day = message.created_at.date()
     if previous is None or previous.created_at.date() != day:
         return Placed(message, True, day)
+    # A system line of a group stands alone: it neither joins a run nor continues one.
     continues = (
-        previous.sender_id == message.sender_id
+        not previous.is_system
+        and not message.is_system
+        and previous.sender_id == message.sender_id
         and message.created_at - previous.created_at < GROUP_WINDOW
     )
     return Placed(message, not continues, None)

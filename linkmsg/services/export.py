@@ -136,10 +136,8 @@ def _zip_chunks(view, me: Member, members: dict[int, Member], title: str) -> Ite
                     "sent_at": message.created_at.isoformat() + "Z",
                 }
                 if message.is_system:
-                    subject = members.get(message.subject_id)
-                    sentence = groups.system_sentence(
-                        message, sender.name, subject.name if subject else "a former member"
-                    )
+                    # As the group's page says it, in the third person throughout.
+                    sentence = groups.system_line(message, members, None)
                     records.append({**record, "kind": message.kind, "line": sentence})
                     lines += [f"{when} {sentence}", ""]
                     continue

@@ -37,7 +37,7 @@ from ..models import (
     utcnow,
 )
 from ..text import is_blank, join_and
-from . import accounts, atomic, attachments, blocks, threads
+from . import accounts, atomic, attachments, blocks, degrees, threads
 from .errors import Forbidden, NotFound, ValidationFailed
 from .permission import ALLOWED, Permission
 from .threads import ThreadView
@@ -65,9 +65,16 @@ def refusal_to_add(adder: Member, candidate: Member) -> str | None:
     return None
 
 
-def candidates(member: Member, query: str = "", *, thread_id: int | None = None, limit=200):
+def candidates(
+    member: Member,
+    query: str = "",
+    *,
+    thread_id: int | None = None,
+    limit=200,
+    ids: Sequence[int] | None = None,
+):
     """The member's connections they could pick for a group (or add to `thread_id`), by
-    name, filtered by `query` (a part of the name or headline)."""
+    name, filtered by `query` (a part of the name or headline), or among `ids`."""
     statement = (
         db.select(Member)
         .join(Connection, Connection.other_id == Member.id)
@@ -87,10 +94,33 @@ def candidates(member: Member, query: str = "", *, thread_id: int | None = None,
         )
     if thread_id is not None:
         statement = statement.where(Member.id.not_in(_current_ids_query(thread_id)))
+    if ids is not None:
+        statement = statement.where(Member.id.in_(list(ids)))
     return list(db.session.scalars(statement))
 
 
-def _pick(adder: Member, member_ids: Sequence[int]) -> list[Member]:
+@dataclass(frozen=True)
+class Option:
+    member: Member
+    picked: bool
+
+
+def options(
+    member: Member, query: str, picked_ids: Sequence[int], *, thread_id: int | None = None
+) -> list[Option]:
+    """The people a picker lists: those picked already first (whatever the filter, so a
+    search never drops a pick), then the candidates matching `query`."""
+    picked_ids = set(picked_ids)
+    picked = candidates(member, thread_id=thread_id, ids=picked_ids) if picked_ids else []
+    shown = [Option(m, True) for m in picked]
+    seen = {m.id for m in picked}
+    shown.extend(
+        Option(m, False) for m in candidates(member, query, thread_id=thread_id) if m.id not in seen
+    )
+    return shown
+
+
+def pick(adder: Member, member_ids: Sequence[int]) -> list[Member]:
     """The members picked, each checked; raises ValidationFailed naming every refusal."""
     ids = list(dict.fromkeys(int(i) for i in member_ids if i != adder.id))
     found = {m.id: m for m in db.session.scalars(db.select(Member).where(Member.id.in_(ids)))}
@@ -153,7 +183,7 @@ def start(
                 f"Add your {join_and(missing)} to your profile to start a group.",
                 field="recipients",
             )
-        state["members"] = _pick(creator, member_ids)
+        state["members"] = pick(creator, member_ids)
         count = len(state["members"]) + 1
         if count < GROUP_MIN_MEMBERS:
             raise ValidationFailed("Pick at least two people for a group.", field="recipients")
@@ -245,22 +275,109 @@ def display_name(thread: Thread, current: Sequence[Member], viewer_id: int) -> s
     return f"{others[0]}, {others[1]} and {rest} other{'' if rest == 1 else 's'}"
 
 
-def system_sentence(message: Message, actor: str, subject: str | None = None) -> str:
-    """A system line as words: "Ava added Dee", "Ben left", "Ava renamed the group to
-    Launch team" (`actor`: who acted; `subject`: to whom it was done)."""
+@dataclass(frozen=True)
+class Header:
+    """What a group's header shows to one member."""
+
+    name: str  # its name, or "Ava, Ben and 3 others"
+    members: list[Member]  # current members, by name
+    degrees: dict[int, str]  # the viewer's degree badge for each of them
+    roles: Roles
+
+
+def header(view: ThreadView, viewer_id: int) -> Header:
+    """The group's name, current members with the viewer's degree to each (one query),
+    and what the viewer may do."""
+    current = members(view.thread.id)
+    found = degrees.degrees(viewer_id, [m.id for m in current])
+    return Header(
+        display_name(view.thread, current, viewer_id),
+        current,
+        {m.id: degrees.degree_label(found.get(m.id)) for m in current if m.id != viewer_id},
+        roles(view, viewer_id),
+    )
+
+
+def title(view: ThreadView, viewer_id: int) -> str:
+    """What a thread is called for this member: the other member's name, or the group's."""
+    if not view.is_group:
+        return view.other.name
+    return display_name(view.thread, members(view.thread.id), viewer_id)
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Who a page of a group's messages is from and about, as one reader sees them."""
+
+    people: dict[int, Member]  # senders and subjects of system lines
+    blocked: frozenset[int]  # senders the reader blocked: their messages show collapsed
+
+    def sender(self, message: Message) -> Member | None:
+        return self.people.get(message.sender_id)
+
+    def collapsed(self, message: Message) -> bool:
+        return not message.is_system and message.sender_id in self.blocked
+
+    def line(self, message: Message, viewer_id: int) -> str:
+        return system_line(message, self.people, viewer_id)
+
+
+def cast(reader_id: int | None, messages: Sequence[Message]) -> Cast:
+    """The people of these messages and the senders the reader blocked, in two queries
+    (no reader: nobody blocked, for a live message sent only to those who did not)."""
+    ids = {m.sender_id for m in messages} | {m.subject_id for m in messages if m.subject_id}
+    people = (
+        {m.id: m for m in db.session.scalars(db.select(Member).where(Member.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    senders = {m.sender_id for m in messages if not m.is_system}
+    blocked = blocks.blocked_by(reader_id, senders) if reader_id is not None else ()
+    return Cast(people, frozenset(blocked))
+
+
+def system_line(message: Message, people: dict[int, Member], viewer_id: int | None) -> str:
+    """A system line's sentence for the viewer: "Ava added Ben", "You left" (no viewer:
+    in the third person throughout, as an export says it)."""
+
+    def who(member_id: int | None, *, subject: bool = False) -> str:
+        if viewer_id is not None and member_id == viewer_id:
+            return "you" if subject else "You"
+        member = people.get(member_id)
+        return member.name if member else "A former member"
+
+    actor = who(message.sender_id)
     if message.kind == SYSTEM_CREATED:
-        return f"{actor} started the group" + (f" {message.body}" if message.body else "")
+        return (
+            f"{actor} started the group “{message.body}”"
+            if message.body
+            else (f"{actor} started the group")
+        )
     if message.kind == SYSTEM_ADDED:
-        return f"{actor} added {subject}"
+        return f"{actor} added {who(message.subject_id, subject=True)}"
     if message.kind == SYSTEM_REMOVED:
-        return f"{actor} removed {subject}"
+        return f"{actor} removed {who(message.subject_id, subject=True)}"
     if message.kind == SYSTEM_LEFT:
         return f"{actor} left"
     if message.kind == SYSTEM_RENAMED:
-        if message.body:
-            return f"{actor} renamed the group to {message.body}"
-        return f"{actor} removed the group's name"
-    return message.body
+        return (
+            f"{actor} renamed the group “{message.body}”"
+            if message.body
+            else (f"{actor} removed the group's name")
+        )
+    return ""
+
+
+def require_member(actor: Member, thread_id: int) -> ThreadView:
+    """The group as the actor sees it, when they are in it now (no lock: for pages).
+    Raises NotFound for a thread that is not theirs or not a group, Forbidden for a
+    former member."""
+    view = threads.get_thread_for(actor.id, thread_id)
+    if not view.is_group:
+        raise NotFound("This conversation does not exist.")
+    if not view.active:
+        raise Forbidden("You're no longer in this conversation.")
+    return view
 
 
 @dataclass(frozen=True)
@@ -305,7 +422,7 @@ def add(actor: Member, thread_id: int, member_ids: Sequence[int]) -> list[Member
     try:
         view = _group_for(actor, thread_id)
         current = set(db.session.scalars(_current_ids_query(thread_id)))
-        picked = [m for m in _pick(actor, member_ids) if m.id not in current]
+        picked = [m for m in pick(actor, member_ids) if m.id not in current]
         if not picked:
             raise ValidationFailed(
                 "Pick someone who isn't in the conversation.", field="recipients"
@@ -392,8 +509,9 @@ def remove(actor: Member, thread_id: int, member_id: int) -> Member:
 def rename(actor: Member, thread_id: int, name: str | None) -> str | None:
     """Any member renames the group (an empty name: named after its members again)."""
     try:
-        cleaned = clean_name(name)
+        # Who asks comes first: a former member hears why they can't, whatever the name.
         view = _group_for(actor, thread_id)
+        cleaned = clean_name(name)
         if cleaned == view.thread.name:
             db.session.rollback()
             return cleaned

@@ -166,6 +166,31 @@ def start_group(
     return Sent(posted.message, posted.message.thread_id, posted.created)
 
 
+def start_picked(
+    sender: Member,
+    member_ids: Sequence[int],
+    name: str | None,
+    body: str,
+    *,
+    idempotency_key: str | None = None,
+    uploads: Sequence[attachments.Upload] = (),
+) -> Sent:
+    """The New message page: one person picked opens (or starts) the one-to-one thread
+    (the group's name is ignored), two or more start a group. Raises ValidationFailed
+    (field "recipients") naming every refusal of the picks, MessagingRefused when the
+    one-to-one rule says no, ValidationFailed for the name or the body; nothing is saved
+    then."""
+    member_ids = [i for i in dict.fromkeys(member_ids) if i != sender.id]
+    if not member_ids:
+        raise ValidationFailed("Pick at least one person to message.", field="recipients")
+    if len(member_ids) == 1:
+        [recipient] = groups.pick(sender, member_ids)
+        return start(sender, recipient, body, idempotency_key=idempotency_key, uploads=uploads)
+    return start_group(
+        sender, member_ids, name, body, idempotency_key=idempotency_key, uploads=uploads
+    )
+
+
 def reply_permission(view: ThreadView, member: Member) -> Permission:
     """Whether `member` may still write in this thread (the right to message can end;
     a thread that grew from an answered InMail stays open)."""
@@ -244,6 +269,7 @@ class GroupRow:
     members: tuple  # its current members but the owner, by name (the first few stacked)
     last_sender: Member | None  # for the preview: "Ben: ..."
     collapsed: bool  # the last message is from someone the owner blocked
+    line: str = ""  # the last message is a system line: its sentence
 
 
 @dataclass(frozen=True)
@@ -339,11 +365,12 @@ def _rows(found, counts) -> list[InboxRow]:
     current = groups.members_of(group_ids)
     senders, blocked = {}, set()
     if group_ids:
-        sender_ids = {last.sender_id for _, _, last, thread in found if thread.is_group}
+        lasts = [last for _, _, last, thread in found if thread.is_group]
+        people = {m.sender_id for m in lasts} | {m.subject_id for m in lasts if m.subject_id}
         senders = {
-            m.id: m for m in db.session.scalars(db.select(Member).where(Member.id.in_(sender_ids)))
+            m.id: m for m in db.session.scalars(db.select(Member).where(Member.id.in_(people)))
         }
-        blocked = blocks.blocked_pairs({owner for owner, _ in pairs}, sender_ids)
+        blocked = blocks.blocked_pairs({owner for owner, _ in pairs}, {m.sender_id for m in lasts})
     rows = []
     for tm, other, last, thread in found:
         owner = tm.member_id
@@ -358,6 +385,7 @@ def _rows(found, counts) -> list[InboxRow]:
                 tuple(m for m in members if m.id != owner),
                 senders.get(last.sender_id),
                 (owner, last.sender_id) in blocked and last.kind == MESSAGE_TEXT,
+                groups.system_line(last, senders, owner) if last.is_system else "",
             )
         own_labels = tuple(labels.get((owner, tm.thread_id), ()))
         rows.append(InboxRow(tm, other, last, unread, thread.kind, own_labels, group))

@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, literal_column
 from ..extensions import db
 from ..models import MESSAGE_TEXT, Attachment, Member, Message, Thread, ThreadMember
 from ..text import like_pattern
-from . import blocks
+from . import blocks, groups
 from .threads import visible_to
 
 RESULTS = 30  # results shown
@@ -48,6 +48,7 @@ class Hit:
     snippet: list[tuple[str, bool]]  # pieces of text; True where a query word matched
     files: list[str]  # attachment names that matched
     score: float
+    name: str = ""  # the group's name ("Ava, Ben and 3 others"), or the other member's
 
 
 def search(member_id: int, query: str | None) -> list[Hit]:
@@ -81,7 +82,25 @@ def search(member_id: int, query: str | None) -> list[Hit]:
     ]
     hits = [hit for hit in hits if hit.score > 0]
     hits.sort(key=lambda hit: (-hit.score, -hit.message.id))
-    return [replace(hit, snippet=snippet(hit.message.body or "", words)) for hit in hits[:RESULTS]]
+    hits = hits[:RESULTS]
+    names = _group_names(member_id, {hit.thread_id for hit in hits if hit.other is None})
+    return [
+        replace(
+            hit,
+            snippet=snippet(hit.message.body or "", words),
+            name=names.get(hit.thread_id) or (hit.other.name if hit.other else ""),
+        )
+        for hit in hits
+    ]
+
+
+def _group_names(member_id: int, thread_ids: set[int]) -> dict[int, str]:
+    """The names of the groups of a page of hits, as the member sees them (two queries)."""
+    if not thread_ids:
+        return {}
+    current = groups.members_of(sorted(thread_ids))
+    found = db.session.scalars(db.select(Thread).where(Thread.id.in_(thread_ids)))
+    return {t.id: groups.display_name(t, current.get(t.id, []), member_id) for t in found}
 
 
 def _readable(member_id: int):
@@ -93,12 +112,17 @@ def _readable(member_id: int):
         ThreadMember.other_id.is_not(None),
         ThreadMember.other_id.not_in(blocks.hidden_member_ids_query(member_id)),
     )
-    groups = db.select(ThreadMember.thread_id).where(
+    in_groups = db.select(ThreadMember.thread_id).where(
         ThreadMember.member_id == member_id, ThreadMember.other_id.is_(None)
     )
     return db.or_(
         Message.thread_id.in_(pairs),
-        db.and_(Message.thread_id.in_(groups), visible_to(member_id)),
+        # In a group, what a blocked member wrote shows collapsed: never searched.
+        db.and_(
+            Message.thread_id.in_(in_groups),
+            visible_to(member_id),
+            Message.sender_id.not_in(blocks.blocked_ids_query(member_id)),
+        ),
     )
 
 

@@ -34,6 +34,10 @@ PAGES = [
     ("labels", AVA, "/messaging/labels", 200, None),
     ("new-message", AVA, "/messaging/new/chidi-eze", 200, None),
     ("new-message-errors", AVA, "/messaging/new/chidi-eze", 200, "Send"),
+    ("new-message-picker", AVA, "/messaging/new", 200, None),
+    ("group-thread", AVA, "/messaging/t/{group}", 200, None),
+    ("group-add-people", AVA, "/messaging/t/{group}/people", 200, None),
+    ("new-message-picker-errors", AVA, "/messaging/new", 200, "Send"),
     ("own-profile", AVA, "/in/ava-chen", 200, None),
     ("profile-connection", AVA, "/in/ben-okafor", 200, None),
     ("profile-out-of-network", AVA, "/in/oscar-lindqvist", 200, None),
@@ -77,6 +81,24 @@ SCREENS = {
 
 
 @pytest.fixture(scope="module")
+def group(site) -> int:
+    """A group Ava started with three of her connections, one message from each."""
+    from linkmsg.extensions import db
+    from linkmsg.models import Member
+    from linkmsg.services import groups, messaging
+
+    with site.app.app_context():
+        ava = db.session.scalar(db.select(Member).where(Member.handle == "ava-chen"))
+        picked = groups.candidates(ava)[:3]
+        thread_id = messaging.start_group(
+            ava, [m.id for m in picked], "Design review", "Agenda for Thursday"
+        ).thread_id
+        for other in picked[:2]:
+            messaging.reply(db.session.get(Member, other.id), thread_id, f"Thanks, {ava.name}")
+        return thread_id
+
+
+@pytest.fixture(scope="module")
 def tabs(chromium, site):
     """One tab carrying axe per (member, JavaScript on/off), logged in once, reused."""
     opened = {}
@@ -101,11 +123,11 @@ def tabs(chromium, site):
     ("name", "who", "path", "status", "press"), PAGES, ids=[p[0] for p in PAGES]
 )
 def test_page_has_no_serious_accessibility_violations(
-    site, tabs, name, who, path, status, press, js
+    site, tabs, group, name, who, path, status, press, js
 ):
     tab = tabs(who, js)
     url = site.url + path.format(
-        thread=site.threads["ben-okafor"], inmail_thread=site.threads["priya-raman"]
+        thread=site.threads["ben-okafor"], inmail_thread=site.threads["priya-raman"], group=group
     )
     response = tab.page.goto(url)
     assert response.status == status, f"{name}: {url} answered {response.status}"
