@@ -60,10 +60,15 @@ def takes_uploads(limit=lambda config: config["MAX_CONTENT_LENGTH"]):
 
 
 def is_htmx() -> bool:
-    """A fragment is wanted: an htmx request that is not a boosted whole-page navigation."""
-    return (
-        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
-    )
+    """A fragment is wanted: an htmx request that is not a boosted whole-page navigation.
+
+    A boosted link inside an element that names an `hx-target` (a thread chosen in the
+    Messaging list, aimed at the conversation pane) asks for that part of the page only:
+    htmx sends the target's id, and the link still pushes its address.
+    """
+    if request.headers.get("HX-Request") != "true":
+        return False
+    return request.headers.get("HX-Boosted") != "true" or bool(request.headers.get("HX-Target"))
 
 
 def render(page: str, fragment: str | None = None, /, *, status: int = 200, **context) -> Response:
