@@ -79,6 +79,9 @@ def render(page: str, fragment: str | None = None, /, *, status: int = 200, **co
     template = fragment if fragment and is_htmx() else page
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
+    if fragment:
+        # Which one a request gets also depends on these (see is_htmx).
+        response.vary.update(("HX-Boosted", "HX-Target"))
     if request.headers.get("HX-Boosted") == "true" and request.method == "GET" and status == 200:
         # A boosted navigation records its own address: a live update may replace the
         # link that was clicked before htmx gets to push it.

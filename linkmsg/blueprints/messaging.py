@@ -71,8 +71,9 @@ def inbox():
     )
 
 
-def _thread_list(selected: str = "all", label=None, before: int | None = None) -> dict:
-    """The Messaging list (the left pane of every Messaging page): one filter, one page."""
+def _thread_list(selected: str = "all", label=None, before: int | None = None, labels=None) -> dict:
+    """The Messaging list (the left pane of every Messaging page): one filter, one page.
+    `labels`: the member's labels, when the page has loaded them already."""
     rows, cursor = messaging.inbox(
         current_user.id,
         unread_only=selected == "unread",
@@ -87,7 +88,7 @@ def _thread_list(selected: str = "all", label=None, before: int | None = None) -
         "selected": selected,
         "filters": FILTERS,
         "label": label,
-        "labels": organise.labels(current_user.id),
+        "labels": organise.labels(current_user.id) if labels is None else labels,
         "shown": f"label:{label.id}" if label else selected,
         "here": request.full_path.rstrip("?"),
         "archived_count": (
@@ -144,7 +145,7 @@ def _thread_page(context: dict, status: int = 200):
     """The conversation beside the Messaging list; the conversation pane alone for a
     thread chosen in the list with htmx (the list stays as it is)."""
     if not is_htmx():
-        context |= _thread_list()
+        context |= _thread_list(labels=context["labels"])
     return render(
         "messaging/thread.html", "messaging/_conversation_pane.html", status=status, **context
     )
