@@ -261,3 +261,43 @@ def test_load_older_continues_the_run_across_the_page_boundary(live_server, chro
     expect(page.locator(".message-avatar")).to_have_count(1)
     expect(page.get_by_test_id("day-separator")).to_have_count(1)
     page.context.close()
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js-on", "js-off"])
+def test_the_list_beside_a_conversation_filters_in_its_own_pane(live_server, chromium, js):
+    threads = alice_and_friends(live_server.app, 3)
+    page = open_alice(chromium, live_server, js=js)
+    opened = threads["Friend C Lopez"]
+    page.goto(f"{live_server.url}/messaging/t/{opened}")  # read: the other two stay unread
+    if js:
+        page.wait_for_function("() => window.htmx !== undefined")
+    page.get_by_test_id("list-pane").get_by_test_id("filter-unread").click()
+    expect(page.get_by_test_id("filter-unread")).to_have_attribute("aria-current", "true")
+    rows = page.get_by_test_id("thread-row")
+    expect(rows).to_have_count(2)
+    expect(rows.get_by_test_id("thread-name")).to_have_text(["Friend B Lopez", "Friend A Lopez"])
+    if js:
+        # The list changed in its pane; the conversation stays open beside it.
+        expect(open_pane(page)).to_have_attribute("data-thread-id", str(opened))
+    else:
+        expect(page.get_by_test_id("conversation-empty")).to_be_visible()
+    row(page, threads["Friend A Lopez"]).get_by_role("link").first.click()
+    expect(open_pane(page)).to_have_attribute("data-thread-id", str(threads["Friend A Lopez"]))
+    page.context.close()
+
+
+def test_the_lists_next_page_opens_conversations_beside_it(live_server, chromium):
+    threads = alice_and_friends(live_server.app, 21)  # one more than a page of the list
+    page = open_alice(chromium, live_server)
+    page.goto(live_server.url + "/messaging")
+    expect(page.get_by_test_id("thread-row")).to_have_count(20)
+    page.get_by_test_id("list-pane").get_by_test_id("next-page").click()
+    expect(page).to_have_url(re.compile(r"/messaging\?.*before="))
+    expect(page.get_by_test_id("thread-row")).to_have_count(1)
+    oldest = threads["Friend A Lopez"]
+    page.wait_for_function("() => window.htmx !== undefined")
+    row(page, oldest).get_by_role("link").first.click()
+    expect(page).to_have_url(re.compile(rf"/messaging/t/{oldest}(#reply)?$"))
+    expect(open_pane(page)).to_have_attribute("data-thread-id", str(oldest))
+    expect(page.get_by_test_id("thread-row")).to_have_count(1)  # the same page of the list
+    page.context.close()
