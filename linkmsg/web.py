@@ -60,10 +60,15 @@ def takes_uploads(limit=lambda config: config["MAX_CONTENT_LENGTH"]):
 
 
 def is_htmx() -> bool:
-    """A fragment is wanted: an htmx request that is not a boosted whole-page navigation."""
-    return (
-        request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
-    )
+    """A fragment is wanted: an htmx request that is not a boosted whole-page navigation.
+
+    A boosted link inside an element that names an `hx-target` (a thread chosen in the
+    Messaging list, aimed at the conversation pane) asks for that part of the page only:
+    htmx sends the target's id, and the link still pushes its address.
+    """
+    if request.headers.get("HX-Request") != "true":
+        return False
+    return request.headers.get("HX-Boosted") != "true" or bool(request.headers.get("HX-Target"))
 
 
 def render(page: str, fragment: str | None = None, /, *, status: int = 200, **context) -> Response:
@@ -74,6 +79,9 @@ def render(page: str, fragment: str | None = None, /, *, status: int = 200, **co
     template = fragment if fragment and is_htmx() else page
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
+    if fragment:
+        # Which one a request gets also depends on these (see is_htmx).
+        response.vary.update(("HX-Boosted", "HX-Target"))
     if request.headers.get("HX-Boosted") == "true" and request.method == "GET" and status == 200:
         # A boosted navigation records its own address: a live update may replace the
         # link that was clicked before htmx gets to push it.

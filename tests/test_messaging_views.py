@@ -342,3 +342,83 @@ def test_home_shows_recent_conversations_and_waiting_invitations(app, browser, m
     rows = [int(row["data-thread-id"]) for row in by_testid(home, "thread-row")]
     assert rows == list(reversed(threads))[:3]  # newest first, three of them
     assert "1 invitation waiting" in texts(home, "home-invitations")[0]
+
+
+PANE = {"HX-Target": "conversation-pane"}
+
+
+def test_the_thread_page_shows_the_list_beside_the_conversation(app, browser, friends):
+    ann, bob = friends
+    thread_id = send(app, bob, ann, "hello").thread_id
+    browser.login(ann)
+    inbox = browser.get("/messaging")
+    assert by_testid(inbox, "list-pane") and by_testid(inbox, "conversation-empty")
+    assert not by_testid(inbox, "thread")
+    page = browser.get(f"/messaging/t/{thread_id}")
+    assert page.status_code == 200
+    (pane,) = by_testid(page, "conversation-pane")
+    assert pane.select_one('[data-testid="thread"]')["data-thread-id"] == str(thread_id)
+    assert not by_testid(page, "conversation-empty")
+    # The open conversation's row is marked in the list beside it.
+    (row,) = by_testid(page, "thread-row")
+    assert row.select_one("a.thread-link")["aria-current"] == "page"
+    assert (
+        not by_testid(inbox, "thread-row")[0].select_one("a.thread-link").has_attr("aria-current")
+    )
+
+
+def test_a_thread_chosen_in_the_list_answers_with_the_conversation_pane_alone(
+    app, browser, friends
+):
+    ann, bob = friends
+    thread_id = send(app, bob, ann, "hello").thread_id
+    browser.login(ann)
+    # The row's link is boosted and aims at the pane: htmx names the pane it targets.
+    response = browser.get(f"/messaging/t/{thread_id}", boosted=True, headers=PANE)
+    assert response.status_code == 200 and is_fragment(response)
+    assert "HX-Request" in response.headers["Vary"]
+    assert response.headers["HX-Push-Url"] == f"/messaging/t/{thread_id}"
+    fragment = soup(response)
+    assert fragment.find("title").get_text() == "Bob Stone · Messaging · LinkMsg"
+    assert texts(response, "message-body") == ["hello"]
+    assert not by_testid(response, "list-pane")
+    assert by_testid(response, "reply-form")
+    # Opened is read, as the whole page is.
+    assert texts(browser.get("/messaging"), "unread-badge") == []
+    # A boosted navigation of the whole page still gets the whole page.
+    assert by_testid(browser.get(f"/messaging/t/{thread_id}", boosted=True), "list-pane")
+
+
+def test_loading_older_messages_joins_the_run_across_the_page_boundary(app, browser, friends):
+    ann, bob = friends
+    thread_id = send(app, bob, ann, "message 0").thread_id
+    with app.app_context():
+        for i in range(1, 31):  # 31 messages from Bob within seconds: one run
+            messaging.reply(db.session.get(Member, bob.id), thread_id, f"message {i}")
+    browser.login(ann)
+    page = browser.get(f"/messaging/t/{thread_id}")
+    shown = by_testid(page, "message")
+    assert [m["data-group-start"] for m in shown] == ["1"] + ["0"] * 29
+    first_shown = shown[0]["id"]
+    older = browser.get(by_testid(page, "load-older")[0]["href"], htmx=True)
+    assert texts(older, "message-body")[0] == "message 0"
+    # The message that headed the page shown comes again, in place, without its header:
+    # it continues the run of the older page above it.
+    again = soup(older).find(id=first_shown)
+    assert again["hx-swap-oob"] == "outerHTML"
+    assert again["data-group-start"] == "0"
+    assert "visually-hidden" in again.select_one(".message-meta")["class"]
+
+
+def test_loading_older_messages_leaves_a_new_run_alone(app, browser, friends):
+    ann, bob = friends
+    thread_id = send(app, bob, ann, "message 0").thread_id
+    with app.app_context():
+        for i in range(1, 31):
+            sender = ann if i == 1 else bob  # Ann answers right before the page shown
+            messaging.reply(db.session.get(Member, sender.id), thread_id, f"message {i}")
+    browser.login(ann)
+    page = browser.get(f"/messaging/t/{thread_id}")
+    older = browser.get(by_testid(page, "load-older")[0]["href"], htmx=True)
+    assert texts(older, "message-body") == ["message 0"]
+    assert not soup(older).select("[hx-swap-oob]")

@@ -10,7 +10,7 @@ from ..services.errors import ValidationFailed
 from ..services.permission import MessagingRefused
 from ..text import join_and
 from ..web import done, parse_id, render, see_other, takes_uploads
-from .messaging import message_limit, thread_context, uploads
+from .messaging import message_limit, thread_context, thread_page, uploads
 
 bp = Blueprint("groups", __name__)
 
@@ -116,7 +116,7 @@ def rename(thread_id: int):
     except ValidationFailed as error:
         view = threads.get_thread_for(current_user.id, thread_id)
         context = thread_context(view, rename_error=error.message, rename_value=form.name.data)
-        return render("messaging/thread.html", status=error.status_code, **context)
+        return thread_page(context, error.status_code)
     message = f"Renamed the group “{name}”." if name else "The group is named after its members."
     return done(message, url_for("messaging.thread", thread_id=thread_id))
 

@@ -7,6 +7,7 @@ from ..extensions import limiter
 from ..forms import MessageForm
 from ..services import (
     attachments,
+    conversation,
     degrees,
     directory,
     groups,
@@ -64,7 +65,16 @@ def inbox():
         # Only the member's own labels exist for them: anyone else's name is a 404.
         label = organise.label_named(current_user.id, request.args["label"])
         selected = "label"
-    before = _int_arg("before")
+    return render(
+        "messaging/inbox.html",
+        "messaging/_thread_list.html",
+        **_thread_list(selected, label, _int_arg("before")),
+    )
+
+
+def _thread_list(selected: str = "all", label=None, before: int | None = None, labels=None) -> dict:
+    """The Messaging list (the left pane of every Messaging page): one filter, one page.
+    `labels`: the member's labels, when the page has loaded them already."""
     rows, cursor = messaging.inbox(
         current_user.id,
         unread_only=selected == "unread",
@@ -73,23 +83,21 @@ def inbox():
         label_id=label.id if label else None,
         before=before,
     )
-    return render(
-        "messaging/inbox.html",
-        "messaging/_thread_list.html",
-        rows=rows,
-        cursor=cursor,
-        selected=selected,
-        filters=FILTERS,
-        label=label,
-        labels=organise.labels(current_user.id),
-        shown=f"label:{label.id}" if label else selected,
-        here=request.full_path.rstrip("?"),
-        archived_count=(
+    return {
+        "rows": rows,
+        "cursor": cursor,
+        "selected": selected,
+        "filters": FILTERS,
+        "label": label,
+        "labels": organise.labels(current_user.id) if labels is None else labels,
+        "shown": f"label:{label.id}" if label else selected,
+        "here": request.full_path.rstrip("?"),
+        "archived_count": (
             organise.archived_count(current_user.id)
             if not rows and selected == "all" and before is None
             else 0
         ),
-    )
+    }
 
 
 def _page(view, **where) -> dict:
@@ -109,6 +117,7 @@ def thread_context(view, *, before=None, after=None, at=None, form=None, **extra
     group = groups.header(view, current_user.id) if view.is_group else None
     return {
         "view": view,
+        "open_thread_id": view.thread.id,
         "other": view.other,
         "group": group,
         "title": group.name if group else view.other.name,
@@ -130,13 +139,29 @@ def thread(thread_id: int):
     view = threads.get_thread_for(current_user.id, thread_id)
     before, after, at = _int_arg("before"), _int_arg("after"), _int_arg("at")
     if before is not None and is_htmx():
-        # "Load older messages" swapped in place: the older page alone.
-        return render("messaging/_older.html", view=view, **_page(view, before=before))
+        # "Load older messages" swapped in place: the older page alone, and the message
+        # that headed the page shown when it now continues the older page's last run.
+        older = _page(view, before=before)
+        return render(
+            "messaging/_older.html",
+            view=view,
+            rejoined=conversation.rejoined(thread_id, before, older["page"].messages),
+            **older,
+        )
     if before is None and after is None and at is None:
         # Done before loading, so the commit does not expire what the page renders.
         messaging.opened(current_user.id, view)
-    context = thread_context(view, before=before, after=after, at=at)
-    return render("messaging/thread.html", **context)
+    return thread_page(thread_context(view, before=before, after=after, at=at))
+
+
+def thread_page(context: dict, status: int = 200):
+    """The conversation beside the Messaging list; the conversation pane alone for a
+    thread chosen in the list with htmx (the list stays as it is)."""
+    if not is_htmx():
+        context |= _thread_list(labels=context["labels"])
+    return render(
+        "messaging/thread.html", "messaging/_conversation_pane.html", status=status, **context
+    )
 
 
 @bp.route("/messaging/t/<id:thread_id>", methods=["POST"])
@@ -202,7 +227,7 @@ def _reply_form_error(view, form, status: int, permission=ALLOWED):
         response.headers["HX-Retarget"] = "#reply"
         response.headers["HX-Reswap"] = "outerHTML"
         return response
-    return render("messaging/thread.html", status=status, **thread_context(view, form=form))
+    return thread_page(thread_context(view, form=form), status)
 
 
 @bp.route("/messaging/new/<handle>", methods=["GET", "POST"])

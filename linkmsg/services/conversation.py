@@ -76,3 +76,19 @@ def place_appended(message: Message) -> Placed:
         .limit(1)
     ).first()
     return place(message, previous)
+
+
+def rejoined(thread_id: int, first_id: int, older: Sequence[Message]) -> Placed | None:
+    """The message `first_id`, which heads the page already shown, placed again after the
+    page of `older` messages just loaded above it — when it now continues their last run
+    (same sender, within `GROUP_WINDOW`), so its name, avatar and time go. None when it
+    still starts a run, is not in the thread, or nothing older came."""
+    if not older:
+        return None
+    message = db.session.scalars(
+        db.select(Message).where(Message.id == first_id, Message.thread_id == thread_id)
+    ).first()
+    if message is None:
+        return None
+    placed = place(message, older[-1])
+    return None if placed.starts_group else placed

@@ -127,6 +127,24 @@
   document.addEventListener("DOMContentLoaded", function () { localTimes(document); });
   document.addEventListener("htmx:load", function () { localTimes(document); });
 
+  // The Messaging list marks the row of the conversation open beside it. The server marks
+  // it in the page; a conversation chosen in the list (the right pane swapped), a filter
+  // (the list swapped) or a live event (a row replaced, or moved to the top) changes
+  // what is open or which element is the row: mark it again after each.
+  function markOpenThread() {
+    var open = document.querySelector('#conversation-pane [data-testid="thread"]');
+    var id = open ? open.getAttribute("data-thread-id") : null;
+    document.querySelectorAll(".list-pane .thread-link").forEach(function (link) {
+      var row = link.closest("[data-thread-id]");
+      if (row && id !== null && row.getAttribute("data-thread-id") === id) {
+        link.setAttribute("aria-current", "page");
+      } else {
+        link.removeAttribute("aria-current");
+      }
+    });
+  }
+  document.addEventListener("htmx:load", markOpenThread);
+
   // A message can arrive twice on the same page: from the send's own response and from
   // the live stream (or a replay), and so can the day separator before it; a page of
   // older messages brings the separator of a day already shown. Keep the first copy.
@@ -413,11 +431,16 @@
   }
 
   function restoreFocus(detail) {
-    if (!focusLost()) return;
-    if (detail && detail.boosted) {
+    var boosted = detail && detail.boosted;
+    // A boosted link aimed at a part of the page (a conversation chosen in the Messaging
+    // list) opens that part as a link opens a page: the reading position moves into it,
+    // though the link clicked is still there.
+    var intoPart = boosted && detail.target && detail.target !== document.body;
+    if (!focusLost() && !intoPart) return;
+    if (boosted) {
       var anchor = detail.pathInfo && detail.pathInfo.anchor;
       var named = anchor && document.getElementById(anchor);
-      var main = document.getElementById("main");
+      var main = intoPart ? detail.target : document.getElementById("main");
       // A new page opens at its top: focusing <main> must not scroll it (that would hide
       // its first lines under the sticky header).
       if (named) placeFocus(named);
@@ -438,14 +461,19 @@
   }
 
   // Several elements settle per response (out-of-band pieces too); act once they all have.
-  var pending = false;
+  // A navigation's settling outranks a live event's that came in the same turn.
+  var pending = null;
   function restoreFocusSoon(event) {
-    if (pending) return;
-    pending = true;
     var detail = event.detail;
+    if (pending) {
+      if (detail && detail.boosted) pending.detail = detail;
+      return;
+    }
+    pending = { detail: detail };
     setTimeout(function () {
-      pending = false;
-      restoreFocus(detail);
+      var settled = pending.detail;
+      pending = null;
+      restoreFocus(settled);
     }, 0);
   }
   document.addEventListener("htmx:afterSettle", restoreFocusSoon);

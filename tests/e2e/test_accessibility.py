@@ -145,3 +145,16 @@ def test_page_has_no_serious_accessibility_violations(
         f"{name} ({url}) scrolls sideways at {width} px ({scroll_width} px wide):\n"
         + "\n".join(wide)
     )
+
+
+@pytest.mark.parametrize("js", [True, False], ids=["js-on", "js-off"])
+def test_the_open_conversation_menu_has_no_serious_accessibility_violations(site, tabs, js):
+    """The "⋯" menu of a conversation as a member opens it (the others stay closed),
+    beside the list at 1280 px with JavaScript, alone at 320 px without."""
+    tab = tabs(AVA, js)
+    tab.page.goto(f"{site.url}/messaging/t/{site.threads['carla-mendes']}")
+    header = tab.page.get_by_test_id("thread-header")
+    header.get_by_test_id("thread-menu").click()
+    header.get_by_test_id("thread-menu-panel").wait_for()
+    failing = axe.serious(tab.violations(open_details=False))
+    assert not failing, axe.report(failing)

@@ -59,7 +59,8 @@ def test_archive_label_and_search(live_server, page):
     page.get_by_test_id("labels-button").click()
     page.get_by_label("Offsite").check()
     page.get_by_test_id("save-labels").click()
-    expect(page.get_by_test_id("thread-label")).to_have_text(["Offsite"])
+    header = page.get_by_test_id("thread-header")
+    expect(header.get_by_test_id("thread-label")).to_have_text(["Offsite"])
     page.goto(url + "/messaging")
     page.get_by_test_id("filter-label").click()
     # The inbox already shows one row (Omar's is archived): wait for the label's own page.

@@ -128,3 +128,19 @@ def test_conversation_and_composer_screenshots(site, contexts, device, tmp_path)
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_conversation_menu_screenshots(site, contexts, device):
+    """The conversation's header with its "⋯" menu open."""
+    page = contexts[device].new_page()
+    try:
+        page.goto(f"{site.url}/messaging/t/{site.threads['carla-mendes']}")
+        header = page.get_by_test_id("thread-header")
+        header.get_by_test_id("thread-menu").click()
+        expect(header.get_by_test_id("thread-menu-panel")).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / f"menu-{device}.png", animations="disabled")
+        width = DEVICES[device]["viewport"]["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        page.close()
