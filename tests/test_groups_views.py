@@ -450,10 +450,11 @@ def test_a_former_members_export_holds_only_what_they_saw(app, crew):
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     document = json.loads(archive.read("conversation.json"))
     bodies = [m.get("body") for m in document["messages"] if "body" in m]
-    assert bodies == ["Seen by Cy", ""]
-    assert [m["system"] for m in document["messages"] if "system" in m] == [
+    assert bodies == ["Seen by Cy", None]  # Ben's message, collapsed: no body
+    assert [m.get("collapsed") for m in document["messages"] if "body" in m] == [None, True]
+    assert [m["line"] for m in document["messages"] if "line" in m] == [
         "Ava Reed started the group “Launch”",
-        "You left",
+        f"{cy.name} left",
     ]
     text = archive.read("conversation.txt").decode()
     assert "After Cy left" not in text and "Blocked words" not in text

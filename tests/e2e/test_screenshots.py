@@ -144,3 +144,51 @@ def test_conversation_menu_screenshots(site, contexts, device):
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         page.close()
+
+
+def _group_conversation(site) -> int:
+    """Ava starts "Payments hiring" with Ben and Carla, Ben answers, Ava adds Chidi, who
+    says hello: a group with its members, runs from three senders and system lines."""
+    from linkmsg.extensions import db
+    from linkmsg.models import Member
+    from linkmsg.services import groups, messaging
+
+    with site.app.app_context():
+
+        def member(handle):
+            return db.session.scalar(db.select(Member).where(Member.handle == handle))
+
+        ava, ben, carla, chidi = (
+            member(h) for h in ("ava-chen", "ben-okafor", "carla-mendes", "chidi-eze")
+        )
+        sent = messaging.start_group(
+            ava,
+            [ben.id, carla.id],
+            "Payments hiring",
+            "Let's line up the interviews for the payments team here.",
+        )
+        messaging.reply(ben, sent.thread_id, "Great idea. I can take the system design round.")
+        messaging.reply(carla, sent.thread_id, "I'll do the product sense one.")
+        groups.add(member("ava-chen"), sent.thread_id, [chidi.id])
+        messaging.reply(chidi, sent.thread_id, "Thanks for adding me! Happy to help with coding.")
+        return sent.thread_id
+
+
+@pytest.mark.parametrize("device", list(DEVICES))
+def test_group_and_new_message_screenshots(site, contexts, device):
+    """A group conversation beside the list, and the New message page that starts one."""
+    if not site.threads.get("group"):
+        site.threads["group"] = _group_conversation(site)
+    page = contexts[device].new_page()
+    try:
+        width = DEVICES[device]["viewport"]["width"]
+        page.goto(f"{site.url}/messaging/t/{site.threads['group']}")
+        expect(page.get_by_test_id("thread-members")).to_be_visible()
+        page.screenshot(path=SCREENSHOTS / f"group-{device}.png", animations="disabled")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.goto(f"{site.url}/messaging/new")
+        page.get_by_test_id("recipient-option").first.check()
+        page.screenshot(path=SCREENSHOTS / f"new-message-{device}.png", animations="disabled")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    finally:
+        page.close()
