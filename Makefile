@@ -31,8 +31,13 @@ serve: $(STAMP)
 	$(BIN)/flask --app app db upgrade
 	exec $(BIN)/gunicorn -c gunicorn.conf.py
 
+# The suite runs in parallel (pytest-xdist), one worker per core: most of its time is spent
+# waiting on sockets, browsers, servers and subprocesses. Each worker has its own databases
+# and Chromium. Tests marked xdist_group (a module's shared demo site) stay on one worker.
+# PYTEST_WORKERS=0 runs everything in this one process.
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -133,6 +133,29 @@ def throwaway_postgres(prefix: str, tmp_dir, revision: str = "head"):
         admin.dispose()
 
 
+@contextlib.contextmanager
+def copy_of_postgres(template_url: str, prefix: str):
+    """A new PostgreSQL database copied from the database at `template_url` (which nobody
+    may be connected to), dropped afterwards (its URL). Copying a small database is far
+    cheaper than building its rows again through the services."""
+    template = sa.engine.make_url(template_url).database
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+        yield (
+            sa.engine.make_url(template_url)
+            .set(database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_database(tmp_path_factory):
     with throwaway_postgres("linkmsg_test", tmp_path_factory.mktemp("pg-migrate")) as url:

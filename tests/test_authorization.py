@@ -5,6 +5,7 @@ is not listed fails `test_every_route_is_listed`, so nothing escapes this walk.
 """
 
 import io
+import shutil
 
 import pytest
 
@@ -23,6 +24,7 @@ from linkmsg.services import (
     reports,
 )
 
+from .conftest import build_app, copy_of_postgres, throwaway_postgres
 from .factories import Browser, connect, make_member
 from .files import image
 
@@ -329,15 +331,67 @@ def build_group(people) -> dict:
     }
 
 
+def _built_world(app, folder):
+    """The world built once on a database, whose connections are then closed: (world,
+    the database's upload folder)."""
+    world = build_world(app)
+    with app.app_context():
+        db.engine.dispose()
+    return world, folder / "uploads"
+
+
+@pytest.fixture(scope="module")
+def sqlite_world(sqlite_template, tmp_path_factory):
+    """The world on SQLite, built once for the module: (database file, uploads, world)."""
+    folder = tmp_path_factory.mktemp("world-sqlite")
+    path = folder / "world.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    world, uploads = _built_world(build_app(f"sqlite:///{path}", folder), folder)
+    return path, uploads, world
+
+
+@pytest.fixture(scope="module")
+def postgres_world(tmp_path_factory):
+    """The world on PostgreSQL, built once for the module: (database URL, uploads, world)."""
+    folder = tmp_path_factory.mktemp("world-postgresql")
+    with throwaway_postgres("linkmsg_world", folder) as url:
+        world, uploads = _built_world(build_app(url, folder), folder)
+        yield url, uploads, world
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """This test's own copy of the world's database and uploaded files, on each backend in
+    turn: every test starts from the same world, as if build_world had just run, without
+    paying for building it (members, images, a thread, an InMail...) again per route."""
+    if request.param == "sqlite":
+        path, uploads, world = request.getfixturevalue("sqlite_world")
+        shutil.copyfile(path, tmp_path / "linkmsg.sqlite3")
+        shutil.copytree(uploads, tmp_path / "uploads")
+        request.node.world = world
+        yield f"sqlite:///{tmp_path / 'linkmsg.sqlite3'}"
+        return
+    url, uploads, world = request.getfixturevalue("postgres_world")
+    shutil.copytree(uploads, tmp_path / "uploads")
+    request.node.world = world
+    with copy_of_postgres(url, "linkmsg_walk") as copy:
+        yield copy
+
+
+@pytest.fixture
+def world(request, database_url) -> dict:
+    """What build_world returned for this test's database (ids, handles, members)."""
+    return request.node.world
+
+
 def fill(template: str, world: dict) -> str:
     return template.format(**{k: v for k, v in world.items() if k != "people"})
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[1]} {r[0]}")
-def test_route_answers_each_role_as_expected(app, route):
+def test_route_answers_each_role_as_expected(app, world, route):
     owner, template, form, expected = ROUTES[route]
     endpoint, method = route
-    world = build_world(app)
     path = fill(template, world)
     roles = (
         ("anon", None),
@@ -362,9 +416,8 @@ POSTS = sorted(route for route in ROUTES if route[1] == "POST")
 
 @pytest.mark.parametrize("route", POSTS, ids=lambda r: r[0])
 @pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
-def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(app, route, htmx):
+def test_every_state_changing_route_refuses_a_request_without_a_csrf_token(app, world, route, htmx):
     owner, template, form, _ = ROUTES[route]
-    world = build_world(app)
     browser = Browser(app)
     if route != ("auth.login", "POST") and route != ("auth.register", "POST"):
         browser.login(world["people"][owner])
@@ -506,9 +559,8 @@ def test_every_route_on_a_thread_message_or_file_is_walked_over_a_group():
 @pytest.mark.parametrize(
     "case", GROUP_WALK, ids=lambda c: f"{c[1]} {c[0]} {c[2]}{' htmx' if c[4] else ''}"
 )
-def test_group_routes_answer_non_members_former_members_and_members(app, case):
+def test_group_routes_answer_non_members_former_members_and_members(app, world, case):
     endpoint, method, template, form, htmx, expected = case
-    world = build_world(app)
     path = fill(template, world)
     for role, status in zip(("eve", "kim", "bob"), expected, strict=True):
         browser = Browser(app)

@@ -13,6 +13,9 @@ import pytest
 from . import axe
 from .demo_site import AVA, DANA, demo_site, logged_in_context
 
+# One demo site and its logged-in tabs serve the whole module: on one xdist worker.
+pytestmark = pytest.mark.xdist_group("accessibility")
+
 # (name, who is logged in, path, expected status, a button to press first or None);
 # "{thread}" is Ava's thread with Ben, "{inmail_thread}" her InMail to Priya. A button
 # pressed on an empty form shows the page with its validation errors.

@@ -12,6 +12,9 @@ from playwright.sync_api import expect
 from .. import files
 from .demo_site import AVA, demo_site, logged_in_context
 
+# One demo site and its logged-in tabs serve the whole module: on one xdist worker.
+pytestmark = pytest.mark.xdist_group("screenshots")
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 DEVICES = {
