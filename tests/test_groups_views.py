@@ -432,7 +432,8 @@ def test_older_pages_of_a_group_stay_within_what_the_reader_may_read(app, crew):
     older = by_testid(page, "load-older")
     assert older
     rest = browser.get(older[0]["href"], htmx=True)
-    bodies = texts(page, "message-body") + texts(rest, "message-body")
+    # (The older page also sends again, in place, the message that headed the page.)
+    bodies = dict.fromkeys(texts(page, "message-body") + texts(rest, "message-body"))
     assert not any(b.startswith("before") or b == "first" for b in bodies)
     assert sorted(bodies) == sorted(f"after {n}" for n in range(35))
 
