@@ -450,7 +450,7 @@ class Message(db.Model):
 
     @property
     def is_system(self) -> bool:
-        return self.kind != MESSAGE_TEXT
+        return self.kind in SYSTEM_KINDS
 
 
 class Event(db.Model):
