@@ -180,12 +180,6 @@ def views_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, ThreadView
     return {tm.member_id: ThreadView(thread, tm, None) for tm, thread in rows if thread.is_group}
 
 
-def readable_by(member_id: int):
-    """SQL, over Message joined to the member's ThreadMember: a message the member may
-    read — anything of a one-to-one thread, and what their spans cover in a group."""
-    return db.or_(ThreadMember.other_id.is_not(None), visible_to(member_id))
-
-
 def may_read(member_id: int, message: Message) -> bool:
     """Whether the member may read this message (in its thread, within their spans)."""
     view = get_thread_for(member_id, message.thread_id)
