@@ -1,0 +1,131 @@
+"""Statements per page (issue 20): each main page asks the database at most its budget,
+counted on the engine (SQLAlchemy's `before_cursor_execute`) for one steady-state request,
+on SQLite and PostgreSQL. A deterministic regression test, not a timing: a page that
+gains a query per row, or a lookup asked twice, fails here with the statements listed.
+
+The member's world is rich enough that a query per row or per kind would show: several
+one-to-one threads, an InMail, a group, labels on threads, an attachment, unread messages,
+a long thread with older pages, and a 2nd-degree profile to look at.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from linkmsg.extensions import db
+from linkmsg.models import Member
+from linkmsg.services import attachments, billing, inmail, messaging, organise
+
+from .factories import Browser, connect, make_member, soup
+from .files import image
+
+# SQLite's BEGIN IMMEDIATE goes through a cursor; PostgreSQL's BEGIN does not. Neither
+# is a question asked of the data.
+TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
+
+BUDGETS = {
+    "inbox": 4,
+    "thread": 4,
+    "older": 3,
+    "profile": 4,
+    "group thread": 5,
+}
+
+
+@contextmanager
+def counted(app):
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not TRANSACTION_CONTROL.match(statement):
+            seen.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def world(app):
+    """Ava's Messaging: (browser logged in as Ava, urls by page name)."""
+    with app.app_context():
+        ava, ben, cy, dee, eve, fay = (
+            make_member(name)
+            for name in ("Ava Ames", "Ben Bell", "Cy Cole", "Dee Diaz", "Eve Egan", "Fay Ford")
+        )
+        for other in (ben, cy, dee, eve):
+            connect(ava, other)
+        connect(ben, fay)  # Fay is 2nd degree to Ava
+        get = lambda ref: db.session.get(Member, ref.id)  # noqa: E731
+        long = messaging.start(get(ava), get(ben), "The long one").thread_id
+        for n in range(75):
+            messaging.reply(get(ben if n % 2 else ava), long, f"Message {n}")
+        messaging.reply(
+            get(ben),
+            long,
+            "With a picture",
+            uploads=[attachments.Upload("chart.png", io.BytesIO(image("PNG")))],
+        )
+        for other in (cy, dee, eve):
+            sent = messaging.start(get(other), get(ava), f"Hello from {other.name}")
+            messaging.reply(get(other), sent.thread_id, "Are you there?")
+        group = messaging.start_group(get(ava), [ben.id, cy.id, dee.id], "Launch", "Kick-off")
+        messaging.reply(get(cy), group.thread_id, "Count me in")
+        messaging.reply(get(ben), group.thread_id, "Me too")
+        billing.start_premium(fay.id)
+        inmail.send(get(fay), get(ava), "A role", "Would you talk about a role?")
+        work = organise.create_label(ava.id, "Work")
+        organise.create_label(ava.id, "Later")
+        organise.set_thread_labels(ava.id, long, [work.id])
+        organise.set_thread_labels(ava.id, group.thread_id, [work.id])
+        fay_handle = get(fay).handle
+    browser = Browser(app)
+    browser.login(ava)
+    thread = f"/messaging/t/{long}"
+    older_link = soup(browser.get(thread)).find(attrs={"data-testid": "load-older"})
+    assert older_link is not None, "the long thread has older pages"
+    urls = {
+        "inbox": "/messaging",
+        "thread": thread,
+        "older": older_link["href"],
+        "profile": f"/in/{fay_handle}",
+        "group thread": f"/messaging/t/{group.thread_id}",
+    }
+    # Each page once first: the first view of a thread marks it read, of a profile
+    # records the view; the budget is the steady state a member sees on the next visit.
+    for name, url in urls.items():
+        browser.get(url, htmx=name == "older")
+    return browser, urls
+
+
+def test_main_pages_keep_to_their_statement_budgets(app, world):
+    """Every page is counted, and every overrun reported at once with its statements."""
+    browser, urls = world
+    over = []
+    for page, budget in BUDGETS.items():
+        htmx = page == "older"  # "Load older messages" is an htmx swap
+        with counted(app) as seen:
+            response = browser.get(urls[page], htmx=htmx)
+        assert response.status_code == 200, page
+        html = soup(response)
+        if page == "profile":
+            assert "2nd" in html.get_text()
+        elif page == "older":
+            assert html.find(attrs={"data-testid": "message"}) is not None
+        else:
+            assert html.find(attrs={"data-testid": "thread-row"}) is not None
+        if len(seen) > budget:
+            listing = "\n".join(f"  {n + 1}. {s[:200]}" for n, s in enumerate(seen))
+            over.append(
+                f"{page} ({urls[page]}): {len(seen)} statements, budget {budget}:\n{listing}"
+            )
+    assert not over, "\n".join(over)
