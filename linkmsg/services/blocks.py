@@ -62,6 +62,16 @@ def blocked_pairs(blocker_ids, member_ids) -> set[tuple[int, int]]:
     )
 
 
+def has_blocked_sql(blocker_id, blocked_id):
+    """SQL: `blocker_id` has blocked `blocked_id` (columns or values), for a query that
+    decides it for each of its rows."""
+    return (
+        db.select(Block.blocker_id)
+        .where(Block.blocker_id == blocker_id, Block.blocked_id == blocked_id)
+        .exists()
+    )
+
+
 def hidden_member_ids_query(member_id: int):
     """A subquery of the members hidden from `member_id` by a block, either way."""
     return (

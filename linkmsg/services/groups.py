@@ -285,17 +285,28 @@ def members_of(thread_ids: Sequence[int]) -> dict[int, list[Member]]:
     return found
 
 
+# How many of a group's other members its name and avatars show: the first few by name.
+NAMED_MEMBERS = 3
+
+
 def display_name(thread: Thread, current: Sequence[Member], viewer_id: int) -> str:
     """The group's name, or its other members' names: "Ava, Ben and 3 others"."""
-    if thread.name:
-        return thread.name
     others = [m.name for m in current if m.id != viewer_id]
+    return name_from(thread.name, others[:NAMED_MEMBERS], len(others))
+
+
+def name_from(name: str | None, first_others: Sequence[str], others: int) -> str:
+    """`display_name` from the group's name, the names of its first `NAMED_MEMBERS`
+    other members by name, and how many other members it has (for a list that reads
+    only those of each group)."""
+    if name:
+        return name
     if not others:
         return "Only you"
-    if len(others) <= 3:
-        return join_and(others)
-    rest = len(others) - 2
-    return f"{others[0]}, {others[1]} and {rest} other{'' if rest == 1 else 's'}"
+    if others <= NAMED_MEMBERS:
+        return join_and(list(first_others))
+    rest = others - 2
+    return f"{first_others[0]}, {first_others[1]} and {rest} other{'' if rest == 1 else 's'}"
 
 
 @dataclass(frozen=True)

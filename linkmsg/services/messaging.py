@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import current_app
-from sqlalchemy.orm import noload
+from sqlalchemy.orm import aliased, noload
 
 from ..extensions import db
 from ..models import (
     MESSAGE_TEXT,
+    SYSTEM_KINDS,
     THREAD_GROUP,
     THREAD_INMAIL,
     THREAD_ORDINARY,
+    Attachment,
+    GroupSpan,
     Label,
     Member,
     Message,
@@ -25,6 +29,7 @@ from ..models import (
     ThreadLabel,
     ThreadMember,
 )
+from ..sql import json_rows
 from ..text import is_blank, normalise_newlines
 from . import (
     accounts,
@@ -262,11 +267,32 @@ def reply(
 
 
 @dataclass(frozen=True)
+class Preview:
+    """What a row shows of its last message (the newest its owner may read): read as
+    columns with the row, never as a `Message` (whose files and InMail would load too)."""
+
+    id: int
+    thread_id: int
+    sender_id: int
+    body: str
+    created_at: datetime
+    kind: str
+    subject_id: int | None
+    attachment_count: int  # counted only for a message of files alone: "Sent 2 attachments"
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind in SYSTEM_KINDS
+
+
+@dataclass(frozen=True)
 class GroupRow:
     """What a group's inbox row shows beyond a one-to-one row."""
 
     name: str  # its name, or "Ava, Ben and 3 others"
-    members: tuple  # its current members but the owner, by name (the first few stacked)
+    # The first few of its current members but the owner, by name (stacked): each with
+    # its id, name, handle and avatar only.
+    members: tuple
     last_sender: Member | None  # for the preview: "Ben: ..."
     collapsed: bool  # the last message is from someone the owner blocked
     line: str = ""  # the last message is a system line: its sentence
@@ -276,10 +302,10 @@ class GroupRow:
 class InboxRow:
     membership: ThreadMember
     other: Member | None  # None for a group
-    last: Message
+    last: Preview
     unread: int  # messages from the other members the owner has not seen
     kind: str = THREAD_ORDINARY
-    labels: tuple = ()  # the owner's labels on the thread
+    labels: tuple = ()  # the owner's labels on the thread (id and name)
     group: GroupRow | None = None
 
     @property
@@ -300,7 +326,8 @@ def inbox(
     before: int | None = None,
     limit: int = INBOX_PAGE_SIZE,
 ):
-    """The member's threads by latest activity, in a few queries whatever their number.
+    """The member's threads by latest activity, in one statement whatever their number
+    and kinds.
 
     Each row carries the other member, the last message and the owner's labels. The main
     list leaves archived threads out, the archived list holds only them, and a label's
@@ -328,20 +355,143 @@ def inbox(
     if before is not None:
         query = query.where(ThreadMember.last_message_id < before)
     found = db.session.execute(query).all()
-    cursor = found[limit - 1][0].last_message_id if len(found) > limit else None
-    found = found[:limit]
-    unread = [tm.thread_id for tm, _, _, _ in found if tm.last_message_id > tm.last_read_message_id]
-    return _rows(found, _unread_counts([member_id], unread)), cursor
+    cursor = found[limit - 1].ThreadMember.last_message_id if len(found) > limit else None
+    return _rows(found[:limit]), cursor
+
+
+# The row's last message, and in a group who sent it and whom a system line is about.
+_LAST = aliased(Message, name="last_message")
+_SENDER = aliased(Member, name="last_sender")
+_SUBJECT = aliased(Member, name="last_subject")
 
 
 def _row_query():
-    """Inbox rows: the owner's side, the other member (None in a group), the newest
-    message they may read (their side's newest), the thread."""
+    """Inbox rows, whoever's they are (each side names its owner): the owner's side, the
+    other member (None in a group), the thread, and as columns everything else a row
+    shows — so that a page of rows, or one thread's row for every member of a group, is
+    one statement."""
+    in_group = Thread.kind == THREAD_GROUP
     return (
-        db.select(ThreadMember, Member, Message, Thread)
+        db.select(
+            ThreadMember,
+            Member,
+            Thread,
+            _SENDER,
+            _SUBJECT,
+            _LAST.id.label("last_id"),
+            _LAST.sender_id.label("last_sender_id"),
+            _LAST.body.label("last_body"),
+            _LAST.created_at.label("last_created_at"),
+            _LAST.kind.label("last_kind"),
+            _LAST.subject_id.label("last_subject_id"),
+            _attachment_count().label("attachment_count"),
+            _unread_count().label("unread"),
+            db.and_(
+                in_group,
+                _LAST.kind == MESSAGE_TEXT,
+                blocks.has_blocked_sql(ThreadMember.member_id, _LAST.sender_id),
+            ).label("collapsed"),
+            _own_labels().label("labels"),
+            _other_members().label("members"),
+            _other_member_count().label("member_count"),
+        )
         .outerjoin(Member, Member.id == ThreadMember.other_id)
-        .join(Message, Message.id == ThreadMember.last_message_id)
+        .join(_LAST, _LAST.id == ThreadMember.last_message_id)
         .join(Thread, Thread.id == ThreadMember.thread_id)
+        .outerjoin(_SENDER, db.and_(in_group, _SENDER.id == _LAST.sender_id))
+        .outerjoin(_SUBJECT, db.and_(in_group, _SUBJECT.id == _LAST.subject_id))
+    )
+
+
+def _attachment_count():
+    """The last message's files, counted when it has no words (its preview counts them)."""
+    count = (
+        db.select(db.func.count(Attachment.id))
+        .where(Attachment.message_id == _LAST.id)
+        .correlate(_LAST)
+        .scalar_subquery()
+    )
+    return db.case((_LAST.body == "", count), else_=0)
+
+
+def _unread_count():
+    """Messages from the others the owner may read (in a group: within their spans) and
+    has not read; counted only for a thread that is unread."""
+    unseen = aliased(Message, name="unseen")
+    count = (
+        db.select(db.func.count(unseen.id))
+        .where(
+            unseen.thread_id == ThreadMember.thread_id,
+            unseen.id > ThreadMember.last_read_message_id,
+            unseen.id <= ThreadMember.last_message_id,
+            unseen.sender_id != ThreadMember.member_id,
+            db.or_(
+                ThreadMember.other_id.is_not(None),
+                # Correlated to the row's owner, two queries out.
+                threads.visible_to(
+                    ThreadMember.member_id, unseen.id, unseen.thread_id
+                ).correlate_except(GroupSpan),
+            ),
+        )
+        .correlate(ThreadMember)
+        .scalar_subquery()
+    )
+    return db.case((_UNREAD, count), else_=0)
+
+
+def _own_labels():
+    """The owner's labels on the thread, by name: nobody else's are ever read."""
+    return json_rows(
+        db.select(Label.id.label("id"), Label.name.label("name"))
+        .join(ThreadLabel, ThreadLabel.label_id == Label.id)
+        .where(
+            ThreadLabel.thread_id == ThreadMember.thread_id,
+            Label.member_id == ThreadMember.member_id,
+        )
+        .correlate(ThreadMember),
+        order_by=(Label.name_key, Label.id),
+    )
+
+
+def _current_others():
+    """A group's current members but the row's owner (nothing for a one-to-one row)."""
+    side = aliased(ThreadMember, name="other_side")
+    return side, (
+        ThreadMember.other_id.is_(None),
+        side.thread_id == ThreadMember.thread_id,
+        side.active.is_(True),
+        side.member_id != ThreadMember.member_id,
+    )
+
+
+def _other_members():
+    """The first few current other members of a group, by name: what its row stacks
+    and names."""
+    side, where = _current_others()
+    person = aliased(Member, name="group_member")
+    return json_rows(
+        db.select(
+            person.id.label("id"),
+            person.name.label("name"),
+            person.handle.label("handle"),
+            person.avatar_key.label("avatar_key"),
+        )
+        .join(side, side.member_id == person.id)
+        .where(*where)
+        .correlate(ThreadMember)
+        .limit(groups.NAMED_MEMBERS),
+        order_by=(person.name, person.id),
+    )
+
+
+def _other_member_count():
+    side, where = _current_others()
+    return (
+        db.select(db.func.count())
+        .select_from(side)
+        .where(*where)
+        .correlate(ThreadMember)
+        .scalar_subquery()
     )
 
 
@@ -354,41 +504,39 @@ def not_hidden(member_id: int):
     )
 
 
-def _rows(found, counts) -> list[InboxRow]:
-    """Inbox rows from `_row_query` results, whoever's they are (each side names its
-    owner), with `counts` of unread messages by (owner, thread): a few queries for any
-    number of rows — a page of one member's inbox, or one thread's row for every member
-    of a group."""
-    pairs = [(tm.member_id, tm.thread_id) for tm, _, _, _ in found]
-    labels = _labels_of({owner for owner, _ in pairs}, {thread for _, thread in pairs})
-    group_ids = sorted({thread.id for _, _, _, thread in found if thread.is_group})
-    current = groups.members_of(group_ids)
-    senders, blocked = {}, set()
-    if group_ids:
-        lasts = [last for _, _, last, thread in found if thread.is_group]
-        people = {m.sender_id for m in lasts} | {m.subject_id for m in lasts if m.subject_id}
-        senders = {
-            m.id: m for m in db.session.scalars(db.select(Member).where(Member.id.in_(people)))
-        }
-        blocked = blocks.blocked_pairs({owner for owner, _ in pairs}, {m.sender_id for m in lasts})
+def _rows(found) -> list[InboxRow]:
+    """Inbox rows from `_row_query` results: no further statement."""
     rows = []
-    for tm, other, last, thread in found:
+    for found_row in found:
+        tm, thread = found_row.ThreadMember, found_row.Thread
         owner = tm.member_id
-        unread = counts.get((owner, tm.thread_id), 0)
+        last = Preview(
+            found_row.last_id,
+            tm.thread_id,
+            found_row.last_sender_id,
+            found_row.last_body,
+            found_row.last_created_at,
+            found_row.last_kind,
+            found_row.last_subject_id,
+            found_row.attachment_count,
+        )
+        unread = found_row.unread
         if not unread and tm.last_message_id > tm.last_read_message_id:
             unread = 1  # marked unread by the member, though the newest message is theirs
         group = None
         if thread.is_group:
-            members = current.get(thread.id, [])
+            sender, subject = found_row.last_sender, found_row.last_subject
+            people = {person.id: person for person in (sender, subject) if person is not None}
+            members = tuple(Member(**person) for person in found_row.members)
             group = GroupRow(
-                groups.display_name(thread, members, owner),
-                tuple(m for m in members if m.id != owner),
-                senders.get(last.sender_id),
-                (owner, last.sender_id) in blocked and last.kind == MESSAGE_TEXT,
-                groups.system_line(last, senders, owner) if last.is_system else "",
+                groups.name_from(thread.name, [m.name for m in members], found_row.member_count),
+                members,
+                sender,
+                bool(found_row.collapsed),
+                groups.system_line(last, people, owner) if last.is_system else "",
             )
-        own_labels = tuple(labels.get((owner, tm.thread_id), ()))
-        rows.append(InboxRow(tm, other, last, unread, thread.kind, own_labels, group))
+        labels = tuple(Label(member_id=owner, **label) for label in found_row.labels)
+        rows.append(InboxRow(tm, found_row.Member, last, unread, thread.kind, labels, group))
     return rows
 
 
@@ -410,18 +558,16 @@ def row_in_list(row: InboxRow | None, shown: str) -> bool:
 
 
 def inbox_row(member_id: int, thread_id: int) -> InboxRow | None:
-    """One thread's inbox row for the member, as `inbox` renders it."""
+    """One thread's inbox row for the member, as `inbox` renders it (one statement)."""
     found = db.session.execute(
         _row_query().where(ThreadMember.member_id == member_id, ThreadMember.thread_id == thread_id)
     ).first()
-    if found is None:
-        return None
-    return _rows([found], _unread_counts([member_id], [thread_id]))[0]
+    return _rows([found])[0] if found is not None else None
 
 
 def inbox_rows_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, InboxRow]:
     """One thread's inbox row for each of these members (a group's, for a live event to
-    all of them), in a few queries whatever their number."""
+    all of them), in one statement whatever their number."""
     if not member_ids:
         return {}
     found = db.session.execute(
@@ -429,8 +575,7 @@ def inbox_rows_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, Inbox
             ThreadMember.thread_id == thread_id, ThreadMember.member_id.in_(member_ids)
         )
     ).all()
-    rows = _rows(found, _unread_counts(member_ids, [thread_id]))
-    return {row.membership.member_id: row for row in rows}
+    return {row.membership.member_id: row for row in _rows(found)}
 
 
 def labels_for_threads(member_id: int, thread_ids: list[int]) -> dict[int, list[Label]]:
@@ -453,30 +598,6 @@ def _labels_of(member_ids, thread_ids) -> dict[tuple[int, int], list[Label]]:
     for thread_id, label in rows:
         found.setdefault((label.member_id, thread_id), []).append(label)
     return found
-
-
-def _unread_counts(member_ids, thread_ids) -> dict[tuple[int, int], int]:
-    """Unread messages by (member, thread) — a page of one member's unread threads, or
-    one thread for many members — in one query: what each may read, from the others."""
-    if not member_ids or not thread_ids:
-        return {}
-    rows = db.session.execute(
-        db.select(ThreadMember.member_id, Message.thread_id, db.func.count(Message.id))
-        .join(ThreadMember, ThreadMember.thread_id == Message.thread_id)
-        .where(
-            Message.thread_id.in_(thread_ids),
-            ThreadMember.member_id.in_(member_ids),
-            Message.id > ThreadMember.last_read_message_id,
-            Message.id <= ThreadMember.last_message_id,
-            Message.sender_id != ThreadMember.member_id,
-            db.or_(
-                ThreadMember.other_id.is_not(None),
-                threads.visible_to(ThreadMember.member_id),
-            ),
-        )
-        .group_by(ThreadMember.member_id, Message.thread_id)
-    )
-    return {(member_id, thread_id): n for member_id, thread_id, n in rows}
 
 
 def unread_thread_count(member_id: int) -> int:
