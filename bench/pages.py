@@ -13,8 +13,13 @@ times, over keep-alive connections:
      messages" page two thirds of the way back in a thread of thousands of messages
      (reached by following the page's own links), /in/<handle> of a 2nd-degree member and
      /search?q=<the most common first name>, with p50/p95/p99 per page, and full/1% ratios;
-  b. requests per second at a fixed concurrency of the thread page and of /ping (a
-     constant "pong" from the same app, server and settings), alternating, in one run.
+  b. requests per second at a fixed concurrency of each page and of /ping (a constant
+     "pong" from the same app, server and settings), alternating, in one run: each page's
+     share of /ping, and the CPU per request of the gunicorn workers and of their
+     PostgreSQL backends, apart (from /proc);
+  c. statements per request of each page, counted on the engine by running each page once
+     more in this process through the app's test client, on the same database and with
+     the same session cookie (linkmsg/statements.py, as tests/test_statement_budget.py).
 
 Writes bench/results/pages.json with the machine details. See bench/README.md.
 """
@@ -146,13 +151,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(database_url: str, port: int, workers: int, redis_url: str) -> subprocess.Popen:
+def start_server(
+    database_url: str, port: int, workers: int, redis_url: str, secret_key: str
+) -> subprocess.Popen:
     """gunicorn serving app:app, with gunicorn.conf.py when the project has one."""
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
-        SECRET_KEY="bench-" + uuid.uuid4().hex,
+        SECRET_KEY=secret_key,
         EVENT_CHANNEL_PREFIX=f"linkmsg-bench-{uuid.uuid4().hex[:8]}:",
         # Only logins and sends are limited (a successful login gives its count back);
         # raised anyway, so that a rerun never meets a limit.
@@ -231,34 +238,47 @@ def worker_pids(master: int) -> list[int]:
     return pids
 
 
-def backend_pids(url: str, database: str) -> list[int]:
+def backend_pids(url: str, application: str) -> list[int]:
+    """The PostgreSQL backends serving the site's gunicorn: its connections carry their
+    own application_name, so the benchmark's own connections, the in-process statement
+    count and anyone else's work on the same database are left out."""
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (database,),
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,)
         ).fetchall()
     return [pid for (pid,) in rows]
 
 
 class CpuMeter:
-    """CPU seconds used by a set of processes (gunicorn workers and their PostgreSQL
-    backends); `pids()` is asked again at the end, and a process that started in between
-    counts in full."""
+    """CPU seconds used by a set of processes (the gunicorn workers, or their PostgreSQL
+    backends). `pids()` is asked again at each `sample()` and at the end: a process that
+    started in between counts in full, and one that ended (a pooled connection closed)
+    counts up to its last sample, so `sample()` often while measuring."""
 
     def __init__(self, pids):
         self.pids = pids
         self.start = {pid: _ticks(pid) for pid in pids()}
+        self.start = {pid: ticks for pid, ticks in self.start.items() if ticks is not None}
+        self.last = dict(self.start)
 
-    def seconds(self) -> float | None:
-        total = 0
-        for pid in set(self.pids()) | set(self.start):
-            end, start = _ticks(pid), self.start.get(pid, 0)
-            if end is None or start is None:
-                if pid in self.start:  # a process that ended: its last ticks are lost
-                    return None
-                continue
-            total += end - start
+    def sample(self) -> None:
+        for pid in set(self.pids()) | set(self.last):
+            ticks = _ticks(pid)
+            if ticks is not None:
+                self.last[pid] = ticks
+
+    def seconds(self) -> float:
+        self.sample()
+        total = sum(ticks - self.start.get(pid, 0) for pid, ticks in self.last.items())
         return total / os.sysconf("SC_CLK_TCK")
+
+
+async def sampling(meters, interval: float = 0.25) -> None:
+    """Sample `meters` every `interval` seconds until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        for meter in meters:
+            meter.sample()
 
 
 # --------------------------------------------------------------------------- the run
@@ -319,6 +339,7 @@ class Site:
 
     def __init__(self, args, scale: float, database: str | None):
         self.scale = scale
+        self.redis = args.redis
         self.meta = generate.prepare(scale, database, server=args.server, seed=args.seed)
         self.database = self.meta["database"]
         self.url = server_url(args.server, self.database)
@@ -328,7 +349,15 @@ class Site:
             f"[scale {scale:g}] gunicorn on 127.0.0.1:{self.port} ({args.workers} workers),"
             f" database {self.database}"
         )
-        self.server = start_server(self.url, self.port, args.workers, args.redis)
+        self.application = f"linkmsg-bench-pages-{uuid.uuid4().hex[:8]}"
+        self.secret_key = "bench-" + uuid.uuid4().hex
+        self.server = start_server(
+            f"{self.url}?application_name={self.application}",
+            self.port,
+            args.workers,
+            args.redis,
+            self.secret_key,
+        )
         SITES.append(self)
         wait_ready(self.server, self.port)
         self.urls: dict[str, list[tuple[str, str]]] = {page: [] for page in PAGES}
@@ -338,10 +367,12 @@ class Site:
     def connection(self) -> Connection:
         return Connection("127.0.0.1", self.port)
 
-    def cpu(self) -> CpuMeter:
-        return CpuMeter(
-            lambda: worker_pids(self.server.pid) + backend_pids(self.url, self.database)
-        )
+    def cpu(self) -> dict[str, CpuMeter]:
+        """Meters of the app (gunicorn workers) and of PostgreSQL (their backends)."""
+        return {
+            "app": CpuMeter(lambda: worker_pids(self.server.pid)),
+            "postgresql": CpuMeter(lambda: backend_pids(self.url, self.application)),
+        }
 
     async def prepare(self, args) -> None:
         """Log the probes in, find each page's URLs, and warm every URL up (the first view
@@ -410,9 +441,11 @@ async def latency(args, sites: list[Site]) -> dict:
             await conn.close()
 
     meters = [site.cpu() for site in sites]
+    sampler = asyncio.create_task(sampling([m for pair in meters for m in pair.values()]))
     started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(args.clients)))
     wall = time.perf_counter() - started
+    sampler.cancel()
     results = {}
     for site, meter in zip(sites, meters, strict=True):
         pages = {}
@@ -423,28 +456,25 @@ async def latency(args, sites: list[Site]) -> dict:
             stats["bytes"] = site.checks[page]["bytes"]
             stats["rendered"] = site.checks[page]["rendered"] and set(stats["statuses"]) == {"200"}
             pages[page] = stats
-        cpu = meter.seconds()
-        results[id(site)] = {
-            "pages": pages,
-            "run": {
-                "clients": args.clients,
-                "requests_all_sites": len(tasks),
-                "seconds": round(wall, 2),
-                "server_cpu_s": None if cpu is None else round(cpu, 2),
-            },
-        }
+        run = {"clients": args.clients, "requests_all_sites": len(tasks), "seconds": round(wall, 2)}
+        for side, cpu in meter.items():
+            seconds = cpu.seconds()
+            run[f"{side}_cpu_s"] = round(seconds, 2)
+        results[id(site)] = {"pages": pages, "run": run}
     return results
 
 
 async def saturate(args, site: Site, route: str) -> dict:
-    """`concurrency` connections requesting `route` back to back for `seconds`."""
+    """`concurrency` connections requesting `route` (a page, or "ping") back to back for
+    `seconds`, each on one of the page's URLs in turn."""
     statuses: dict[str, int] = {}
     counter = [0]
     end = [0.0]
 
     async def worker(number: int):
         conn = site.connection()
-        path, cookie = site.urls["thread"][number % len(site.urls["thread"])]
+        items = site.urls["thread" if route == "ping" else route]
+        path, cookie = items[number % len(items)]
         if route == "ping":
             path = "/ping"
         marker = MARKERS[route]
@@ -455,56 +485,107 @@ async def saturate(args, site: Site, route: str) -> dict:
             counter[0] += 1
         await conn.close()
 
-    meter = site.cpu()
+    meters = site.cpu()
     client_cpu = time.process_time()
     started = time.perf_counter()
     end[0] = started + args.seconds
+    sampler = asyncio.create_task(sampling(meters.values()))
     await asyncio.gather(*(worker(i) for i in range(args.concurrency)))
-    return {
+    sampler.cancel()
+    result = {
         "requests": counter[0],
         "seconds": time.perf_counter() - started,
         "statuses": statuses,
-        "server_cpu_s": meter.seconds(),
         "client_cpu_s": time.process_time() - client_cpu,
     }
+    for side, meter in meters.items():
+        result[f"{side}_cpu_s"] = meter.seconds()
+    return result
+
+
+ROUTES = ("ping", *PAGES)
+CPU_SIDES = ("app", "postgresql")
 
 
 async def throughput(args, site: Site) -> dict:
-    """/ping and the thread page of one site, alternating for `rounds` rounds."""
+    """/ping and each page of one site in turn, for `rounds` rounds."""
     totals = {
-        route: {"requests": 0, "seconds": 0.0, "statuses": {}, "server_cpu_s": 0.0}
-        | {"client_cpu_s": 0.0}
-        for route in ("ping", "thread")
+        route: {"requests": 0, "seconds": 0.0, "statuses": {}, "client_cpu_s": 0.0}
+        | {f"{side}_cpu_s": 0.0 for side in CPU_SIDES}
+        for route in ROUTES
     }
     for _ in range(args.rounds):
-        for route in ("ping", "thread"):
+        for route in ROUTES:
             result = await saturate(args, site, route)
             entry = totals[route]
             for key in ("requests", "seconds", "client_cpu_s"):
                 entry[key] += result[key]
-            if result["server_cpu_s"] is None or entry["server_cpu_s"] is None:
-                entry["server_cpu_s"] = None
-            else:
-                entry["server_cpu_s"] += result["server_cpu_s"]
+            for side in CPU_SIDES:
+                entry[f"{side}_cpu_s"] += result[f"{side}_cpu_s"]
             for status, count in result["statuses"].items():
                 entry["statuses"][status] = entry["statuses"].get(status, 0) + count
     for entry in totals.values():
         entry["requests_per_s"] = round(entry["requests"] / entry["seconds"], 1)
         requests = max(1, entry["requests"])
-        if entry["server_cpu_s"] is not None:
-            entry["server_cpu_ms_per_request"] = round(entry["server_cpu_s"] * 1000 / requests, 3)
-            entry["server_cpu_s"] = round(entry["server_cpu_s"], 2)
+        for side in CPU_SIDES:
+            key = f"{side}_cpu_s"
+            entry[f"{side}_cpu_ms_per_request"] = round(entry[key] * 1000 / requests, 3)
+            entry[key] = round(entry[key], 2)
         entry["client_cpu_ms_per_request"] = round(entry["client_cpu_s"] * 1000 / requests, 3)
         entry["seconds"] = round(entry["seconds"], 2)
         entry["client_cpu_s"] = round(entry["client_cpu_s"], 2)
-    share = totals["thread"]["requests_per_s"] / totals["ping"]["requests_per_s"]
+    ping = totals["ping"]["requests_per_s"]
+    shares = {page: round(totals[page]["requests_per_s"] / ping, 3) for page in PAGES}
     return dict(
         totals,
         concurrency=args.concurrency,
         rounds=args.rounds,
         seconds_per_round=args.seconds,
-        thread_share_of_ping=round(share, 3),
+        share_of_ping=shares,
+        thread_share_of_ping=shares["thread"],
     )
+
+
+def count_statements(site: Site) -> dict:
+    """Statements per request of each page: every URL of the page requested once more in
+    this process, through the app's test client against the site's database with the
+    probe's own session cookie (the same secret key as the server's), counted on the
+    engine. The warm-up has already run, so this is the steady state the timings see."""
+    from linkmsg import create_app
+    from linkmsg.extensions import db
+    from linkmsg.statements import counted
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": site.url,
+            "REDIS_URL": site.redis,
+            "EVENT_CHANNEL_PREFIX": f"linkmsg-bench-{uuid.uuid4().hex[:8]}:",
+            "MAIL_WORKER_THREAD": False,
+        }
+    )
+    app.config["SECRET_KEY"] = site.secret_key  # create_app may set the instance's own
+    client = app.test_client(use_cookies=False)
+    counts = {}
+    try:
+        for page in PAGES:
+            seen_per_url = []
+            for path, cookie in site.urls[page]:
+                with counted(app) as seen:
+                    response = client.get(path, headers={"Cookie": cookie, "Accept": "text/html"})
+                if response.status_code != 200 or MARKERS[page] not in response.data:
+                    raise RuntimeError(f"in-process {path} answered {response.status_code}")
+                seen_per_url.append(list(seen))
+            sizes = [len(seen) for seen in seen_per_url]
+            counts[page] = {
+                "per_request": round(sum(sizes) / len(sizes), 2),
+                "max": max(sizes),
+                "urls": len(sizes),
+                "first_url": [statement[:300] for statement in seen_per_url[0]],
+            }
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    return counts
 
 
 async def run(args, databases) -> list[dict]:
@@ -514,6 +595,10 @@ async def run(args, databases) -> list[dict]:
             sites.append(Site(args, scale, database))
         for site in sites:
             await site.prepare(args)
+        statements = {}
+        for site in sites:
+            log(f"[scale {site.scale:g}] statements per request, in process ...")
+            statements[id(site)] = count_statements(site)
         load_before = os.getloadavg()
         log(f"timing {len(PAGES)} pages x {args.requests} requests on {len(sites)} site(s) ...")
         timed = await latency(args, sites)
@@ -523,7 +608,8 @@ async def run(args, databases) -> list[dict]:
             rates[id(site)] = await throughput(args, site)
         load_after = os.getloadavg()
         return [
-            describe(site, timed[id(site)], rates[id(site)], load_before, load_after)
+            describe(site, timed[id(site)], rates[id(site)], statements[id(site)])
+            | {"load_average_before": list(load_before), "load_average_after": list(load_after)}
             for site in sites
         ]
     finally:
@@ -532,7 +618,7 @@ async def run(args, databases) -> list[dict]:
         SITES.clear()
 
 
-def describe(site: Site, timed: dict, rates: dict, load_before, load_after) -> dict:
+def describe(site: Site, timed: dict, rates: dict, statements: dict) -> dict:
     meta = site.meta
     with psycopg.connect(site.url, autocommit=True) as conn:
         counts = {
@@ -559,11 +645,10 @@ def describe(site: Site, timed: dict, rates: dict, load_before, load_after) -> d
         "thread_messages": [p["typical_messages"] for p in probes],
         "long_thread_messages": [p["long_messages"] for p in probes if p["long_thread"]],
         "profile_second_degree": site.checks["profile"].get("second_degree", False),
+        "statements": statements,
         "latency": timed["pages"],
         "latency_run": timed["run"],
         "throughput": rates,
-        "load_average_before": list(load_before),
-        "load_average_after": list(load_after),
     }
 
 
@@ -620,15 +705,19 @@ def print_report(report: dict) -> None:
             )
         t = result["throughput"]
         log(
-            f"  throughput at concurrency {t['concurrency']}: /ping {t['ping']['requests_per_s']}"
-            f" req/s, thread page {t['thread']['requests_per_s']} req/s"
-            f" = {t['thread_share_of_ping']:.1%}"
+            f"  throughput at concurrency {t['concurrency']}, {t['rounds']} x"
+            f" {t['seconds_per_round']:g} s per route; CPU ms per request:"
         )
-        for route in ("ping", "thread"):
+        for route in ROUTES:
             entry = t[route]
+            share = "" if route == "ping" else f" = {t['share_of_ping'][route]:6.1%} of /ping"
+            statements = "" if route == "ping" else result["statements"][route]["per_request"]
             log(
-                f"    {route}: server CPU {entry.get('server_cpu_ms_per_request', '?')} ms/request,"
-                f" client CPU {entry['client_cpu_ms_per_request']} ms/request, {entry['statuses']}"
+                f"    {route:<8} {entry['requests_per_s']:8.1f} req/s{share:<17}"
+                f" app {entry['app_cpu_ms_per_request']}"
+                f"  postgresql {entry['postgresql_cpu_ms_per_request']}"
+                f"  client {entry['client_cpu_ms_per_request']}"
+                f"  statements {statements}  {entry['statuses']}"
             )
     if report.get("comparison"):
         ratios = report["comparison"]["ratios"]
@@ -658,8 +747,8 @@ def parse_args(argv=None):
     parser.add_argument("--clients", type=int, default=2, help="concurrent clients (latency)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed requests per URL")
     parser.add_argument("--concurrency", type=int, default=8, help="connections (throughput)")
-    parser.add_argument("--seconds", type=float, default=8.0, help="per route and round")
-    parser.add_argument("--rounds", type=int, default=2, help="ping/thread alternations")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per route and round")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of /ping and each page")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.databases and len(args.databases) != len(args.scales):

@@ -198,7 +198,7 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
         "--concurrency",
         "4",
         "--seconds",
-        "1",
+        "0.5",
         "--rounds",
         "1",
         "--output",
@@ -219,11 +219,21 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
         assert stats["n"] == requests
         assert 0 < stats["median_ms"] <= stats["p95_ms"] <= stats["p99_ms"] <= stats["max_ms"]
     throughput = result["throughput"]
-    for route in ("ping", "thread"):
+    for route in pages.ROUTES:
         assert throughput[route]["requests"] > 0
         assert set(throughput[route]["statuses"]) == {"200"}, throughput[route]["statuses"]
         assert throughput[route]["requests_per_s"] > 0
-    assert 0 < throughput["thread_share_of_ping"] < 1
+        # The workers do some work for every request; /ping asks PostgreSQL nothing.
+        assert throughput[route]["app_cpu_ms_per_request"] > 0
+        assert throughput[route]["postgresql_cpu_ms_per_request"] >= 0
+    for page in pages.PAGES:
+        assert 0 < throughput["share_of_ping"][page] < 1, page
+        # Counted in process on the same data: every page asks something, and reading
+        # a page more than once asks the same (the session and the page, at least).
+        statements = result["statements"][page]
+        assert statements["per_request"] >= 2 and statements["max"] >= 2, page
+        assert statements["first_url"], page
+    assert throughput["thread_share_of_ping"] == throughput["share_of_ping"]["thread"]
     assert report["comparison"] is None
     assert set(report["targets"]) and report["machine"]["cpu_cores"]
 

@@ -11,22 +11,16 @@ a long thread with older pages, and a 2nd-degree profile to look at.
 from __future__ import annotations
 
 import io
-import re
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
 
 from linkmsg.extensions import db
 from linkmsg.models import Member
 from linkmsg.services import attachments, billing, inmail, messaging, organise
+from linkmsg.statements import counted
 
 from .factories import Browser, connect, make_member, soup
 from .files import image
-
-# SQLite's BEGIN IMMEDIATE goes through a cursor; PostgreSQL's BEGIN does not. Neither
-# is a question asked of the data.
-TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
 
 BUDGETS = {
     "inbox": 4,
@@ -35,23 +29,6 @@ BUDGETS = {
     "profile": 4,
     "group thread": 5,
 }
-
-
-@contextmanager
-def counted(app):
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if not TRANSACTION_CONTROL.match(statement):
-            seen.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
