@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from flask import current_app, g
+from markupsafe import Markup
 
 from .extensions import db
 from .forms import MessageForm
@@ -35,6 +36,8 @@ class _Batch:
     placed: dict[int, conversation.Placed] = field(default_factory=dict)
 
     casts: dict[int, groups.Cast] = field(default_factory=dict)
+    # A group message as it shows in the thread, rendered once per way of seeing it.
+    appended: dict[tuple, Markup] = field(default_factory=dict)
 
     def cast(self, member_id: int, message: Message) -> groups.Cast:
         """Who a group message is from, for a member it went to: the same for all of
@@ -44,6 +47,17 @@ class _Batch:
         if message.id not in self.casts:
             self.casts[message.id] = groups.cast(None, [message])
         return self.casts[message.id]
+
+    def appended_html(self, member: Member, message: Message, render) -> Markup:
+        """The message as `member`'s open thread appends it: in a batch, the same HTML for
+        every member but its sender (a system line names the reader: one each)."""
+        if (message.thread_id, member.id) not in self.views:
+            return render()
+        mine = message.sender_id == member.id
+        key = (message.id, member.id if message.is_system else mine)
+        if key not in self.appended:
+            self.appended[key] = render()
+        return self.appended[key]
 
     def place_appended(self, message: Message) -> conversation.Placed:
         """Where a new message goes on an open page: the same for every member."""
@@ -148,17 +162,41 @@ def _message(member: Member, event: Event) -> str:
     sender = member if message.sender_id == member.id else view.other
     if cast is not None and message.sender_id != member.id:
         sender = cast.sender(message)
+    context = {"view": view, "message": message, "sender": sender, "cast": cast}
+    message_html = found.appended_html(
+        member,
+        message,
+        lambda: Markup(
+            render_for(
+                member,
+                "live/_appended_message.html",
+                place_appended=found.place_appended,
+                **context,
+            )
+        ),
+    )
     return render_for(
         member,
         "live/_message_event.html",
-        view=view,
-        message=message,
         row=row,
-        sender=sender,
-        place_appended=found.place_appended,
-        cast=cast,
+        message_html=message_html,
+        **_rows_html(member, row),
+        **context,
         **(_inmail_status(member, view) if message.sender_id != member.id else {}),
     )
+
+
+def _rows_html(member: Member, row: messaging.InboxRow | None) -> dict:
+    """The thread's row for the main list, and its copy for the filed lists (archived,
+    a label's list) as an out-of-band swap: rendered once, the copy renamed — the row is
+    most of the cost of a live event, paid for each member of a group."""
+    if row is None:
+        return {}
+    html = str(render_for(member, "messaging/_thread_row.html", row=row))
+    thread_id = row.membership.thread_id
+    listed = f'id="thread-row-{thread_id}"'
+    filed = f'id="filed-row-{thread_id}" hx-swap-oob="outerHTML"'
+    return {"row_html": Markup(html), "filed_row_html": Markup(html.replace(listed, filed, 1))}
 
 
 def _inmail_answered(member: Member, event: Event) -> str:

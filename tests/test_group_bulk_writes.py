@@ -8,26 +8,27 @@ import re
 from collections import Counter
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import event
 
 from linkmsg.extensions import db
 from linkmsg.models import Event, Member, Outbox
-from linkmsg.services import messaging
+from linkmsg.services import events, messaging
 
 from .factories import connect, make_member
 
-INSERT_INTO = re.compile(r"^\s*INSERT\s+INTO\s+\"?(\w+)\"?", re.IGNORECASE)
+INSERT_INTO = re.compile(r"\bINSERT\s+INTO\s+\"?(\w+)\"?", re.IGNORECASE)
 
 
 @contextmanager
 def statements():
-    """The statements the engine sends meanwhile, as (table an INSERT goes to or None,
-    SQL); an executemany is one statement, as it is one round trip for the driver."""
-    seen: list[tuple[str | None, str]] = []
+    """The statements the engine sends meanwhile, as (tables its INSERTs go to, SQL) (one
+    statement may insert into several tables: on PostgreSQL the event numbers and rows go
+    together); an executemany is one statement, as it is one round trip for the driver."""
+    seen: list[tuple[tuple[str, ...], str]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
-        found = INSERT_INTO.match(statement)
-        seen.append((found.group(1).lower() if found else None, statement))
+        seen.append((tuple(t.lower() for t in INSERT_INTO.findall(statement)), statement))
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
@@ -74,7 +75,7 @@ def test_a_message_to_fifty_members_takes_the_statements_of_one_to_three(ctx, ap
     assert outbox_after - outbox_before == 2 + 49
     # ... written by one INSERT into each table, for 3 members as for 50.
     for seen in (in_small, in_large):
-        inserts = Counter(table for table, _ in seen if table)
+        inserts = Counter(table for tables, _ in seen for table in tables)
         assert inserts["event"] == 1, inserts
         assert inserts["outbox"] == 1, inserts
     # No statement at all is repeated per member: the whole send is the same statements.
@@ -84,3 +85,40 @@ def test_a_message_to_fifty_members_takes_the_statements_of_one_to_three(ctx, ap
 def _difference(small, large) -> str:
     a, b = Counter(sql for _, sql in small), Counter(sql for _, sql in large)
     return f"only with 50 members: {list((b - a).elements())[:5]}"
+
+
+def test_events_of_one_commit_are_numbered_densely_in_the_order_recorded(ctx):
+    # A commit may hold several events of one member among others' (they are numbered
+    # and written together at commit: on PostgreSQL in one statement).
+    ava, bob = make_member("Ava"), make_member("Bob")
+    for ordinal in range(2):
+        events.record(ava.id, events.NOTIFICATION, notification_id=ordinal)
+    events.record(bob.id, events.NOTIFICATION, notification_id=10)
+    db.session.commit()
+    for member_id, number in ((ava.id, 2), (bob.id, 11), (ava.id, 3), (ava.id, 4)):
+        events.record(member_id, events.NOTIFICATION, notification_id=number)
+    db.session.commit()
+
+    def numbered(member_id):
+        rows = db.session.scalars(
+            db.select(Event).where(Event.member_id == member_id).order_by(Event.seq)
+        )
+        return [(row.seq, row.payload["notification_id"]) for row in rows]
+
+    assert numbered(ava.id) == [(1, 0), (2, 1), (3, 2), (4, 3), (5, 4)]
+    assert numbered(bob.id) == [(1, 10), (2, 11)]
+    assert events.latest_seq(ava.id) == 5 and events.latest_seq(bob.id) == 2
+    assert events.sequence_problems() == []
+
+
+def test_a_group_send_locks_the_group_once_and_each_send_locks_it_again(ctx, app):
+    # The group's lock is remembered for the rest of its transaction only: a second
+    # send must take it again.
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no row locks (it serialises every writer)")
+    ava = make_member("Ava")
+    thread_id = group_of(ava, 3, "Small")
+    for body in ("One", "Two"):
+        seen = reply_counted(ava.id, thread_id, body)
+        locks = [sql for _, sql in seen if "FOR NO KEY UPDATE" in sql]
+        assert len(locks) == 1, locks

@@ -244,8 +244,7 @@ def reply(
         if view.is_group:
             # Decided again under the group's lock: a leave that overlapped this send
             # is on one side of it.
-            threads.lock_thread(view.thread.id)
-            db.session.refresh(view.membership)
+            threads.lock_thread_reading(view.membership)
             permission.require(reply_permission(view, sender))
         message = threads.append(view.thread, sender.id, cleaned, key, files)
         if message is not None and view.thread.kind == THREAD_INMAIL:

@@ -15,7 +15,9 @@ from typing import TypeVar
 
 from flask import current_app
 from limits import parse as parse_limit
-from sqlalchemy import case, text
+from sqlalchemy import case, false, text
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from ..extensions import db
 from ..models import (
@@ -224,12 +226,41 @@ def message_by_key(sender_id: int, key: str | None) -> Message | None:
     )
 
 
+_LOCKED = "linkmsg_locked_threads"  # session.info: groups locked in this transaction
+
+
 def lock_thread(thread_id: int) -> None:
     """Take the group's row lock: sends and membership changes of one group run one
-    after the other, so every message falls on one side of a join or a leave."""
+    after the other, so every message falls on one side of a join or a leave. Taken once
+    per transaction (`append` asks again for callers that did not)."""
+    locked = db.session.info.setdefault(_LOCKED, set())
+    if thread_id in locked:
+        return
     db.session.execute(
         db.select(Thread.id).where(Thread.id == thread_id).with_for_update(key_share=True)
     )
+    locked.add(thread_id)
+
+
+def lock_thread_reading(membership: ThreadMember) -> None:
+    """Take the group's row lock and read `membership` (one member's side) again under
+    it, in one statement: whether they are still in the group is decided under the lock."""
+    db.session.execute(
+        db.select(ThreadMember)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
+        .where(
+            ThreadMember.thread_id == membership.thread_id,
+            ThreadMember.member_id == membership.member_id,
+        )
+        .with_for_update(key_share=True, of=Thread)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    db.session.info.setdefault(_LOCKED, set()).add(membership.thread_id)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _locks_released(session: Session, transaction) -> None:
+    session.info.pop(_LOCKED, None)
 
 
 def append(
@@ -255,19 +286,16 @@ def append(
     """
     if thread.is_group:
         lock_thread(thread.id)
-    message_id = atomic.insert_ignoring_conflict(
-        Message,
-        {
-            "thread_id": thread.id,
-            "sender_id": sender_id,
-            "body": body,
-            "idempotency_key": key,
-            "created_at": utcnow(),
-            "kind": kind,
-            "subject_id": subject_id,
-        },
-        ["sender_id", "idempotency_key"],
-    )
+    values = {
+        "thread_id": thread.id,
+        "sender_id": sender_id,
+        "body": body,
+        "idempotency_key": key,
+        "created_at": utcnow(),
+        "kind": kind,
+        "subject_id": subject_id,
+    }
+    message_id = atomic.insert_ignoring_conflict(Message, values, ["sender_id", "idempotency_key"])
     if message_id is None:
         return None
     attachments.attach(message_id, files or [])
@@ -280,12 +308,16 @@ def append(
         db.update(Thread).where(Thread.id == thread.id).values(last_message_id=newest)
     )
     # Every current member's side moves to the newest message; the sender has read up
-    # to theirs, and so has whoever blocked the sender (it shows to them collapsed).
-    read_it = ThreadMember.member_id == sender_id
+    # to theirs, and so has whoever blocked the sender (it shows to them collapsed). In a
+    # group, the sides updated say who hears of it live: all but those who blocked the
+    # sender.
+    blocked = false()
     if thread.is_group:
-        blockers = db.select(Block.blocker_id).where(Block.blocked_id == sender_id)
-        read_it = read_it | ThreadMember.member_id.in_(blockers)
-    db.session.execute(
+        blocked = ThreadMember.member_id.in_(
+            db.select(Block.blocker_id).where(Block.blocked_id == sender_id)
+        )
+    read_it = (ThreadMember.member_id == sender_id) | blocked
+    sides = db.session.execute(
         db.update(ThreadMember)
         .where(ThreadMember.thread_id == thread.id, ThreadMember.active.is_(True))
         .values(
@@ -296,10 +328,11 @@ def append(
             ),
             archived=False,
         )
+        .returning(ThreadMember.member_id, blocked)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
     if thread.is_group:
-        told = _told_in_group(thread.id, sender_id)
+        told = sorted(member_id for member_id, blocker in sides if not blocker)
     else:
         told = [sender_id, thread.other_id(sender_id)]
     for member_id in told:
@@ -310,25 +343,11 @@ def append(
         else:
             outbox.queue_message_email(thread.other_id(sender_id), thread.id, message_id)
     db.session.flush()
-    return db.session.get(Message, message_id)
-
-
-def _told_in_group(thread_id: int, sender_id: int) -> list[int]:
-    """The group's current members who hear of a new message live: all but those who
-    blocked the sender."""
-    return list(
-        db.session.scalars(
-            db.select(ThreadMember.member_id)
-            .where(
-                ThreadMember.thread_id == thread_id,
-                ThreadMember.active.is_(True),
-                ThreadMember.member_id.not_in(
-                    db.select(Block.blocker_id).where(Block.blocked_id == sender_id)
-                ),
-            )
-            .order_by(ThreadMember.member_id)
-        )
-    )
+    # The row as written, without reading it back (its files and InMail load if asked).
+    message = Message(id=message_id, **values)
+    make_transient_to_detached(message)
+    db.session.add(message)
+    return message
 
 
 def at_least(column, value: int):
