@@ -161,10 +161,22 @@ def _register_handlers(app: Flask) -> None:
     def load_user(member_id: str):
         if templating.database_unavailable():
             return None  # the 503 page renders for nobody rather than ask the database
-        # The cookie names a member and a login; the login must still be live.
-        return sessions.load_member(
-            member_id, current_session_id(), session.get(SESSION_SECRET_KEY)
+        # The cookie names a member and a login; the login must still be live. A page
+        # (not an htmx fragment, nor a form post) gets its navigation counts in the same
+        # round trip, and a Messaging page the member's labels.
+        reading = request.method == "GET"
+        nav, labels = reading and not is_htmx(), reading and request.blueprint == "messaging"
+        values: dict = {}
+        member = sessions.load_member(
+            member_id,
+            current_session_id(),
+            session.get(SESSION_SECRET_KEY),
+            query=templating.page_query(nav=nav, labels=labels) if nav or labels else None,
+            also=values,
         )
+        if member is not None:
+            templating.keep_page_values(member.id, values)
+        return member
 
     def upload_limit():
         """The body limit of this request's upload view, for a logged-in member; else None."""

@@ -76,6 +76,106 @@ def _nav_statement():
     return names, statement
 
 
+# ---------------------------------------------------------------- read with the member
+#
+# The session's member, the navigation counts and (on Messaging pages) the member's
+# labels come in one round trip: the user loader asks `sessions.load_member` for them
+# with `page_query`, and keeps them here for the request. Anything this request writes
+# afterwards (a thread opened and read) drops them: what renders then asks again.
+
+PAGE_MEMBER = "member_id"  # the bound parameter `sessions.load_query` gives its columns
+_PAGE_QUERIES: dict[tuple, object] = {}
+
+
+def page_query(*, nav: bool, labels: bool):
+    """The session loader's statement with the navigation counts (`nav`) and the
+    member's labels (`labels`) as further columns, built once per kind of page."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import Integer, bindparam
+
+    from .services import events, organise, sessions
+
+    key = (tuple(NAV_COUNTERS), nav, labels)
+    query = _PAGE_QUERIES.get(key)
+    if query is None:
+        member = SimpleNamespace(id=bindparam(PAGE_MEMBER, type_=Integer))
+        also = {}
+        if nav:
+            for name in NAV_COUNTERS:
+                also[f"nav_{name}"] = NAV_COUNTERS[name](member).scalar_subquery()
+            also["nav__last_event_id"] = events.latest_seq_query(member.id).scalar_subquery()
+        if labels:
+            also["labels"] = organise.labels_query(member.id)
+        query = _PAGE_QUERIES[key] = sessions.load_query(also)
+    return query
+
+
+def keep_page_values(member_id: int, values: dict) -> None:
+    """What the user loader read with the member, for the rest of this request."""
+    nav = {name[4:]: value or 0 for name, value in values.items() if name.startswith("nav_")}
+    g.page_values = {"member_id": member_id, "nav": nav or None}
+    if "labels" in values:
+        from .services import organise
+
+        g.page_values["labels"] = organise.labels_from(member_id, values["labels"])
+
+
+def page_value(member_id: int, name: str):
+    """A value the user loader read with this member, None when it did not (or this
+    request has written since)."""
+    values = g.get("page_values") if has_request_context() else None
+    if not values or values["member_id"] != member_id:
+        return None
+    return values.get(name)
+
+
+def forget_page_values(*_args) -> None:
+    if has_request_context():
+        g.pop("page_values", None)
+
+
+def _forget_on_write(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        forget_page_values()
+
+
+def _watch_writes() -> None:
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    if not event.contains(Session, "do_orm_execute", _forget_on_write):
+        event.listen(Session, "do_orm_execute", _forget_on_write)
+        event.listen(Session, "after_flush", forget_page_values)
+
+
+class _Count:
+    """A navigation count, asked of the database the first time a template shows one
+    (a fragment for htmx shows none: it asks nothing)."""
+
+    def __init__(self, counts, name: str):
+        self._counts, self._name = counts, name
+
+    def __int__(self) -> int:
+        return self._counts().get(self._name, 0)
+
+    __index__ = __int__
+
+    def __bool__(self) -> bool:
+        return bool(int(self))
+
+    def __str__(self) -> str:
+        return str(int(self))
+
+    __html__ = __str__
+
+    def __eq__(self, other) -> bool:
+        return int(self) == other
+
+    def __hash__(self) -> int:
+        return hash(int(self))
+
+
 def mark_database_unavailable() -> None:
     """This request found the database unreachable: what renders now must not query it."""
     g.database_unavailable = True
@@ -104,6 +204,7 @@ def _avatar_macro(app: Flask):
 
 
 def init_app(app: Flask) -> None:
+    _watch_writes()
     from .services import conversation
     from .services.attachments import ACCEPT, human_size, label
     from .services.billing import reason_label
@@ -152,13 +253,19 @@ def init_app(app: Flask) -> None:
             current_user._get_current_object() if has_request_context() and not degraded else None
         )
         signed_in = user is not None and user.is_authenticated
-        counts = nav_counts(user) if signed_in else {}
+        found = []
 
-        def count(name: str) -> int:
-            return counts.get(name, 0)
+        def counts() -> dict[str, int]:
+            if not found:
+                kept = page_value(user.id, "nav") if signed_in else None
+                found.append(kept or (nav_counts(user) if signed_in else {}))
+            return found[0]
+
+        def count(name: str) -> _Count:
+            return _Count(counts, name)
 
         def live_last_event_id() -> int:
-            return counts.get("_last_event_id", 0)
+            return counts().get("_last_event_id", 0)
 
         return {
             "nav_items": nav_items,

@@ -126,11 +126,18 @@ def test_bodies_are_escaped_and_only_web_links_are_clickable(app, browser, frien
     )
 
 
-def test_inbox_rows_preview_unread_and_badge(app, browser, member_factory, friends):
+@pytest.fixture
+def trio(app, member_factory, friends):
+    """Ann, Bob and Cat, Ann connected to both."""
     ann, bob = friends
     cat = member_factory(name="Cat Diaz")
     with app.app_context():
         connect(ann, cat)
+    return ann, bob, cat
+
+
+def test_inbox_rows_preview_unread_and_badge(app, browser, trio):
+    ann, bob, cat = trio
     send(app, bob, ann, "First from Bob")
     thread_cat = send(app, cat, ann, "Hello from Cat").thread_id
     send(app, bob, ann, "Second from Bob")
@@ -156,6 +163,19 @@ def test_inbox_rows_preview_unread_and_badge(app, browser, member_factory, frien
     ] == ["Bob Stone"]
     fragment = browser.get("/messaging?filter=unread", htmx=True)
     assert is_fragment(fragment) and len(by_testid(fragment, "thread-row")) == 1
+
+
+def test_the_page_opening_a_thread_counts_it_read_on_its_own_badge(app, browser, trio):
+    """The badge is read with the member, before the page marks the thread read: that
+    write drops it, and the page shows the count as it is after the opening."""
+    ann, bob, cat = trio
+    send(app, bob, ann, "From Bob")
+    thread_cat = send(app, cat, ann, "From Cat").thread_id
+    browser.login(ann)
+    assert texts(browser.get("/messaging"), "unread-badge") == ["2"]
+    assert texts(browser.get(f"/messaging/t/{thread_cat}"), "unread-badge") == ["1"]
+    send(app, bob, ann, "Bob again")  # on the next page, read with the member again
+    assert texts(browser.get(f"/messaging/t/{thread_cat}"), "unread-badge") == ["1"]
 
 
 def test_own_message_shows_as_you_and_does_not_count_unread(app, browser, friends):

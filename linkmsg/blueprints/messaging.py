@@ -19,7 +19,7 @@ from ..services import (
 from ..services.errors import ValidationFailed
 from ..services.permission import ALLOWED, MessagingRefused
 from ..storage import get_storage
-from ..templating import NAV_COUNTERS
+from ..templating import NAV_COUNTERS, page_value
 from ..web import is_htmx, parse_id, render, see_other, takes_uploads
 
 bp = Blueprint("messaging", __name__)
@@ -89,7 +89,7 @@ def _thread_list(selected: str = "all", label=None, before: int | None = None, l
         "selected": selected,
         "filters": FILTERS,
         "label": label,
-        "labels": organise.labels(current_user.id) if labels is None else labels,
+        "labels": member_labels() if labels is None else labels,
         "shown": f"label:{label.id}" if label else selected,
         "here": request.full_path.rstrip("?"),
         "archived_count": (
@@ -100,19 +100,32 @@ def _thread_list(selected: str = "all", label=None, before: int | None = None, l
     }
 
 
+def member_labels() -> list:
+    """The member's labels: read with the member for a Messaging page, else asked now."""
+    found = page_value(current_user.id, "labels")
+    return organise.labels(current_user.id) if found is None else found
+
+
 def _page(view, **where) -> dict:
     """A page of the thread's messages as the member may read them, and in a group who
     they are from (`cast`)."""
     page = messaging.messages(
         view.thread.id, kind=view.thread.kind, reader_id=current_user.id, **where
     )
-    cast = groups.cast(current_user.id, page.messages) if view.is_group else None
+    cast = None
+    if view.is_group:  # read with the messages; asked here only if it was not
+        cast = page.cast or groups.cast(current_user.id, page.messages)
     return {"page": page, "cast": cast}
 
 
 def thread_context(view, *, before=None, after=None, at=None, form=None, **extra):
     permission = messaging.reply_permission(view, current_user)
-    labels, thread_labels = organise.labels_for_thread(current_user.id, view.thread.id)
+    facts = view.facts_for(current_user.id)
+    if facts is None:
+        labels, thread_labels = organise.labels_for_thread(current_user.id, view.thread.id)
+    else:
+        labels = member_labels()
+        thread_labels = [label for label in labels if label.id in facts.label_ids]
     degree = messaging.thread_degree(view, current_user, permission)
     group = groups.header(view, current_user.id) if view.is_group else None
     return {
@@ -136,18 +149,25 @@ def thread_context(view, *, before=None, after=None, at=None, form=None, **extra
 @bp.route("/messaging/t/<id:thread_id>")
 @login_required
 def thread(thread_id: int):
-    view = threads.get_thread_for(current_user.id, thread_id)
     before, after, at = _int_arg("before"), _int_arg("after"), _int_arg("at")
     if before is not None and is_htmx():
         # "Load older messages" swapped in place: the older page alone, and the message
-        # that headed the page shown when it now continues the older page's last run.
-        older = _page(view, before=before)
+        # that headed the page shown (read with it) when it now continues the older
+        # page's last run.
+        view = threads.get_thread_for(current_user.id, thread_id)
+        older = _page(view, before=before, and_before=True)
+        page = older["page"]
         return render(
             "messaging/_older.html",
             view=view,
-            rejoined=conversation.rejoined(thread_id, before, older["page"].messages),
+            rejoined=conversation.rejoined(
+                thread_id, before, page.messages, read=page.before_message
+            ),
             **older,
         )
+    # The page decides from what is read with the thread: the blocks, the connection,
+    # its labels, its InMails.
+    view = threads.get_thread_for(current_user.id, thread_id, facts=True)
     if before is None and after is None and at is None:
         # Done before loading, so the commit does not expire what the page renders.
         messaging.opened(current_user.id, view)

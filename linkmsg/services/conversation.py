@@ -78,16 +78,21 @@ def place_appended(message: Message) -> Placed:
     return place(message, previous)
 
 
-def rejoined(thread_id: int, first_id: int, older: Sequence[Message]) -> Placed | None:
+def rejoined(
+    thread_id: int, first_id: int, older: Sequence[Message], *, read: Message | None = None
+) -> Placed | None:
     """The message `first_id`, which heads the page already shown, placed again after the
     page of `older` messages just loaded above it — when it now continues their last run
     (same sender, within `GROUP_WINDOW`), so its name, avatar and time go. None when it
-    still starts a run, is not in the thread, or nothing older came."""
+    still starts a run, is not in the thread, or nothing older came. `read`: the message
+    `first_id` as the older page's statement read it (`messages(..., and_before=True)`)."""
     if not older:
         return None
-    message = db.session.scalars(
-        db.select(Message).where(Message.id == first_id, Message.thread_id == thread_id)
-    ).first()
+    message = read
+    if message is None or message.id != first_id or message.thread_id != thread_id:
+        message = db.session.scalars(
+            db.select(Message).where(Message.id == first_id, Message.thread_id == thread_id)
+        ).first()
     if message is None:
         return None
     placed = place(message, older[-1])

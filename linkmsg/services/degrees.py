@@ -3,7 +3,8 @@ page at a time; mutual connections."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, case, text
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Connection
@@ -67,6 +68,33 @@ def degrees(viewer_id: int, member_ids: list[int]) -> dict[int, int | None]:
         if current is None or value < current:
             result[member_id] = value
     return result
+
+
+def degree_column(viewer_id: int, member_id):
+    """The viewer's degree to `member_id` (a column of the enclosing query) as a column:
+    1, 2, 3 or NULL, by the same three steps as `_DEGREE_SQL`, for a short list of
+    members read with their degrees in one statement (a group's header). The member
+    themselves come out as 2nd: leave them out."""
+    x, y, m = (aliased(Connection) for _ in range(3))
+    first = (
+        db.select(Connection.member_id)
+        .where(Connection.member_id == viewer_id, Connection.other_id == member_id)
+        .exists()
+    )
+    second = (
+        db.select(x.member_id)
+        .join(y, (y.member_id == x.other_id) & (y.other_id == member_id))
+        .where(x.member_id == viewer_id)
+        .exists()
+    )
+    third = (
+        db.select(x.member_id)
+        .join(m, m.member_id == x.other_id)
+        .join(y, (y.member_id == member_id) & (y.other_id == m.other_id))
+        .where(x.member_id == viewer_id)
+        .exists()
+    )
+    return case((first, FIRST), (second, SECOND), (third, THIRD), else_=None)
 
 
 def degree_label(value: int | None) -> str:

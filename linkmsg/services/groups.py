@@ -322,12 +322,16 @@ class Header:
 def header(view: ThreadView, viewer_id: int) -> Header:
     """The group's name, current members with the viewer's degree to each (one query),
     and what the viewer may do."""
-    current = members(view.thread.id)
-    found = degrees.degrees(viewer_id, [m.id for m in current])
+    rows = db.session.execute(
+        db.select(Member, degrees.degree_column(viewer_id, Member.id))
+        .where(Member.id.in_(_current_ids_query(view.thread.id)))
+        .order_by(Member.name, Member.id)
+    ).all()
+    current = [member for member, _ in rows]
     return Header(
         display_name(view.thread, current, viewer_id),
         current,
-        {m.id: degrees.degree_label(found.get(m.id)) for m in current if m.id != viewer_id},
+        {m.id: degrees.degree_label(found) for m, found in rows if m.id != viewer_id},
         roles(view, viewer_id),
     )
 
@@ -354,6 +358,15 @@ class Cast:
 
     def line(self, message: Message, viewer_id: int) -> str:
         return system_line(message, self.people, viewer_id)
+
+    @staticmethod
+    def of(*casts: Cast | None) -> Cast | None:
+        """The casts of several pages as one (None when none was read)."""
+        found = [cast for cast in casts if cast is not None]
+        if not found:
+            return None
+        people = {k: v for cast in found for k, v in cast.people.items()}
+        return Cast(people, frozenset().union(*(cast.blocked for cast in found)))
 
 
 def cast(reader_id: int | None, messages: Sequence[Message]) -> Cast:

@@ -323,20 +323,31 @@ def mark_opened(thread_id: int, member_id: int, now: datetime | None = None) -> 
         db.session.commit()
 
 
+@dataclass(frozen=True)
+class _InMailState:
+    status: str
+    recipient_id: int
+
+
 def reply_permission(view: ThreadView, member: Member) -> Permission:
     """Who may write in an InMail thread: the recipient of an unanswered InMail (to
-    reply), and both members once any InMail in it has been replied to."""
-    refusal = basic_refusal(member, view.other)
+    reply), and both members once any InMail in it has been replied to. From the view's
+    facts when it was read with them (a page), else the InMails as they are now."""
+    facts = view.facts_for(member.id)
+    refusal = basic_refusal(member, view.other, blockers=facts.blockers if facts else None)
     if refusal is not None:
         return refusal
-    items = list(
-        db.session.scalars(
-            db.select(InMail)
-            .where(InMail.thread_id == view.thread.id)
-            .order_by(InMail.id)
-            .execution_options(populate_existing=True)  # as they are now, not as first read
+    if facts is not None:
+        items = [_InMailState(status, to) for status, to in facts.inmails]
+    else:
+        items = list(
+            db.session.scalars(
+                db.select(InMail)
+                .where(InMail.thread_id == view.thread.id)
+                .order_by(InMail.id)
+                .execution_options(populate_existing=True)  # as they are now, not as first read
+            )
         )
-    )
     if any(item.status == INMAIL_REPLIED for item in items):
         return ALLOWED
     latest = items[-1] if items else None

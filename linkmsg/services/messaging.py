@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy.orm import aliased, noload
+from sqlalchemy.orm import aliased, joinedload, noload
 
 from ..extensions import db
 from ..models import (
@@ -21,6 +21,7 @@ from ..models import (
     THREAD_INMAIL,
     THREAD_ORDINARY,
     Attachment,
+    Block,
     GroupSpan,
     Label,
     Member,
@@ -68,12 +69,16 @@ def profile_relation(viewer: Member, member: Member) -> dict:
     }
 
 
-def can_message(sender: Member, recipient: Member) -> Permission:
-    """The messaging rule of SPEC section 3, in the order a member can act on it."""
-    refusal = basic_refusal(sender, recipient)
+def can_message(
+    sender: Member, recipient: Member, facts: threads.ThreadFacts | None = None
+) -> Permission:
+    """The messaging rule of SPEC section 3, in the order a member can act on it.
+    `facts`: the blocks and the connection, as the thread page has just read them."""
+    refusal = basic_refusal(sender, recipient, blockers=facts.blockers if facts else None)
     if refusal is not None:
         return refusal
-    if not degrees.are_connected(sender.id, recipient.id):
+    connected = facts.connected if facts else degrees.are_connected(sender.id, recipient.id)
+    if not connected:
         way = "send them an InMail" if sender.is_premium else "send an InMail with Premium"
         return Permission(
             False, f"Connect with {recipient.name} to message them, or {way}.", "connect"
@@ -198,12 +203,13 @@ def start_picked(
 
 def reply_permission(view: ThreadView, member: Member) -> Permission:
     """Whether `member` may still write in this thread (the right to message can end;
-    a thread that grew from an answered InMail stays open)."""
+    a thread that grew from an answered InMail stays open). From the view's facts when
+    it was read with them (a page), else asked now (a send, under its locks)."""
     if view.thread.kind == THREAD_INMAIL:
         return inmail.reply_permission(view, member)
     if view.is_group:
         return groups.reply_permission(view, member)
-    return can_message(member, view.other)
+    return can_message(member, view.other, view.facts_for(member.id))
 
 
 def thread_degree(view: ThreadView, member: Member, permission: Permission) -> int | None:
@@ -213,6 +219,9 @@ def thread_degree(view: ThreadView, member: Member, permission: Permission) -> i
     if view.is_group:
         return None
     if permission.allowed and view.thread.kind == THREAD_ORDINARY:
+        return 1
+    facts = view.facts_for(member.id)
+    if facts is not None and facts.connected:
         return 1
     return degrees.degree(member.id, view.other.id)
 
@@ -625,6 +634,11 @@ class MessagePage:
     older_cursor: int | None  # pass as `before` for the page before this one
     newest: bool  # this page ends at the newest message
     newer_cursor: int | None = None  # pass as `after` for the page after this one
+    # With `and_before`: the message `before` itself (it heads the page already shown),
+    # read with this one; None when it is not in the thread (or not the reader's).
+    before_message: Message | None = None
+    # In a group: who the messages are from and about, read with them.
+    cast: groups.Cast | None = None
 
 
 def messages(
@@ -636,12 +650,15 @@ def messages(
     limit: int = THREAD_PAGE_SIZE,
     kind: str | None = None,
     reader_id: int | None = None,
+    and_before: bool = False,
 ) -> MessagePage:
-    """A page of a thread's history, keyset-paged on message id (never OFFSET).
+    """A page of a thread's history with its files, keyset-paged on message id (never
+    OFFSET), in one statement.
 
     The newest page by default; the page before `before`, the page after `after`, or
     the page around the message `at` (a search result), with a few older ones above it.
     In a group (`kind`), only what `reader_id` may read: the stretches they were in it.
+    `and_before`: the message `before` too, as `before_message` (see MessagePage).
     """
     base = _message_query(thread_id, kind, reader_id)
     if at is not None:
@@ -652,45 +669,83 @@ def messages(
             older.older_cursor,
             newer.newest,
             newer.newer_cursor,
+            cast=groups.Cast.of(older.cast, newer.cast),
         )
     if after is not None:
         return _newer_than(base, after, limit)
-    return _older_than(base, before, limit)
+    return _older_than(base, before, limit, and_before=and_before and before is not None)
 
 
 AT_CONTEXT = 6  # a message opened from a search result, and the ones just before it
 
 
 def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
-    """Messages of a thread; ordinary threads and groups have no InMail to load with
-    them, and a group shows only what the reader may read."""
-    query = db.select(Message).where(Message.thread_id == thread_id)
+    """Messages of a thread with their files, joined in (one statement); ordinary threads
+    and groups have no InMail to load with them, and a group shows only what the reader
+    may read."""
+    query = (
+        db.select(Message)
+        .where(Message.thread_id == thread_id)
+        .options(joinedload(Message.attachments))
+    )
     if kind in (THREAD_ORDINARY, THREAD_GROUP):
         query = query.options(noload(Message.inmail))
+    else:
+        query = query.options(joinedload(Message.inmail))
     if kind == THREAD_GROUP:
-        query = query.where(threads.visible_to(reader_id))
+        # Who each message is from and about, and whether the reader blocked its sender
+        # (it shows collapsed): the page's `cast`, in the same statement.
+        sender, subject = aliased(Member), aliased(Member)
+        blocked = (
+            db.select(Block.blocker_id)
+            .where(Block.blocker_id == reader_id, Block.blocked_id == Message.sender_id)
+            .exists()
+        )
+        query = (
+            query.where(threads.visible_to(reader_id))
+            .add_columns(sender, subject, blocked)
+            .outerjoin(sender, sender.id == Message.sender_id)
+            .outerjoin(subject, subject.id == Message.subject_id)
+        )
     return query
 
 
-def _older_than(base, before: int | None, limit: int) -> MessagePage:
-    query = base.order_by(Message.id.desc()).limit(limit + 1)
+def _read(query) -> tuple[list[Message], groups.Cast | None]:
+    """The messages of a `_message_query`, and their cast when it is a group's."""
+    rows = db.session.execute(query).unique().all()
+    if not rows or len(rows[0]) == 1:
+        return [row[0] for row in rows], None
+    people, blocked = {}, set()
+    for message, sender, subject, sender_blocked in rows:
+        for member in (sender, subject):
+            if member is not None:
+                people[member.id] = member
+        if sender_blocked:
+            blocked.add(message.sender_id)
+    return [row[0] for row in rows], groups.Cast(people, frozenset(blocked))
+
+
+def _older_than(base, before: int | None, limit: int, *, and_before: bool = False) -> MessagePage:
+    query = base.order_by(Message.id.desc()).limit(limit + 1 + and_before)
     if before is not None:
-        query = query.where(Message.id < before)
-    rows = list(db.session.scalars(query))
+        query = query.where(Message.id <= before if and_before else Message.id < before)
+    rows, cast = _read(query)
+    first = None
+    if and_before:
+        first = rows.pop(0) if rows and rows[0].id == before else None
+        rows = rows[: limit + 1]
     older = rows[limit - 1].id if len(rows) > limit else None
     page = rows[:limit]
     page.reverse()
-    return MessagePage(page, older, before is None)
+    return MessagePage(page, older, before is None, before_message=first, cast=cast)
 
 
 def _newer_than(base, after: int, limit: int) -> MessagePage:
-    rows = list(
-        db.session.scalars(base.where(Message.id > after).order_by(Message.id).limit(limit + 1))
-    )
+    rows, cast = _read(base.where(Message.id > after).order_by(Message.id).limit(limit + 1))
     more = len(rows) > limit
     page = rows[:limit]
     older = page[0].id if page else None  # the messages before this page, when asked for
-    return MessagePage(page, older, not more, page[-1].id if more else None)
+    return MessagePage(page, older, not more, page[-1].id if more else None, cast=cast)
 
 
 def opened(member_id: int, view: ThreadView) -> None:

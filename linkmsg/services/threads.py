@@ -15,23 +15,29 @@ from typing import TypeVar
 
 from flask import current_app
 from limits import parse as parse_limit
-from sqlalchemy import case, false, text
+from sqlalchemy import bindparam, case, false, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from ..extensions import db
 from ..models import (
     MESSAGE_TEXT,
+    THREAD_INMAIL,
     THREAD_ORDINARY,
     Attachment,
     Block,
+    Connection,
+    InMail,
+    Label,
     Member,
     Message,
     Thread,
+    ThreadLabel,
     ThreadMember,
     utcnow,
 )
-from . import atomic, attachments, blocks, events, outbox
+from ..sql_json import json_rows, rows_of
+from . import atomic, attachments, events, outbox
 from .errors import NotFound, RateLimited
 from .spans import visible_to
 
@@ -134,13 +140,27 @@ def _window_words(window: timedelta) -> str:
 
 
 @dataclass(frozen=True)
+class ThreadFacts:
+    """What a thread page decides from, read with the thread (`get_thread_for(...,
+    facts=True)`): who blocked whom of the member and the other, whether they are
+    connected, the member's labels on the thread, and in an InMail thread its InMails as
+    (status, recipient id), oldest first."""
+
+    blockers: frozenset[int]
+    connected: bool
+    label_ids: frozenset[int]
+    inmails: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
 class ThreadView:
     """A thread as one of its members sees it. `other` is the other member of a
-    one-to-one thread, None in a group."""
+    one-to-one thread, None in a group. `facts`: read with it for a page, else None."""
 
     thread: Thread
     membership: ThreadMember
     other: Member | None
+    facts: ThreadFacts | None = None
 
     @property
     def is_group(self) -> bool:
@@ -151,24 +171,77 @@ class ThreadView:
         """Whether the member is in it now (a former group member only reads)."""
         return self.membership.active
 
+    def facts_for(self, member_id: int) -> ThreadFacts | None:
+        """The facts when they are this member's (a view is one member's)."""
+        return self.facts if self.membership.member_id == member_id else None
 
-def get_thread_for(member_id: int, thread_id: int) -> ThreadView:
+
+def _blocked(blocker, blocked):
+    return (
+        db.select(Block.blocker_id)
+        .where(Block.blocker_id == blocker, Block.blocked_id == blocked)
+        .exists()
+    )
+
+
+def _view_statement(facts: bool):
+    """The thread as the member sees it, with whether a block stands between them and the
+    other member, and for a page the rest of `ThreadFacts`: one statement, built once."""
+    member_id, thread_id = bindparam("member_id"), bindparam("thread_id")
+    columns = [
+        _blocked(member_id, ThreadMember.other_id).label("i_blocked"),
+        _blocked(ThreadMember.other_id, member_id).label("they_blocked"),
+    ]
+    if facts:
+        columns += [
+            db.select(Connection.member_id)
+            .where(Connection.member_id == member_id, Connection.other_id == ThreadMember.other_id)
+            .exists()
+            .label("connected"),
+            db.select(json_rows(id=ThreadLabel.label_id))
+            .join(Label, Label.id == ThreadLabel.label_id)
+            .where(ThreadLabel.thread_id == thread_id, Label.member_id == member_id)
+            .scalar_subquery()
+            .label("label_ids"),
+            db.select(json_rows(id=InMail.id, status=InMail.status, to=InMail.recipient_id))
+            .where(InMail.thread_id == thread_id, Thread.kind == THREAD_INMAIL)
+            .scalar_subquery()
+            .label("inmails"),
+        ]
+    return (
+        db.select(ThreadMember, Thread, Member, *columns)
+        .join(Thread, Thread.id == ThreadMember.thread_id)
+        .outerjoin(Member, Member.id == ThreadMember.other_id)
+        .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
+    )
+
+
+_VIEW_STATEMENTS = {facts: _view_statement(facts) for facts in (False, True)}
+
+
+def get_thread_for(member_id: int, thread_id: int, *, facts: bool = False) -> ThreadView:
     """The thread if `member_id` is in it (or was, for a group) and it is not hidden by
-    a block.
+    a block; with `facts`, what its page decides from, read in the same statement.
 
     Raises NotFound otherwise — the same answer whether the thread does not exist or
     belongs to others, so that nobody learns it exists.
     """
     row = db.session.execute(
-        db.select(ThreadMember, Thread, Member)
-        .join(Thread, Thread.id == ThreadMember.thread_id)
-        .outerjoin(Member, Member.id == ThreadMember.other_id)
-        .where(ThreadMember.thread_id == thread_id, ThreadMember.member_id == member_id)
+        _VIEW_STATEMENTS[facts], {"member_id": member_id, "thread_id": thread_id}
     ).first()
-    if row is None or (row[2] is not None and blocks.blocked_either_way(member_id, row[2].id)):
+    if row is None or row.i_blocked or row.they_blocked:
         raise NotFound("This conversation does not exist.")
-    membership, thread, other = row
-    return ThreadView(thread, membership, other)
+    membership, thread, other = row[0], row[1], row[2]
+    found = None
+    if facts:
+        inmails = sorted(rows_of(row.inmails), key=lambda item: item["id"])
+        found = ThreadFacts(
+            blockers=frozenset(),  # a block hides the thread: nobody blocked anybody here
+            connected=bool(row.connected),
+            label_ids=frozenset(item["id"] for item in rows_of(row.label_ids)),
+            inmails=tuple((item["status"], item["to"]) for item in inmails),
+        )
+    return ThreadView(thread, membership, other, found)
 
 
 def views_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, ThreadView]:
