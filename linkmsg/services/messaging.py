@@ -63,12 +63,22 @@ def profile_relation(viewer: Member, member: Member) -> dict:
     }
 
 
-def can_message(sender: Member, recipient: Member) -> Permission:
-    """The messaging rule of SPEC section 3, in the order a member can act on it."""
-    refusal = basic_refusal(sender, recipient)
+def can_message(
+    sender: Member,
+    recipient: Member,
+    *,
+    blockers: set[int] | None = None,
+    connected: bool | None = None,
+) -> Permission:
+    """The messaging rule of SPEC section 3, in the order a member can act on it.
+    `blockers` (which of the two blocked the other) and `connected` are read when the
+    caller has not read them already."""
+    refusal = basic_refusal(sender, recipient, blockers=blockers)
     if refusal is not None:
         return refusal
-    if not degrees.are_connected(sender.id, recipient.id):
+    if connected is None:
+        connected = degrees.are_connected(sender.id, recipient.id)
+    if not connected:
         way = "send them an InMail" if sender.is_premium else "send an InMail with Premium"
         return Permission(
             False, f"Connect with {recipient.name} to message them, or {way}.", "connect"

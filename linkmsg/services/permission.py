@@ -37,14 +37,18 @@ class MessagingRefused(Forbidden):
         self.recipient = recipient  # for the page to offer the way forward
 
 
-def basic_refusal(sender: Member, recipient: Member, verb: str = "message") -> Permission | None:
+def basic_refusal(
+    sender: Member, recipient: Member, verb: str = "message", *, blockers: set[int] | None = None
+) -> Permission | None:
     """The refusals every way of writing shares (messages, InMail, replies): self,
-    suspension, a block either way, the writer's own incomplete profile."""
+    suspension, a block either way, the writer's own incomplete profile. `blockers`,
+    which of the two blocked the other, is read when the caller has not read it."""
     if sender.id == recipient.id:
         return Permission(False, "You can't message yourself.")
     if recipient.suspended_at is not None or sender.suspended_at is not None:
         return Permission(False, "This member can't be messaged.")
-    blockers = blocks.blockers_between(sender.id, recipient.id)
+    if blockers is None:
+        blockers = blocks.blockers_between(sender.id, recipient.id)
     if sender.id in blockers:
         return Permission(
             False, f"You blocked {recipient.name}. Unblock them in Settings to message.", "unblock"
