@@ -238,14 +238,13 @@ def worker_pids(master: int) -> list[int]:
     return pids
 
 
-def backend_pids(url: str, application: str) -> list[int]:
+def backend_pids(conn: psycopg.Connection, application: str) -> list[int]:
     """The PostgreSQL backends serving the site's gunicorn: its connections carry their
     own application_name, so the benchmark's own connections, the in-process statement
     count and anyone else's work on the same database are left out."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,)
-        ).fetchall()
+    rows = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,)
+    ).fetchall()
     return [pid for (pid,) in rows]
 
 
@@ -261,8 +260,9 @@ class CpuMeter:
         self.start = {pid: ticks for pid, ticks in self.start.items() if ticks is not None}
         self.last = dict(self.start)
 
-    def sample(self) -> None:
-        for pid in set(self.pids()) | set(self.last):
+    def sample(self, refresh: bool = True) -> None:
+        """Read the ticks of every process known, and first ask who they are (`refresh`)."""
+        for pid in (set(self.pids()) if refresh else set()) | set(self.last):
             ticks = _ticks(pid)
             if ticks is not None:
                 self.last[pid] = ticks
@@ -273,12 +273,16 @@ class CpuMeter:
         return total / os.sysconf("SC_CLK_TCK")
 
 
-async def sampling(meters, interval: float = 0.25) -> None:
-    """Sample `meters` every `interval` seconds until cancelled."""
+async def sampling(meters, interval: float = 0.25, refresh_every: int = 4) -> None:
+    """Sample `meters` every `interval` seconds until cancelled, asking which processes
+    they are every `refresh_every` samples (a scan of /proc, a query): cheap enough not
+    to weigh on what is measured."""
+    count = 0
     while True:
         await asyncio.sleep(interval)
+        count += 1
         for meter in meters:
-            meter.sample()
+            meter.sample(refresh=count % refresh_every == 0)
 
 
 # --------------------------------------------------------------------------- the run
@@ -350,6 +354,7 @@ class Site:
             f" database {self.database}"
         )
         self.application = f"linkmsg-bench-pages-{uuid.uuid4().hex[:8]}"
+        self.monitor = psycopg.connect(self.url, autocommit=True)  # finds the backends
         self.secret_key = "bench-" + uuid.uuid4().hex
         self.server = start_server(
             f"{self.url}?application_name={self.application}",
@@ -371,7 +376,7 @@ class Site:
         """Meters of the app (gunicorn workers) and of PostgreSQL (their backends)."""
         return {
             "app": CpuMeter(lambda: worker_pids(self.server.pid)),
-            "postgresql": CpuMeter(lambda: backend_pids(self.url, self.application)),
+            "postgresql": CpuMeter(lambda: backend_pids(self.monitor, self.application)),
         }
 
     async def prepare(self, args) -> None:
@@ -615,6 +620,7 @@ async def run(args, databases) -> list[dict]:
     finally:
         for site in SITES:
             stop_server(site.server)
+            site.monitor.close()
         SITES.clear()
 
 

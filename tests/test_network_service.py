@@ -345,6 +345,26 @@ def test_a_view_is_recorded_once_per_viewer_per_day(ctx):
     assert profile_views.record_view(a.id, b.id) is True
 
 
+def test_a_view_across_a_block_either_way_is_not_recorded_nor_notified(ctx):
+    """The block is checked inside the INSERT itself: nothing recorded, nobody told."""
+    a, b, c = make_member(), make_member(), make_member()
+    blocking.block(a.id, b.id)  # a blocked b
+    assert profile_views.record_view(a.id, b.id) is False
+    assert profile_views.record_view(b.id, a.id) is False
+    assert profile_views.record_view(c.id, b.id) is True  # others are not affected
+    db.session.commit()
+    views = db.session.execute(db.select(ProfileView.viewer_id, ProfileView.viewed_id)).all()
+    assert views == [(c.id, b.id)]
+    assert (
+        db.session.scalar(
+            db.select(db.func.count()).where(
+                Notification.kind == notifications.PROFILE_VIEWED, Notification.actor_id != c.id
+            )
+        )
+        == 0
+    )
+
+
 def _views_from(viewed, count, *, days_ago=0):
     viewers = []
     for i in range(count):

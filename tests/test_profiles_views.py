@@ -150,3 +150,68 @@ def test_profile_picture_upload_replace_and_remove(app, browser, member_factory)
     assert browser.get(f"/in/{dana.handle}/avatar").status_code == 404
     page = browser.get(f"/in/{dana.handle}")
     assert soup(page).select_one('[data-testid="profile"] svg[data-testid="avatar"]') is not None
+
+
+def test_profile_page_agrees_with_each_rule_asked_on_its_own(app, browser, member_factory):
+    """The page reads the member and the whole relation in one statement: for every kind
+    of relation it shows what the services say when asked one by one (degree, mutual
+    connections, Connect state, Message button or why not, InMail waiting), and a member
+    who blocked the viewer does not exist for them."""
+    from linkmsg.extensions import db
+    from linkmsg.models import Member
+    from linkmsg.services import billing, blocking, degrees, inmail, messaging, network
+
+    from .factories import connect
+
+    names = "Ann Bob Cat Dee Eve Fay Gus Hal Ivy Jon".split()
+    ann, bob, cat, dee, eve, fay, gus, hal, ivy, jon = (member_factory(name=n) for n in names)
+    with app.app_context():
+        connect(ann, bob)
+        connect(bob, cat)  # Cat: 2nd, one mutual connection
+        connect(cat, dee)  # Dee: 3rd
+        billing.start_premium(ann.id)
+        network.invite(ann.id, fay.id)  # sent
+        network.invite(gus.id, ann.id)  # received
+        blocking.block(ann.id, hal.id)  # Ann blocked Hal: shown, with the way to unblock
+        blocking.block(ivy.id, ann.id)  # Ivy blocked Ann: does not exist for Ann
+        get = lambda ref: db.session.get(Member, ref.id)  # noqa: E731
+        inmail.send(get(ann), get(jon), "A role", "Would you talk about a role?")
+        expected = {}
+        for other in (bob, cat, dee, eve, fay, gus, hal, jon):
+            relation = messaging.profile_relation(get(ann), get(other))
+            expected[other.name] = {
+                "degree": relation["degree"],
+                "mutual": degrees.mutual_count(ann.id, other.id),
+                "state": network.relationship(ann.id, other.id).state,
+                "allowed": relation["permission"].allowed,
+                "reason": relation["permission"].reason,
+                "inmail_waiting": relation["inmail_waiting"] is not None,
+            }
+    assert [expected[n]["degree"] for n in ("Bob", "Cat", "Dee", "Eve")] == [
+        "1st",
+        "2nd",
+        "3rd",
+        "Out of network",
+    ]
+    assert expected["Fay"]["state"] == "sent" and expected["Gus"]["state"] == "received"
+    assert expected["Hal"]["state"] == "blocked" and expected["Jon"]["inmail_waiting"]
+    browser.login(ann)
+    for other in (bob, cat, dee, eve, fay, gus, hal, jon):
+        page = browser.get(f"/in/{other.handle}")
+        assert page.status_code == 200, other.name
+        mutual = texts(page, "mutual-connections")
+        locked = texts(page, "message-locked-reason")
+        shown = {
+            "degree": texts(page, "degree-badge")[0] if texts(page, "degree-badge") else None,
+            "mutual": int(mutual[0].split()[0]) if mutual else 0,
+            "state": by_testid(page, "connect-control")[0]["data-state"],
+            "allowed": bool(by_testid(page, "message-button")),
+            "reason": locked[0] if locked else "",
+            "inmail_waiting": bool(by_testid(page, "inmail-locked")),
+        }
+        want = dict(expected[other.name])
+        if want["reason"]:
+            shown["reason"] = shown["reason"][: len(want["reason"])]
+        assert shown == want, other.name
+    assert browser.get(f"/in/{ivy.handle}").status_code == 404
+    assert browser.get(f"/in/{ann.handle}").status_code == 200  # self

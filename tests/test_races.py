@@ -24,11 +24,12 @@ from linkmsg.models import (
     Member,
     Message,
     Notification,
+    ProfileView,
     Subscription,
     Thread,
     utcnow,
 )
-from linkmsg.services import billing, inmail, organise
+from linkmsg.services import billing, inmail, notifications, organise
 
 from .factories import connect, make_member
 from .parallel import (
@@ -403,3 +404,29 @@ def test_a_block_clicked_many_times_at_once_while_invitations_cross_it(race_app)
                 )
             assert shown(page(blocker, "/settings/blocked"), "member-row") != []
         assert_consistent(race_app)
+
+
+def test_a_profile_opened_in_many_tabs_at_once_records_one_view_and_one_notification(
+    race_app,
+):
+    """The view is one INSERT ... ON CONFLICT DO NOTHING: the tabs that lose to the unique
+    (viewed, viewer, day) insert nothing and notify nobody, and every tab sees the page."""
+    with race_app.app_context():
+        ann, bob = make_member("Ann"), make_member("Bob")
+        bob_handle = db.session.get(Member, bob.id).handle
+    with signed_in(race_app, ann, "/") as (server, browser, token):
+        responses = in_parallel(
+            [lambda tab=tab: tab.get(f"/in/{bob_handle}") for tab in tabs(browser, PARALLEL)]
+        )
+        assert statuses(responses) == {200: PARALLEL}
+    with race_app.app_context():
+        assert count(ProfileView, ProfileView.viewed_id == bob.id) == 1
+        assert (
+            count(
+                Notification,
+                Notification.member_id == bob.id,
+                Notification.kind == notifications.PROFILE_VIEWED,
+            )
+            == 1
+        )
+    assert_consistent(race_app)

@@ -5,15 +5,7 @@ from flask_login import current_user, login_required
 
 from ..extensions import limiter
 from ..forms import ProfileForm
-from ..services import (
-    accounts,
-    degrees,
-    directory,
-    messaging,
-    network,
-    presence,
-    profile_views,
-)
+from ..services import accounts, directory, profiles
 from ..services.attachments import AVATAR_MAX_BYTES, Upload
 from ..services.errors import ValidationFailed
 from ..storage import get_storage
@@ -33,20 +25,9 @@ avatar_limit = limiter.limit(
 @bp.route("/in/<handle>")
 def show(handle: str):
     viewer = current_user if current_user.is_authenticated else None
-    member = directory.get_visible_member(viewer.id if viewer else None, handle)
-    is_self = viewer is not None and viewer.id == member.id
-    context = {"member": member, "is_self": is_self, "missing": None}
-    if is_self:
-        context["missing"] = accounts.describe_missing(member)
-    elif viewer is not None:
-        profile_views.record_view(viewer.id, member.id)
-        context.update(
-            **messaging.profile_relation(viewer, member),
-            mutual=degrees.mutual_count(viewer.id, member.id),
-            rel=network.relationship(viewer.id, member.id),
-            active=presence.active_status(member, viewer),
-            next_url=request.path,
-        )
+    context = profiles.page(viewer, handle)
+    if not context["is_self"] and viewer is not None:
+        context["next_url"] = request.path
     return render("profiles/show.html", **context)
 
 

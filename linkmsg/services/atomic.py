@@ -16,6 +16,8 @@ database lock instead.
 
 from __future__ import annotations
 
+from sqlalchemy import literal
+
 from ..extensions import db
 from ..models import Member
 
@@ -37,20 +39,27 @@ def lock_members(*member_ids: int | None) -> None:
         ).all()
 
 
-def insert_ignoring_conflict(model, values: dict, index_elements: list[str], index_where=None):
+def insert_ignoring_conflict(
+    model, values: dict, index_elements: list[str], index_where=None, *, where=None
+):
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the id, or None when the row existed.
 
     Atomic on PostgreSQL and SQLite alike, so concurrent first messages or double
-    submits cannot create two rows.
+    submits cannot create two rows. With `where` (a condition), the row is inserted only
+    when it holds, in the same statement (INSERT ... SELECT ... WHERE).
     """
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(model)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=index_elements, index_where=index_where)
-        .returning(model.id)
-    )
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    if where is None:
+        insert = insert.values(**values)
+    else:
+        columns = model.__table__.c
+        row = db.select(*(literal(v, columns[k].type) for k, v in values.items())).where(where)
+        # (The WHERE is also what lets SQLite read ON CONFLICT after a SELECT.)
+        insert = insert.from_select(list(values), row)
+    statement = insert.on_conflict_do_nothing(
+        index_elements=index_elements, index_where=index_where
+    ).returning(model.id)
     return db.session.execute(statement).scalar()

@@ -3,7 +3,7 @@ page at a time; mutual connections."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, case, text
+from sqlalchemy import and_, bindparam, case, func, literal, text
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -12,26 +12,51 @@ from ..models import Connection
 FIRST, SECOND, THIRD, OUT_OF_NETWORK = 1, 2, 3, None
 DEGREE_LABELS = {FIRST: "1st", SECOND: "2nd", THIRD: "3rd", OUT_OF_NETWORK: "Out of network"}
 
-# Meet in the middle: a's neighbours are expanded one step (about 50 x 50 index reads on
-# a network of 50 connections each) and met with b's own neighbours through the primary
-# key of `connection`. Nothing walks the graph beyond that, and nothing leaves SQL.
-_DEGREE_SQL = text(
+
+def degree_expression(a_id: int, b):
+    """The degree from member `a_id` to `b` (a member id column, or a value) as an SQL
+    expression: 1, 2, 3, or 0 for out of network. Usable alone or as a column of a
+    larger query (the profile page asks it with everything else in one statement).
+
+    Meet in the middle: a's neighbours are expanded one step (about 50 x 50 index reads
+    on a network of 50 connections each) and met with b's own neighbours through the
+    primary key of `connection`. Nothing walks the graph beyond that, and nothing leaves
+    SQL.
     """
-    SELECT CASE
-      WHEN EXISTS (SELECT 1 FROM connection WHERE member_id = :a AND other_id = :b) THEN 1
-      WHEN EXISTS (
-        SELECT 1 FROM connection x
-        JOIN connection y ON y.member_id = x.other_id AND y.other_id = :b
-        WHERE x.member_id = :a) THEN 2
-      WHEN EXISTS (
-        SELECT 1 FROM connection x
-        JOIN connection m ON m.member_id = x.other_id
-        JOIN connection y ON y.member_id = :b AND y.other_id = m.other_id
-        WHERE x.member_id = :a) THEN 3
-      ELSE 0
-    END
-    """
-)
+    x, m, y = aliased(Connection), aliased(Connection), aliased(Connection)
+    first = (
+        db.select(Connection.member_id)
+        .where(Connection.member_id == a_id, Connection.other_id == b)
+        .exists()
+    )
+    second = (
+        db.select(x.member_id)
+        .join(y, and_(y.member_id == x.other_id, y.other_id == b))
+        .where(x.member_id == a_id)
+        .exists()
+    )
+    third = (
+        db.select(x.member_id)
+        .join(m, m.member_id == x.other_id)
+        .join(y, and_(y.member_id == b, y.other_id == m.other_id))
+        .where(x.member_id == a_id)
+        .exists()
+    )
+    return case((first, FIRST), (second, SECOND), (third, THIRD), else_=0)
+
+
+def mutual_expression(a_id: int, b):
+    """How many connections member `a_id` and `b` (a column or a value) share, as an
+    SQL expression."""
+    x, y = aliased(Connection), aliased(Connection)
+    return (
+        db.select(func.count())
+        .select_from(x)
+        .join(y, and_(y.member_id == x.other_id, y.other_id == b))
+        .where(x.member_id == a_id)
+        .scalar_subquery()
+    )
+
 
 _BATCH_DEGREE_SQL = text(
     """
@@ -53,7 +78,7 @@ def degree(a_id: int, b_id: int) -> int | None:
     """1, 2 or 3 for the degree between two members, None when out of network (or self)."""
     if a_id == b_id:
         return None
-    value = db.session.scalar(_DEGREE_SQL, {"a": a_id, "b": b_id})
+    value = db.session.scalar(db.select(degree_expression(a_id, literal(b_id))))
     return value or None
 
 
@@ -104,13 +129,7 @@ def degree_label(value: int | None) -> str:
 def mutual_count(a_id: int, b_id: int) -> int:
     if a_id == b_id:
         return 0
-    return db.session.scalar(
-        text(
-            "SELECT count(*) FROM connection x JOIN connection y"
-            " ON y.member_id = x.other_id AND y.other_id = :b WHERE x.member_id = :a"
-        ),
-        {"a": a_id, "b": b_id},
-    )
+    return db.session.scalar(db.select(mutual_expression(a_id, literal(b_id))))
 
 
 def are_connected(a_id: int, b_id: int) -> bool:

@@ -99,9 +99,14 @@ def pending(sender_id: int, recipient_id: int) -> InMail | None:
     )
 
 
-def waiting_for_answer(sender: Member, recipient: Member) -> Conflict | None:
-    """Why `sender` may not InMail `recipient` again yet, if an earlier InMail is unanswered."""
-    if pending(sender.id, recipient.id) is None:
+def waiting_for_answer(
+    sender: Member, recipient: Member, *, unanswered: bool | None = None
+) -> Conflict | None:
+    """Why `sender` may not InMail `recipient` again yet, if an earlier InMail is
+    unanswered (`unanswered`: whether one is, when the caller has read it already)."""
+    if unanswered is None:
+        unanswered = pending(sender.id, recipient.id) is not None
+    if not unanswered:
         return None
     return Conflict(
         f"Your InMail to {recipient.name} is waiting for an answer. "

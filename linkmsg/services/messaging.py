@@ -70,14 +70,20 @@ def profile_relation(viewer: Member, member: Member) -> dict:
 
 
 def can_message(
-    sender: Member, recipient: Member, facts: threads.ThreadFacts | None = None
+    sender: Member,
+    recipient: Member,
+    *,
+    blockers: set[int] | None = None,
+    connected: bool | None = None,
 ) -> Permission:
     """The messaging rule of SPEC section 3, in the order a member can act on it.
-    `facts`: the blocks and the connection, as the thread page has just read them."""
-    refusal = basic_refusal(sender, recipient, blockers=facts.blockers if facts else None)
+    `blockers` (which of the two blocked the other) and `connected` are read when the
+    caller has not read them already."""
+    refusal = basic_refusal(sender, recipient, blockers=blockers)
     if refusal is not None:
         return refusal
-    connected = facts.connected if facts else degrees.are_connected(sender.id, recipient.id)
+    if connected is None:
+        connected = degrees.are_connected(sender.id, recipient.id)
     if not connected:
         way = "send them an InMail" if sender.is_premium else "send an InMail with Premium"
         return Permission(
@@ -209,7 +215,10 @@ def reply_permission(view: ThreadView, member: Member) -> Permission:
         return inmail.reply_permission(view, member)
     if view.is_group:
         return groups.reply_permission(view, member)
-    return can_message(member, view.other, view.facts_for(member.id))
+    facts = view.facts_for(member.id)
+    if facts is None:
+        return can_message(member, view.other)
+    return can_message(member, view.other, blockers=facts.blockers, connected=facts.connected)
 
 
 def thread_degree(view: ThreadView, member: Member, permission: Permission) -> int | None:

@@ -78,6 +78,16 @@ def relationships(viewer_id: int, member_ids: list[int]) -> dict[int, Relationsh
             ),
         )
     ).all()
+    result.update(relationships_from(viewer_id, blocked, connected, open_invitations))
+    return result
+
+
+def relationships_from(viewer_id: int, blocked, connected, open_invitations) -> dict:
+    """The Connect state from what was read: the members the viewer blocked, those they
+    are connected to, and the open invitations between them and the viewer as (id,
+    sender, recipient, status). A block wins over a connection, which wins over an
+    invitation. Members none of these name are left out (their state is "none")."""
+    result = {}
     for inv_id, sender_id, recipient_id, status in open_invitations:
         if sender_id == viewer_id:
             result[recipient_id] = Relationship("sent", inv_id)

@@ -38,11 +38,11 @@ class MessagingRefused(Forbidden):
 
 
 def basic_refusal(
-    sender: Member, recipient: Member, verb: str = "message", *, blockers=None
+    sender: Member, recipient: Member, verb: str = "message", *, blockers: set[int] | None = None
 ) -> Permission | None:
     """The refusals every way of writing shares (messages, InMail, replies): self,
-    suspension, a block either way, the writer's own incomplete profile. `blockers`:
-    who of the two blocked the other, when the caller has just read it."""
+    suspension, a block either way, the writer's own incomplete profile. `blockers`,
+    which of the two blocked the other, is read when the caller has not read it."""
     if sender.id == recipient.id:
         return Permission(False, "You can't message yourself.")
     if recipient.suspended_at is not None or sender.suspended_at is not None:

@@ -6,42 +6,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import literal
 
 from ..extensions import db
 from ..models import Member, ProfileView, utcnow
-from . import blocks, notifications
+from . import atomic, blocks, notifications
 
 FREE_VIEWERS_SHOWN = 5
 VIEWS_KEPT_DAYS = 90
 
 
 def record_view(viewer_id: int, viewed_id: int) -> bool:
-    """Record that `viewer_id` looked at `viewed_id`'s profile, once a day per viewer.
+    """Record that `viewer_id` looked at `viewed_id`'s profile, once a day per viewer,
+    unless either has blocked the other.
 
+    One statement, INSERT ... SELECT ... WHERE no block ON CONFLICT DO NOTHING RETURNING:
+    a view already recorded today costs no more than the check would, and two views at
+    once (two tabs) record one row, the unique (viewed, viewer, day) deciding which.
     Returns True when this was the first view of the day (and a notification went out).
     """
-    if viewer_id == viewed_id or blocks.blocked_either_way(viewer_id, viewed_id):
+    if viewer_id == viewed_id:
         return False
     now = utcnow()
-    exists = db.session.scalar(
-        db.select(ProfileView.id).where(
-            ProfileView.viewed_id == viewed_id,
-            ProfileView.viewer_id == viewer_id,
-            ProfileView.day == now.date(),
-        )
+    recorded = atomic.insert_ignoring_conflict(
+        ProfileView,
+        {"viewer_id": viewer_id, "viewed_id": viewed_id, "day": now.date(), "viewed_at": now},
+        ["viewed_id", "viewer_id", "day"],
+        where=literal(viewed_id).not_in(blocks.hidden_member_ids_query(viewer_id)),
     )
-    if exists is not None:
+    if recorded is None:
         return False
-    db.session.add(
-        ProfileView(viewer_id=viewer_id, viewed_id=viewed_id, day=now.date(), viewed_at=now)
-    )
     notifications.notify(viewed_id, notifications.PROFILE_VIEWED, actor_id=viewer_id)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same viewer in two tabs at once
-        db.session.rollback()
-        return False
+    db.session.commit()
     return True
 
 
