@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload, noload
@@ -382,11 +383,13 @@ _SENDER = aliased(Member, name="last_sender")
 _SUBJECT = aliased(Member, name="last_subject")
 
 
+@cache
 def _row_query():
     """Inbox rows, whoever's they are (each side names its owner): the owner's side, the
     other member (None in a group), the thread, and as columns everything else a row
     shows — so that a page of rows, or one thread's row for every member of a group, is
-    one statement."""
+    one statement. Built once: a select is immutable, and building this one (its
+    aliases, its subqueries) costs more than running it."""
     in_group = Thread.kind == THREAD_GROUP
     return (
         db.select(
