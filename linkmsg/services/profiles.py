@@ -10,7 +10,9 @@ whether an InMail waits for an answer (`messaging`, `inmail`); the Connect contr
 
 from __future__ import annotations
 
-from sqlalchemy import and_, literal, or_
+from functools import cache
+
+from sqlalchemy import Integer, and_, bindparam, or_
 
 from ..extensions import db
 from ..models import (
@@ -36,7 +38,7 @@ def page(viewer: Member | None, handle: str) -> dict:
         member = db.session.scalar(db.select(Member).where(Member.handle == handle))
         _require_shown(member, blocked_viewer=False)
         return {"member": member, "is_self": False, "missing": None}
-    row = db.session.execute(_profile_query(viewer.id, handle)).first()
+    row = db.session.execute(_profile_query(), {"viewer": viewer.id, "handle": handle}).first()
     member = row.Member if row is not None else None
     _require_shown(member, blocked_viewer=row is not None and row.blocked_viewer)
     if member.id == viewer.id:
@@ -80,11 +82,13 @@ def _require_shown(member: Member | None, *, blocked_viewer: bool) -> None:
         raise NotFound("This member does not exist.")
 
 
-def _profile_query(viewer_id: int, handle: str):
-    """The member by handle with, as columns: whether they blocked the viewer and the
+@cache
+def _profile_query():
+    """The member by :handle with, as columns: whether they blocked the :viewer and the
     viewer them, the degree (0 out of network), mutual connections, the open invitation
     between them (the viewer's own first) and whether the viewer's InMail to them waits
-    for an answer."""
+    for an answer. Built once (building it costs more than running it)."""
+    viewer_id = bindparam("viewer", type_=Integer)
 
     def blocked(blocker, blocked_member):
         return (
@@ -121,8 +125,8 @@ def _profile_query(viewer_id: int, handle: str):
     )
     return db.select(
         Member,
-        blocked(Member.id, literal(viewer_id)).label("blocked_viewer"),
-        blocked(literal(viewer_id), Member.id).label("viewer_blocked"),
+        blocked(Member.id, viewer_id).label("blocked_viewer"),
+        blocked(viewer_id, Member.id).label("viewer_blocked"),
         degrees.degree_expression(viewer_id, Member.id).label("degree"),
         degrees.mutual_expression(viewer_id, Member.id).label("mutual"),
         invitation(Invitation.id).label("invitation_id"),
@@ -130,4 +134,4 @@ def _profile_query(viewer_id: int, handle: str):
         invitation(Invitation.recipient_id).label("invitation_recipient_id"),
         invitation(Invitation.status).label("invitation_status"),
         unanswered.label("inmail_unanswered"),
-    ).where(Member.handle == handle)
+    ).where(Member.handle == bindparam("handle"))
