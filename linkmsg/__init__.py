@@ -64,6 +64,13 @@ def create_app(config: dict | type | None = None) -> Flask:
             app.instance_path, "linkmsg.sqlite3"
         )
     app.config["SQLALCHEMY_DATABASE_URI"] = _normalize_db_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_size": app.config["DB_POOL_SIZE"],
+            "max_overflow": app.config["DB_MAX_OVERFLOW"],
+            "pool_timeout": app.config["DB_POOL_TIMEOUT"],
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        }
     upload = app.config["UPLOAD_FOLDER"]
     if not os.path.isabs(upload):
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, upload)
