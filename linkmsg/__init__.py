@@ -201,8 +201,11 @@ def _register_handlers(app: Flask) -> None:
 
     @app.before_request
     def record_presence():
+        # An event stream is not the member doing something: its reconnects follow a
+        # restart or an outage (every open page at once, bench/streams.py), and a write
+        # for each would mark every member with a tab open "Active now".
         if (
-            request.endpoint not in ("static", "health.healthz", "health.ping")
+            request.endpoint not in ("static", "health.healthz", "health.ping", "stream.stream")
             and current_user.is_authenticated
         ):
             presence.touch_active(current_user._get_current_object())

@@ -437,3 +437,57 @@ def test_a_replay_is_one_query_and_refuses_what_it_cannot_replay_exactly(app):
         assert events.since(bob.id, start, limit=2) is None  # too many to replay
         assert events.since(newcomer.id, 0) == []  # no events yet: nothing to replay
         assert events.since(newcomer.id, 1) is None
+
+
+def test_opening_a_stream_does_not_mark_the_member_active(live_app):
+    """A stream (re)opens after a restart or an outage, for every open page at once: it
+    says nothing about the member, unlike a page they load."""
+    from datetime import timedelta
+
+    app, server = live_app
+    _, bob, _ = members(app)
+    cookie = session_cookie(app, bob)
+    earlier = utcnow() - timedelta(hours=2)
+    with app.app_context():
+        db.session.get(Member, bob.id).last_active_at = earlier
+        db.session.commit()
+    stream = EventStream(server.port, cookie=cookie)
+    try:
+        assert stream.status == 200
+        assert "open" in stream.next(timeout=5, skip_comments=False).comments
+        with app.app_context():
+            assert db.session.get(Member, bob.id).last_active_at == earlier
+    finally:
+        stream.close()
+    import http.client
+
+    page = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    page.request("GET", "/", headers={"Cookie": f"session={cookie}"})
+    assert page.getresponse().status == 200
+    page.close()
+    with app.app_context():
+        assert db.session.get(Member, bob.id).last_active_at > earlier
+
+
+def test_a_keepalive_check_the_database_cannot_answer_leaves_the_stream_open(live_app, monkeypatch):
+    """In a reconnect storm every pooled connection can be busy: the check fails, and the
+    stream stays open (ending it would add its client to the storm); the next check runs."""
+    import sqlalchemy.exc
+
+    app, server = live_app
+    ann, bob, _ = members(app)
+    stream = open_stream(server, app, bob, path=f"/stream?last_event_id={latest(app, bob)}")
+    try:
+
+        def busy(member_ids):
+            raise sqlalchemy.exc.TimeoutError("QueuePool limit reached (injected)")
+
+        monkeypatch.setattr(events, "latest_seqs", busy)
+        keepalives = [stream.next(timeout=3, skip_comments=False) for _ in range(2)]
+        assert all(k is not None and "keep-alive" in k.comments for k in keepalives)
+        monkeypatch.undo()
+        sent = send(app, ann, bob, "after the busy spell")
+        event = stream.next(timeout=5)
+        assert f'data-message-id="{sent.message.id}"' in event.data
+    finally:
+        stream.close()
