@@ -12,7 +12,7 @@ Settings from the environment:
   BIND                       address to listen on (default 127.0.0.1:8000)
   WEB_CONCURRENCY            worker processes (default: one per CPU core)
   GUNICORN_WORKER_CLASS      gevent (default) or gthread
-  GUNICORN_WORKER_CONNECTIONS  open connections per gevent worker (default 2000)
+  GUNICORN_WORKER_CONNECTIONS  open connections per gevent worker (default 10000)
   GUNICORN_THREADS           threads per gthread worker (default 500; one per open stream)
   GUNICORN_TIMEOUT           seconds before a silent worker is restarted (default 30)
   GUNICORN_ACCESS_LOG        "-" for stdout, a path, or unset for none
@@ -59,8 +59,11 @@ bind = os.environ.get("BIND") or "127.0.0.1:8000"
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS") or "gevent"
 # An event loop per core; more processes only add memory (and Redis/PostgreSQL clients).
 workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
-# gevent: each worker holds up to this many connections (open streams and requests).
-worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 2000)
+# gevent: each worker holds up to this many connections (open streams and requests). A
+# worker at its cap stops accepting and the other workers take the connections; the
+# accept order is uneven, so each worker may hold all the streams one host is sized for
+# (10,000 on 2 cores: bench/streams.py). An idle greenlet costs a few KiB.
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 10000)
 # gthread: a thread per open stream, so as many threads as streams a worker may hold.
 threads = _int("GUNICORN_THREADS", 500) if worker_class == "gthread" else 1
 

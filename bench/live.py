@@ -316,6 +316,46 @@ async def login(transport, base_url: str, email: str):
     return client
 
 
+async def read_stream(
+    reader, writer, port: int, cookie: str, on_block, headers: str = "", path: str = "/stream"
+) -> None:
+    """Send GET `path` (`headers`: extra header lines, each ending in CRLF) and hand each
+    SSE block to `on_block(text, (monotonic, wall clock))` until the server closes."""
+    writer.write(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n{headers}"
+            f"Cookie: session={cookie}\r\n\r\n"
+        ).encode()
+    )
+    status = await reader.readline()
+    if b" 200 " not in status:
+        raise RuntimeError(f"stream answered {status.strip()!r}")
+    chunked = False
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"transfer-encoding:") and b"chunked" in line.lower():
+            chunked = True
+    buffer = b""
+    while True:
+        if chunked:
+            size_line = await reader.readline()
+            if not size_line:
+                return
+            size = int(size_line.split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                return
+            data = (await reader.readexactly(size + 2))[:-2]
+        else:
+            data = await reader.read(65536)
+            if not data:
+                return
+        arrived = (time.monotonic(), time.time())
+        buffer += data
+        while b"\n\n" in buffer:
+            block, buffer = buffer.split(b"\n\n", 1)
+            on_block(block.decode(), arrived)
+
+
 class Stream:
     """One member's GET /stream over a raw asyncio connection (HTTP/1.1, chunked)."""
 
@@ -332,39 +372,7 @@ class Stream:
     async def run(self, port: int, cookie: str) -> None:
         try:
             reader, self.writer = await asyncio.open_connection("127.0.0.1", port, limit=2**20)
-            self.writer.write(
-                (
-                    f"GET /stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                    f"Accept: text/event-stream\r\nCache-Control: no-cache\r\n"
-                    f"Cookie: session={cookie}\r\n\r\n"
-                ).encode()
-            )
-            status = await reader.readline()
-            if b" 200 " not in status:
-                raise RuntimeError(f"stream answered {status!r}")
-            chunked = False
-            while (line := await reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"transfer-encoding:") and b"chunked" in line.lower():
-                    chunked = True
-            buffer = b""
-            while True:
-                if chunked:
-                    size_line = await reader.readline()
-                    if not size_line:
-                        break
-                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        break
-                    data = (await reader.readexactly(size + 2))[:-2]
-                else:
-                    data = await reader.read(65536)
-                    if not data:
-                        break
-                arrived = (time.monotonic(), time.time())
-                buffer += data
-                while b"\n\n" in buffer:
-                    block, buffer = buffer.split(b"\n\n", 1)
-                    self._block(block.decode(), arrived)
+            await read_stream(reader, self.writer, port, cookie, self._block)
             self.ended = "server closed the stream"
         except (OSError, asyncio.IncompleteReadError, RuntimeError) as error:
             self.ended = f"{type(error).__name__}: {error}"
@@ -459,29 +467,11 @@ async def run(args, server: Server, run_id: str, url: str) -> dict:
                 "body": f"Live bench message lm{run_id}x{seq}y to holders {holders[0]}...",
             }
         )
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    loop = asyncio.get_running_loop()
-    # The sender logs its members in first; the schedule starts once it says it is ready.
-    ready_queue = context.Queue()
-    start_queue = context.Queue()
-    process = context.Process(
-        target=_sender_entry, args=(server.url, plan, ready_queue, start_queue, results)
+    sent = await send_plan(
+        server.url,
+        plan,
+        lambda: log(f"sending {count} messages over {args.duration:.0f} s from a separate process"),
     )
-    process.start()
-    message = await loop.run_in_executor(None, ready_queue.get)
-    assert message == "ready", message
-    start_at = time.monotonic() + 1.0
-    start_queue.put(start_at)
-    log(f"sending {count} messages over {args.duration:.0f} s from a separate process")
-    sent = {}
-    while True:
-        item = await loop.run_in_executor(None, results.get)
-        if item[0] == "done":
-            break
-        _, seq, t_start, t_end, status = item
-        sent[seq] = (t_start, t_end, status)
-    await loop.run_in_executor(None, process.join)
     await asyncio.sleep(args.drain)
     ended = [s for s in streams if s.ended]
     for stream in streams:
@@ -494,20 +484,7 @@ async def run(args, server: Server, run_id: str, url: str) -> dict:
     # Match arrivals with sends through the event rows: an event's SSE id is its member's
     # event number (holder i is member i), and its row names the message it is about. (A
     # marker in the HTML would also match a later message's preview in the thread row.)
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT e.member_id, e.seq, e.created_at, m.body FROM event e"
-            " JOIN message m ON m.id = (e.payload->>'message_id')::int"
-            " WHERE e.member_id = ANY(%s) AND e.kind = 'message'",
-            (sorted({holder for _, _, holder, _, _ in arrivals}),),
-        ).fetchall()
-    about = {}
-    created = {}
-    for member_id, number, at, body in rows:
-        created[(member_id, number)] = at
-        found = marker.search(body)
-        if found:
-            about[(member_id, number)] = int(found.group(1))
+    about, created = message_events(url, marker, {holder for _, _, holder, *_ in arrivals})
     by_seq: dict[int, list] = {}
     stray = 0
     for arrived, wall, holder, event_id, _ in arrivals:
@@ -516,19 +493,7 @@ async def run(args, server: Server, run_id: str, url: str) -> dict:
             stray += 1
             continue
         by_seq.setdefault(seq, []).append((arrived, holder, event_id, wall))
-    # Each stream's event numbers must arrive consecutively: a repeat or a step back is
-    # out of order, a step over a number is a gap (an event the stream never sent).
-    out_of_order, gaps, previous = [], [], {}
-    for _, _, holder, event_id, _ in arrivals:
-        if event_id is None:
-            continue
-        number = int(event_id)
-        if holder in previous:
-            if number <= previous[holder]:
-                out_of_order.append((holder, number))
-            elif number > previous[holder] + 1:
-                gaps.append((holder, previous[holder], number))
-        previous[holder] = number
+    out_of_order, gaps = sequence_problems(arrivals)
     after_return, after_start, after_row = [], [], []
     lost, doubled, wrong_stream, failed = [], [], [], []
     for item in plan:
@@ -580,7 +545,71 @@ async def run(args, server: Server, run_id: str, url: str) -> dict:
     }
 
 
+def message_events(url: str, marker, members) -> tuple[dict, dict]:
+    """For the message events of `members`: {(member, number): bench message seq} (from
+    the marker in the message's body) and {(member, number): the row's created_at}."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT e.member_id, e.seq, e.created_at, m.body FROM event e"
+            " JOIN message m ON m.id = (e.payload->>'message_id')::int"
+            " WHERE e.member_id = ANY(%s) AND e.kind = 'message'",
+            (sorted(members),),
+        ).fetchall()
+    about, created = {}, {}
+    for member_id, number, at, body in rows:
+        created[(member_id, number)] = at
+        found = marker.search(body)
+        if found:
+            about[(member_id, number)] = int(found.group(1))
+    return about, created
+
+
+def sequence_problems(arrivals: list) -> tuple[list, list]:
+    """Each stream's event numbers must arrive consecutively: a repeat or a step back is
+    out of order, a step over a number is a gap (an event the stream never sent).
+    `arrivals` are (monotonic, wall clock, holder, event id, ...) in arrival order."""
+    out_of_order, gaps, previous = [], [], {}
+    for _, _, holder, event_id, *_ in arrivals:
+        if event_id is None:
+            continue
+        number = int(event_id)
+        if holder in previous:
+            if number <= previous[holder]:
+                out_of_order.append((holder, number))
+            elif number > previous[holder] + 1:
+                gaps.append((holder, previous[holder], number))
+        previous[holder] = number
+    return out_of_order, gaps
+
+
 # --------------------------------------------------------------------------- the sender
+
+
+async def send_plan(base_url: str, plan: list[dict], starting=None, lead: float = 1.0) -> dict:
+    """Send `plan` from a separate process (`_sender_entry`): {seq: (POST started,
+    returned, status)}. The sender logs its members in first; the schedule starts `lead`
+    seconds after it says it is ready (`starting()` is called then)."""
+    context = multiprocessing.get_context("spawn")
+    results, ready_queue, start_queue = context.Queue(), context.Queue(), context.Queue()
+    process = context.Process(
+        target=_sender_entry, args=(base_url, plan, ready_queue, start_queue, results)
+    )
+    process.start()
+    loop = asyncio.get_running_loop()
+    message = await loop.run_in_executor(None, ready_queue.get)
+    assert message == "ready", message
+    start_queue.put(time.monotonic() + lead)
+    if starting is not None:
+        starting()
+    sent = {}
+    while True:
+        item = await loop.run_in_executor(None, results.get)
+        if item[0] == "done":
+            break
+        _, seq, t_start, t_end, status = item
+        sent[seq] = (t_start, t_end, status)
+    await loop.run_in_executor(None, process.join)
+    return sent
 
 
 def _sender_entry(base_url, plan, ready_queue, start_queue, results) -> None:
@@ -716,6 +745,20 @@ def print_report(report: dict) -> None:
     log(f"targets: {verdict}")
 
 
+def add_run_arguments(parser, database: str, opening: int, settle: float, drain: float, output):
+    """The options every live bench shares: where PostgreSQL and Redis are, the database
+    it creates, how streams open and settle, and where the report goes."""
+    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument("--database", default=database)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--open-concurrency", type=int, default=opening)
+    parser.add_argument("--settle", type=float, default=settle)
+    parser.add_argument("--drain", type=float, default=drain)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--output", default=None, help=f"default bench/results/{output}")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=1000)
@@ -731,15 +774,7 @@ def parse_args(argv=None):
     parser.add_argument("--worker-class", default=None, help="gevent or gthread (default: conf)")
     parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py's")
     parser.add_argument("--threads", type=int, default=None, help="gthread threads per worker")
-    parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432")
-    parser.add_argument("--database", default="linkmsg_live_bench")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/13")
-    parser.add_argument("--open-concurrency", type=int, default=50)
-    parser.add_argument("--settle", type=float, default=3.0)
-    parser.add_argument("--drain", type=float, default=5.0)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--keep-db", action="store_true")
-    parser.add_argument("--output", default=None, help="default bench/results/live.json")
+    add_run_arguments(parser, "linkmsg_live_bench", 50, 3.0, 5.0, "live.json")
     args = parser.parse_args(argv)
     if args.rate is None:
         args.rate = 20.0 if args.burst else 2.0 if args.group else 1.0
@@ -753,10 +788,9 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    limit = raise_fd_limit(max(4096, 4 * args.streams + 1024))
-    log(f"open-file limit: {limit[0]}")
+def prepare(args, secret_key: str) -> tuple[str, str, dict, dict]:
+    """A run id, the database URL (created empty), gunicorn's environment and the
+    machine's details: what every live bench does before it loads its data."""
     run_id = secrets.token_hex(3)
     url = server_url(args.server, args.database)
     machine = machine_info(args.server, args.redis)
@@ -765,7 +799,7 @@ def main(argv=None) -> int:
     env = {
         "DATABASE_URL": url,
         "REDIS_URL": args.redis,
-        "SECRET_KEY": secrets.token_hex(16),
+        "SECRET_KEY": secret_key,
         "EVENT_CHANNEL_PREFIX": f"linkmsg-bench-{run_id}:",
         "RATELIMIT_KEY_PREFIX": f"linkmsg-bench-{run_id}",
         "UPLOAD_FOLDER": f"/tmp/linkmsg-bench-{run_id}",
@@ -774,6 +808,14 @@ def main(argv=None) -> int:
         "MESSAGE_RATE_LIMIT": "100000 per minute",
         "NEW_THREAD_RATE_LIMIT": "100000 per day",
     }
+    return run_id, url, env, machine
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    limit = raise_fd_limit(max(4096, 4 * args.streams + 1024))
+    log(f"open-file limit: {limit[0]}")
+    run_id, url, env, machine = prepare(args, secrets.token_hex(16))
     if args.worker_class:
         env["GUNICORN_WORKER_CLASS"] = args.worker_class
     if args.workers:
@@ -830,14 +872,20 @@ def main(argv=None) -> int:
         "machine": machine,
         "results": results,
         "verdict": met,
-        "load_average_at_end": os.getloadavg(),
     }
-    output = Path(args.output) if args.output else RESULTS / "live.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(report, indent=2) + "\n")
+    output = write_report(report, args.output, "live.json")
     print_report(report)
     log(f"written to {output.relative_to(ROOT) if output.is_relative_to(ROOT) else output}")
     return 0 if all(met.values()) else 1
+
+
+def write_report(report: dict, output: str | None, default: str) -> Path:
+    """Write the report with the machine's load now; returns where it went."""
+    report["load_average_at_end"] = os.getloadavg()
+    path = Path(output) if output else RESULTS / default
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return path
 
 
 def _conf(env: dict) -> dict:

@@ -64,6 +64,13 @@ def create_app(config: dict | type | None = None) -> Flask:
             app.instance_path, "linkmsg.sqlite3"
         )
     app.config["SQLALCHEMY_DATABASE_URI"] = _normalize_db_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            "pool_size": app.config["DB_POOL_SIZE"],
+            "max_overflow": app.config["DB_MAX_OVERFLOW"],
+            "pool_timeout": app.config["DB_POOL_TIMEOUT"],
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+        }
     upload = app.config["UPLOAD_FOLDER"]
     if not os.path.isabs(upload):
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, upload)
@@ -206,8 +213,11 @@ def _register_handlers(app: Flask) -> None:
 
     @app.before_request
     def record_presence():
+        # An event stream is not the member doing something: its reconnects follow a
+        # restart or an outage (every open page at once, bench/streams.py), and a write
+        # for each would mark every member with a tab open "Active now".
         if (
-            request.endpoint not in ("static", "health.healthz", "health.ping")
+            request.endpoint not in ("static", "health.healthz", "health.ping", "stream.stream")
             and current_user.is_authenticated
         ):
             presence.touch_active(current_user._get_current_object())

@@ -34,6 +34,14 @@ class Config:
     # None means "SQLite file in instance/", resolved by the factory.
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # PostgreSQL connections per process (SQLAlchemy's defaults). Every open stream shares
+    # them: a stream holds one only to open (replay) and at its keep-alive checks. In a
+    # reconnect storm of thousands of streams a request that waits longer than
+    # DB_POOL_TIMEOUT seconds fails (bench/streams.py). Size workers x (size + overflow)
+    # below PostgreSQL's max_connections (100 by default), with room for other clients.
+    DB_POOL_SIZE = _env_int("DB_POOL_SIZE", 5)
+    DB_MAX_OVERFLOW = _env_int("DB_MAX_OVERFLOW", 10)
+    DB_POOL_TIMEOUT = _env_float("DB_POOL_TIMEOUT", 30.0)
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # Every Redis client (rate limits, live events) gives up on a Redis that accepts
     # connections but does not answer after this long, so a hung Redis costs a request

@@ -360,3 +360,134 @@ def test_the_integrity_check_notices_a_hole_in_a_members_event_numbers(ctx):
     assert events.sequence_problems() == [
         f"member {bob.id}: events 1..{newest} have gaps ({newest - 1} rows kept)"
     ]
+
+
+def test_lost_publishes_to_several_streams_all_arrive_at_the_next_keepalive(live_app, monkeypatch):
+    """The keep-alive checks of a process's streams are batched into one query; each
+    stream that is behind still gets its own missed event within one keep-alive."""
+    from linkmsg.realtime import transport
+
+    app, server = live_app
+    ann, bob, cat = members(app)
+    with app.app_context():
+        connect(db.session.get(Member, ann.id), db.session.get(Member, cat.id))
+    streams = {
+        who.id: open_stream(server, app, who, path=f"/stream?last_event_id={latest(app, who)}")
+        for who in (bob, cat)
+    }
+    try:
+        cls = type(app.extensions[transport.EXTENSION])
+        monkeypatch.setattr(cls, "publish", lambda self, channel, message: None)
+        sent = {who.id: send(app, ann, who, f"lost to {who.name}") for who in (bob, cat)}
+        monkeypatch.undo()
+        for who in (bob, cat):
+            event = streams[who.id].next(timeout=5)  # the keep-alive is 1 s here
+            assert f'data-message-id="{sent[who.id].message.id}"' in event.data
+            assert int(event.id) == latest(app, who)
+    finally:
+        for stream in streams.values():
+            stream.close()
+
+
+def test_keepalive_checks_close_together_share_one_query(app):
+    """Streams whose keep-alives fall within the window ask the database once for all."""
+    from linkmsg.realtime.stream import Registry
+
+    from .test_group_bulk_writes import statements
+
+    ann, bob, cat = members(app)
+    send(app, ann, bob, "one")
+    send(app, bob, ann, "two")
+    expected = {who.id: latest(app, who) for who in (ann, bob, cat)}
+    registry_ = Registry()
+    found = {}
+
+    def check(member_id):
+        with app.app_context():
+            try:
+                found[member_id] = registry_.newest(member_id)
+            finally:
+                db.session.remove()
+
+    with app.app_context(), statements() as seen:
+        threads = [threading.Thread(target=check, args=(m,)) for m in expected]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=5)
+    assert found == expected
+    assert len([sql for _, sql in seen if "event_sequence" in sql]) == 1
+
+
+def test_a_replay_is_one_query_and_refuses_what_it_cannot_replay_exactly(app):
+    from .test_group_bulk_writes import statements
+
+    ann, bob, _ = members(app)
+    start = latest(app, bob)
+    for n in range(3):
+        send(app, ann, bob, f"missed {n}")
+    with app.app_context():
+        newcomer = make_member("Dee New")
+        with statements() as seen:
+            rows = events.since(bob.id, start)
+        assert [row.seq for row in rows] == [start + 1, start + 2, start + 3]
+        assert len(seen) == 1
+        assert events.since(bob.id, start + 3) == []
+        assert events.since(bob.id, start + 4) is None  # a number Bob never reached
+        assert events.since(bob.id, start, limit=2) is None  # too many to replay
+        assert events.since(newcomer.id, 0) == []  # no events yet: nothing to replay
+        assert events.since(newcomer.id, 1) is None
+
+
+def test_opening_a_stream_does_not_mark_the_member_active(live_app):
+    """A stream (re)opens after a restart or an outage, for every open page at once: it
+    says nothing about the member, unlike a page they load."""
+    from datetime import timedelta
+
+    app, server = live_app
+    _, bob, _ = members(app)
+    cookie = session_cookie(app, bob)
+    earlier = utcnow() - timedelta(hours=2)
+    with app.app_context():
+        db.session.get(Member, bob.id).last_active_at = earlier
+        db.session.commit()
+    stream = EventStream(server.port, cookie=cookie)
+    try:
+        assert stream.status == 200
+        assert "open" in stream.next(timeout=5, skip_comments=False).comments
+        with app.app_context():
+            assert db.session.get(Member, bob.id).last_active_at == earlier
+    finally:
+        stream.close()
+    import http.client
+
+    page = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    page.request("GET", "/", headers={"Cookie": f"session={cookie}"})
+    assert page.getresponse().status == 200
+    page.close()
+    with app.app_context():
+        assert db.session.get(Member, bob.id).last_active_at > earlier
+
+
+def test_a_keepalive_check_the_database_cannot_answer_leaves_the_stream_open(live_app, monkeypatch):
+    """In a reconnect storm every pooled connection can be busy: the check fails, and the
+    stream stays open (ending it would add its client to the storm); the next check runs."""
+    import sqlalchemy.exc
+
+    app, server = live_app
+    ann, bob, _ = members(app)
+    stream = open_stream(server, app, bob, path=f"/stream?last_event_id={latest(app, bob)}")
+    try:
+
+        def busy(member_ids):
+            raise sqlalchemy.exc.TimeoutError("QueuePool limit reached (injected)")
+
+        monkeypatch.setattr(events, "latest_seqs", busy)
+        keepalives = [stream.next(timeout=3, skip_comments=False) for _ in range(2)]
+        assert all(k is not None and "keep-alive" in k.comments for k in keepalives)
+        monkeypatch.undo()
+        sent = send(app, ann, bob, "after the busy spell")
+        event = stream.next(timeout=5)
+        assert f'data-message-id="{sent.message.id}"' in event.data
+    finally:
+        stream.close()

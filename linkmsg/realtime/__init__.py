@@ -8,7 +8,8 @@
 
 The trade-off, stated once: live HTML is rendered in the request of whoever caused the
 event, so that an open stream holds no database connection while it waits; a stream
-reads the database only to replay, to fill a gap, and once per keep-alive.
+reads the database only to replay, to fill a gap, and once per keep-alive (the streams'
+keep-alive checks batched into one query).
 """
 
 from __future__ import annotations

@@ -12,9 +12,13 @@ each message the transport brings against it:
 
 At each keep-alive the stream also asks the database for the member's newest number, so
 that an event whose publish was lost is sent within one keep-alive even when nothing
-follows it. A resume (`Last-Event-ID` header or `last_event_id` parameter) replays the
-rows after it, rendered and sent one by one; events that only restate a thread's state
-are coalesced. When the rows cannot be replayed exactly (pruned, too many, an unknown
+follows it. The streams of a process whose keep-alives fall within CHECK_WINDOW_SECONDS
+share one query (`Registry.newest`): 10,000 open streams asking one by one were 670
+queries a second (bench/streams.py).
+
+A resume (`Last-Event-ID` header or `last_event_id` parameter) replays the rows after it
+in one indexed query, rendered and sent one by one; events that only restate a
+thread's state are coalesced. When the rows cannot be replayed exactly (pruned, too many, an unknown
 number), the page is told to reload.
 
 A stream ends at once when its session ends (logout, password change, suspension), when
@@ -28,6 +32,7 @@ import json
 import logging
 import random
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 
@@ -35,6 +40,7 @@ import redis
 from flask import Blueprint, current_app, request, stream_with_context
 from flask_login import current_user
 from flask_sse import Message
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..extensions import db
 from ..services import events
@@ -49,6 +55,8 @@ bp = Blueprint("stream", __name__)
 RELOAD = "reload"  # event type: the page renders afresh (the missed events cannot replay)
 ENDED = "ended"  # event type: the stream's login ended; the page goes to the login page
 SUPERSEDED = "superseded"  # event type: too many streams; this page stops listening
+# Keep-alive checks this close together share one query (`Registry.newest`).
+CHECK_WINDOW_SECONDS = 0.25
 # Events that only restate a thread's state for the member: in a replay, the last one
 # of a thread says all that the earlier ones did.
 RESTATING = (events.THREAD_CHANGED, events.INMAIL_ANSWERED)
@@ -66,13 +74,25 @@ class OpenStream:
         self.subscription.wake()
 
 
+@dataclass(eq=False)
+class _Check:
+    """Members whose newest event number is wanted, answered by one query."""
+
+    members: set[int]
+    done: threading.Event
+    newest: dict[int, int] | None = None
+    error: Exception | None = None
+
+
 class Registry:
-    """An app's open streams in this process: for the per-member cap and for shutdown."""
+    """An app's open streams in this process: for the per-member cap, for shutdown, and
+    for the keep-alive checks, batched into one query."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.by_member: dict[int, list[OpenStream]] = {}
         self.closing = False
+        self.check: _Check | None = None  # the batch collecting members now
         _registries.add(self)
 
     def add(self, stream: OpenStream, cap: int) -> None:
@@ -84,6 +104,33 @@ class Registry:
             mine.append(stream)
             while len(mine) > cap:
                 mine.pop(0).end(SUPERSEDED)
+
+    def newest(self, member_id: int) -> int:
+        """The member's newest event number, read by a query that starts after this call.
+
+        The streams whose keep-alives fall within CHECK_WINDOW_SECONDS of each other share
+        one query: the first of them waits out the window, then asks for all of them.
+        """
+        with self.lock:
+            check, leader = self.check, self.check is None
+            if leader:
+                check = self.check = _Check(set(), threading.Event())
+            check.members.add(member_id)
+        if leader:
+            time.sleep(CHECK_WINDOW_SECONDS)
+            with self.lock:
+                self.check = None  # later callers start the next batch
+            try:
+                check.newest = events.latest_seqs(check.members)
+            except Exception as error:  # each stream of the batch raises it, as its own would
+                check.error = error
+            finally:
+                check.done.set()
+        else:
+            check.done.wait()
+        if check.error is not None:
+            raise check.error
+        return check.newest.get(member_id, 0)
 
     def remove(self, stream: OpenStream) -> None:
         with self.lock:
@@ -167,12 +214,12 @@ def stream():
                     break
                 if message is None:
                     yield ": keep-alive\n\n"
-                    missed = _fill(member_id, sent, None)
+                    missed = _check(member_id, sent, streams)
                 else:
                     seq = parse_id(str(message.id or ""))
                     if seq is None or seq <= sent:
                         continue  # a duplicate: replayed or filled already
-                    missed = _fill(member_id, sent, seq - 1) + [message]
+                    missed = _fill(member_id, sent, seq - 1, streams) + [message]
                 for item in missed:
                     yield from _deliver(opened, item)
                     sent = int(item.id)
@@ -209,7 +256,7 @@ def _deliver(opened: OpenStream | None, message: Message):
     yield str(message)
 
 
-def _fill(member_id: int, after: int, through: int | None) -> list[Message]:
+def _fill(member_id: int, after: int, through: int | None, streams: Registry) -> list[Message]:
     """Frames of the events the transport did not bring (late or lost), from the
     database. Numbers are handed out in commit order, so every one up to a number seen
     is committed: the gap is filled now, not waited for."""
@@ -217,7 +264,7 @@ def _fill(member_id: int, after: int, through: int | None) -> list[Message]:
         return []
     try:
         if through is None:
-            through = events.latest_seq(member_id)
+            through = streams.newest(member_id)
             if through <= after:
                 return []
         rows = events.between(member_id, after, through)
@@ -226,6 +273,20 @@ def _fill(member_id: int, after: int, through: int | None) -> list[Message]:
         return [frame(row) for row in rows]
     finally:
         db.session.remove()
+
+
+def _check(member_id: int, sent: int, streams: Registry) -> list[Message]:
+    """The keep-alive check: events past `sent` that the transport did not bring. When the
+    database cannot answer now (down, or every connection busy in a reconnect storm) the
+    stream stays open and the next keep-alive asks again: ending it would send its client
+    into the storm too (bench/streams.py)."""
+    try:
+        return _fill(member_id, sent, None, streams)
+    except SQLAlchemyError as error:
+        log.warning(
+            "event stream of member %s could not check for missed events: %s", member_id, error
+        )
+        return []
 
 
 def _coalesced(rows):

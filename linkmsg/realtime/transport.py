@@ -173,7 +173,10 @@ class RedisHub:
         )
         self.queue_size = queue_size
         self.lock = threading.Lock()
-        self.changed = threading.Condition(self.lock)
+        # Subscribers waiting for Redis to confirm, per channel: a confirmation wakes the
+        # waiters of its channel only (one condition for all woke every waiter at each
+        # confirmation: quadratic in a reconnect storm of thousands of streams).
+        self.waiting: dict[str, list] = {}  # channel -> [Condition on lock, waiters]
         self.connection = None
         self.generation = 0
         self.pid = None
@@ -194,12 +197,7 @@ class RedisHub:
                     self.connection.send_command("SUBSCRIBE", channel, check_health=False)
                     self.sent[channel] = self.sent.get(channel, 0) + 1
                 wanted = self.sent[channel]
-                confirmed = self.changed.wait_for(
-                    lambda: (
-                        self.generation != generation or self.confirmed.get(channel, 0) >= wanted
-                    ),
-                    timeout=self.CONFIRM_SECONDS,
-                )
+                confirmed = self._wait_confirmed(channel, generation, wanted)
                 if self.generation != generation:
                     raise redis.ConnectionError("lost Redis while subscribing")
                 if not confirmed:
@@ -209,6 +207,28 @@ class RedisHub:
                 self._discard(subscription)
                 raise
             return subscription
+
+    def _wait_confirmed(self, channel: str, generation: int, wanted: int) -> bool:
+        """Wait (under `lock`) until Redis has confirmed `wanted` SUBSCRIBEs of `channel`
+        or the connection is gone. False on a timeout."""
+        waiting = self.waiting.setdefault(channel, [threading.Condition(self.lock), 0])
+        waiting[1] += 1
+        try:
+            return waiting[0].wait_for(
+                lambda: self.generation != generation or self.confirmed.get(channel, 0) >= wanted,
+                timeout=self.CONFIRM_SECONDS,
+            )
+        finally:
+            waiting[1] -= 1
+            if not waiting[1] and self.waiting.get(channel) is waiting:
+                del self.waiting[channel]
+
+    def _notify(self, channel: str | None = None) -> None:
+        """Wake the subscribers waiting on `channel`, or all of them (under `lock`)."""
+        for name in [channel] if channel is not None else list(self.waiting):
+            waiting = self.waiting.get(name)
+            if waiting is not None:
+                waiting[0].notify_all()
 
     def remove(self, subscription: HubSubscription) -> None:
         with self.lock:
@@ -236,7 +256,7 @@ class RedisHub:
             return
         if self.pid != os.getpid():  # forked: the parent's connection is not ours
             self.connection = None
-            self.channels, self.sent, self.confirmed = {}, {}, {}
+            self.channels, self.sent, self.confirmed, self.waiting = {}, {}, {}, {}
         connection = self.pool.make_connection()
         connection.connect()
         self.connection, self.pid = connection, os.getpid()
@@ -270,7 +290,7 @@ class RedisHub:
                     with self.lock:
                         if kind == b"subscribe":
                             self.confirmed[channel] = self.confirmed.get(channel, 0) + 1
-                            self.changed.notify_all()
+                            self._notify(channel)
                         elif not self.channels and connection is self.connection:
                             self._stop(connection)  # the last stream of this process left
                             return
@@ -288,7 +308,7 @@ class RedisHub:
         self.connection = None
         self.channels, self.sent, self.confirmed = {}, {}, {}
         self.generation += 1
-        self.changed.notify_all()
+        self._notify()
         connection.disconnect()
 
     def _deliver(self, channel: str, data: bytes) -> None:

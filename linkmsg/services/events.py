@@ -39,6 +39,7 @@ INMAIL_ANSWERED = "inmail_answered"  # payload: thread_id (the member's InMail w
 SESSION_ENDED = "session_ended"  # payload: sessions (ids of the member's ended sessions)
 
 REPLAY_LIMIT = 500
+LATEST_BATCH = 5000  # members per query in `latest_seqs` (SQLite allows 32,766 parameters)
 
 PENDING = "linkmsg_pending_events"  # session.info: events recorded, not yet numbered
 COMMITTED = "linkmsg_committed_events"  # session.info: ids of rows written at commit
@@ -60,15 +61,40 @@ def latest_seq_query(member_id: int):
     return db.select(EventSequence.last_seq).where(EventSequence.member_id == member_id)
 
 
+def latest_seqs(member_ids) -> dict[int, int]:
+    """The newest event number of each of these members that has any: one query (by
+    primary key) for all of a process's open streams at a keep-alive."""
+    ids = sorted(set(member_ids))
+    found: dict[int, int] = {}
+    for start in range(0, len(ids), LATEST_BATCH):
+        found.update(
+            db.session.execute(
+                db.select(EventSequence.member_id, EventSequence.last_seq).where(
+                    EventSequence.member_id.in_(ids[start : start + LATEST_BATCH])
+                )
+            ).all()
+        )
+    return found
+
+
 def since(member_id: int, after_seq: int, limit: int = REPLAY_LIMIT) -> list[Event] | None:
     """Events of the member after `after_seq`, in order; None when they cannot all be
     replayed exactly and the page should reload instead: pruned, more than `limit`, or
-    a number this member never reached (an id from before a reset of the sequence)."""
-    newest = latest_seq(member_id)
-    if after_seq > newest:
-        return None
-    rows = between(member_id, after_seq, newest, limit + 1)
-    if len(rows) > limit or not _dense(rows, after_seq, newest):
+    a number this member never reached (an id from before a reset of the sequence).
+
+    One indexed query (a reconnecting stream runs it; after an outage every stream does
+    at once): the member's sequence row, joined to its events after `after_seq`."""
+    found = db.session.execute(
+        db.select(EventSequence.last_seq, Event)
+        .select_from(EventSequence)
+        .outerjoin(Event, (Event.member_id == EventSequence.member_id) & (Event.seq > after_seq))
+        .where(EventSequence.member_id == member_id)
+        .order_by(Event.seq)
+        .limit(limit + 1)
+    ).all()
+    newest = found[0][0] if found else 0
+    rows = [row for _, row in found if row is not None]
+    if after_seq > newest or len(rows) > limit or not _dense(rows, after_seq, newest):
         return None
     return rows
 
