@@ -38,42 +38,60 @@ def nav_counts(member) -> dict[str, int]:
 
 
 def nav_counts_of(members) -> dict[int, dict[str, int]]:
-    """Each member's navigation counts and newest live event id: one round trip each,
-    through one statement built once (a page's member, or every member a live event
-    goes to)."""
+    """Each member's navigation counts and newest live event id: one round trip for one
+    member or many (a page's member, or every member a live event goes to), through a
+    statement built once."""
     from .extensions import db
 
-    names, statement = _nav_statement()
+    members = list(members)
+    if not members:
+        return {}
+    names, one, many = _nav_statements()
+    if len(members) == 1:
+        rows = [(members[0].id, *db.session.execute(one, {"nav_member_id": members[0].id}).one())]
+    else:
+        rows = db.session.execute(many, {"nav_member_ids": [m.id for m in members]}).all()
     found = {}
-    for member in members:
-        row = db.session.execute(statement, {"nav_member_id": member.id}).one()
-        counts = dict(zip(names, (value or 0 for value in row[:-1]), strict=True))
-        counts["_last_event_id"] = row[-1] or 0
-        found[member.id] = counts
+    for member_id, *values in rows:
+        counts = dict(zip(names, (value or 0 for value in values[:-1]), strict=True))
+        counts["_last_event_id"] = values[-1] or 0
+        found[member_id] = counts
     return found
 
 
-_NAV_STATEMENTS: dict[tuple, object] = {}
+_NAV_STATEMENTS: dict[tuple, tuple] = {}
 
 
-def _nav_statement():
-    """The counters' SELECT with the member as a bound parameter, built once per set of
-    counters: building it costs more than running it."""
+def _nav_statements():
+    """The counters' SELECT built once per set of counters (building it costs more than
+    running it): for one member as a bound parameter, and for many, one row each, the
+    counters correlated to a list of members."""
     from types import SimpleNamespace
 
     from sqlalchemy import Integer, bindparam
+    from sqlalchemy.orm import aliased
 
     from .extensions import db
+    from .models import Member
     from .services import events
 
     names = tuple(NAV_COUNTERS)
-    statement = _NAV_STATEMENTS.get(names)
-    if statement is None:
-        member = SimpleNamespace(id=bindparam("nav_member_id", type_=Integer))
-        columns = [NAV_COUNTERS[name](member).scalar_subquery() for name in names]
-        columns.append(events.latest_seq_query(member.id).scalar_subquery())
-        statement = _NAV_STATEMENTS[names] = db.select(*columns)
-    return names, statement
+    built = _NAV_STATEMENTS.get(names)
+    if built is None:
+
+        def columns(member_id):
+            member = SimpleNamespace(id=member_id)
+            found = [NAV_COUNTERS[name](member).scalar_subquery() for name in names]
+            found.append(events.latest_seq_query(member.id).scalar_subquery())
+            return found
+
+        one = db.select(*columns(bindparam("nav_member_id", type_=Integer)))
+        who = aliased(Member, name="nav_member")
+        many = db.select(who.id, *columns(who.id)).where(
+            who.id.in_(bindparam("nav_member_ids", expanding=True))
+        )
+        built = _NAV_STATEMENTS[names] = (names, one, many)
+    return built
 
 
 # ---------------------------------------------------------------- read with the member

@@ -122,3 +122,25 @@ def test_a_group_send_locks_the_group_once_and_each_send_locks_it_again(ctx, app
         seen = reply_counted(ava.id, thread_id, body)
         locks = [sql for _, sql in seen if "FOR NO KEY UPDATE" in sql]
         assert len(locks) == 1, locks
+
+
+def test_the_badges_of_many_members_are_read_in_one_statement_each_their_own(ctx):
+    # A live event to every member of a group carries each member's own badges: read for
+    # all of them at once, and each the count that member's page would show.
+    from linkmsg.templating import nav_counts, nav_counts_of
+
+    ava, ben, cy, dee = (make_member(n) for n in ("Ava", "Ben", "Cy", "Dee"))
+    for other in (ben, cy, dee):
+        connect(ava, other)
+    connect(ben, cy)
+    get = lambda ref: db.session.get(Member, ref.id)  # noqa: E731
+    messaging.start(get(ava), get(ben), "One for Ben")
+    messaging.start(get(cy), get(ben), "Another for Ben")
+    messaging.start(get(ava), get(cy), "One for Cy")
+    members = [get(m) for m in (ava, ben, cy, dee)]
+    alone = {m.id: nav_counts(m) for m in members}
+    assert [alone[m.id]["unread"] for m in members] == [0, 2, 1, 0]
+    with statements() as seen:
+        together = nav_counts_of(members)
+    assert len(seen) == 1
+    assert together == alone
