@@ -161,6 +161,14 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(importlib.import_module(f"{__name__}.blueprints.{name}").bp)
 
 
+# GETs that render no page (no navigation), and the pages that list the member's labels.
+NOT_PAGES = frozenset(
+    {"static", "stream.stream", "health.healthz", "health.ping"}
+    | {"messaging.download", "messaging.thumbnail"}
+)
+LABELLED_PAGES = frozenset({"messaging.inbox", "messaging.thread"})
+
+
 def _register_handlers(app: Flask) -> None:
     from .services import presence, sessions
 
@@ -169,10 +177,14 @@ def _register_handlers(app: Flask) -> None:
         if templating.database_unavailable():
             return None  # the 503 page renders for nobody rather than ask the database
         # The cookie names a member and a login; the login must still be live. A page
-        # (not an htmx fragment, nor a form post) gets its navigation counts in the same
-        # round trip, and a Messaging page the member's labels.
+        # (not an htmx fragment, a form post, a file or an event stream) gets its
+        # navigation counts in the same round trip, and a Messaging page the member's
+        # labels.
         reading = request.method == "GET"
-        nav, labels = reading and not is_htmx(), reading and request.blueprint == "messaging"
+        nav = reading and not is_htmx() and request.endpoint not in NOT_PAGES
+        # A thread's older messages, swapped in, show no labels.
+        older = request.endpoint == "messaging.thread" and is_htmx() and "before" in request.args
+        labels = reading and request.endpoint in LABELLED_PAGES and not older
         values: dict = {}
         member = sessions.load_member(
             member_id,
