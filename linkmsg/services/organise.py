@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ..extensions import db
 from ..models import Label, Message, ThreadLabel, ThreadMember
-from ..sql_json import json_rows, rows_of
+from ..sql import json_rows
 from . import atomic, events, messaging, threads
 from .errors import NotFound, ValidationFailed
 
@@ -91,17 +91,18 @@ def labels(member_id: int) -> list[Label]:
 def labels_query(member_id):
     """The member's labels as one JSON column (`member_id` may be a bound parameter), for
     a page that asks for them with what it reads anyway; `labels_from` reads it back."""
-    return (
-        db.select(json_rows(id=Label.id, name=Label.name, name_key=Label.name_key))
-        .where(Label.member_id == member_id)
-        .scalar_subquery()
+    return json_rows(
+        db.select(
+            Label.id.label("id"), Label.name.label("name"), Label.name_key.label("name_key")
+        ).where(Label.member_id == member_id),
+        order_by=(Label.name_key, Label.id),
     )
 
 
 def labels_from(member_id: int, value) -> list[Label]:
     """The member's labels, by name, from a `labels_query` column (not in the session:
     for showing)."""
-    found = sorted(rows_of(value), key=lambda row: (row["name_key"], row["id"]))
+    found = value or []
     return [
         Label(id=row["id"], member_id=member_id, name=row["name"], name_key=row["name_key"])
         for row in found

@@ -36,7 +36,7 @@ from ..models import (
     ThreadMember,
     utcnow,
 )
-from ..sql_json import json_rows, rows_of
+from ..sql import json_rows
 from . import atomic, attachments, events, outbox
 from .errors import NotFound, RateLimited
 from .spans import visible_to
@@ -198,15 +198,21 @@ def _view_statement(facts: bool):
             .where(Connection.member_id == member_id, Connection.other_id == ThreadMember.other_id)
             .exists()
             .label("connected"),
-            db.select(json_rows(id=ThreadLabel.label_id))
-            .join(Label, Label.id == ThreadLabel.label_id)
-            .where(ThreadLabel.thread_id == thread_id, Label.member_id == member_id)
-            .scalar_subquery()
-            .label("label_ids"),
-            db.select(json_rows(id=InMail.id, status=InMail.status, to=InMail.recipient_id))
-            .where(InMail.thread_id == thread_id, Thread.kind == THREAD_INMAIL)
-            .scalar_subquery()
-            .label("inmails"),
+            json_rows(
+                db.select(ThreadLabel.label_id.label("id"))
+                .join(Label, Label.id == ThreadLabel.label_id)
+                .where(ThreadLabel.thread_id == thread_id, Label.member_id == member_id)
+            ).label("label_ids"),
+            json_rows(
+                db.select(
+                    InMail.id.label("id"),
+                    InMail.status.label("status"),
+                    InMail.recipient_id.label("to"),
+                )
+                .where(InMail.thread_id == thread_id, Thread.kind == THREAD_INMAIL)
+                .correlate(Thread),
+                order_by=(InMail.id,),
+            ).label("inmails"),
         ]
     return (
         db.select(ThreadMember, Thread, Member, *columns)
@@ -234,11 +240,11 @@ def get_thread_for(member_id: int, thread_id: int, *, facts: bool = False) -> Th
     membership, thread, other = row[0], row[1], row[2]
     found = None
     if facts:
-        inmails = sorted(rows_of(row.inmails), key=lambda item: item["id"])
+        inmails = row.inmails
         found = ThreadFacts(
             blockers=frozenset(),  # a block hides the thread: nobody blocked anybody here
             connected=bool(row.connected),
-            label_ids=frozenset(item["id"] for item in rows_of(row.label_ids)),
+            label_ids=frozenset(item["id"] for item in row.label_ids),
             inmails=tuple((item["status"], item["to"]) for item in inmails),
         )
     return ThreadView(thread, membership, other, found)
