@@ -30,6 +30,18 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc):
+        # Streams still open end first, and are waited for: a stream left running would
+        # wake at its next keep-alive and take a connection from the engine the test's
+        # teardown has just disposed of, never to be closed.
+        from linkmsg.realtime.stream import REGISTRY
+
+        registry = self.app.extensions.get(REGISTRY)
+        if registry is not None:
+            registry.close_all()
+            deadline = time.monotonic() + 5
+            while registry.by_member and time.monotonic() < deadline:
+                time.sleep(0.02)
+            registry.closing = False  # the app may be served again
         self.server.shutdown()
         self.thread.join(timeout=5)
         self.server.server_close()
