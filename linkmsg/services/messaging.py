@@ -352,13 +352,35 @@ def inbox(
     list holds its threads wherever they are. Threads hidden by a block are left out.
     Returns (rows, cursor for the next page or None).
     """
+    query = _inbox_query(
+        unread_only, inmail_only, archived, label_id is not None, before is not None, limit
+    )
+    params = {"inbox_member": member_id}
+    if label_id is not None:
+        params["inbox_label"] = label_id
+    if before is not None:
+        params["inbox_before"] = before
+    found = db.session.execute(query, params).all()
+    cursor = found[limit - 1].ThreadMember.last_message_id if len(found) > limit else None
+    return _rows(found[:limit]), cursor
+
+
+@cache
+def _inbox_query(
+    unread_only: bool, inmail_only: bool, archived: bool, by_label: bool, paged: bool, limit: int
+):
+    """One kind of inbox page as a statement with bound parameters, built once: the
+    statement's cache key is worked out on its first execution only (SQLAlchemy keeps it
+    on the statement object), which per request had cost more than running it."""
+    member_id = db.bindparam("inbox_member", type_=db.Integer)
     query = (
         _row_query()
         .where(ThreadMember.member_id == member_id, not_hidden(member_id))
         .order_by(ThreadMember.last_message_id.desc())
         .limit(limit + 1)
     )
-    if label_id is not None:
+    if by_label:
+        label_id = db.bindparam("inbox_label", type_=db.Integer)
         query = query.where(
             ThreadMember.thread_id.in_(
                 db.select(ThreadLabel.thread_id).where(ThreadLabel.label_id == label_id)
@@ -370,11 +392,11 @@ def inbox(
         query = query.where(_UNREAD)
     if inmail_only:
         query = query.where(Thread.kind == THREAD_INMAIL)
-    if before is not None:
-        query = query.where(ThreadMember.last_message_id < before)
-    found = db.session.execute(query).all()
-    cursor = found[limit - 1].ThreadMember.last_message_id if len(found) > limit else None
-    return _rows(found[:limit]), cursor
+    if paged:
+        query = query.where(
+            ThreadMember.last_message_id < db.bindparam("inbox_before", type_=db.Integer)
+        )
+    return query
 
 
 # The row's last message, and in a group who sent it and whom a system line is about.
