@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload, noload
@@ -694,7 +694,7 @@ def messages(
     In a group (`kind`), only what `reader_id` may read: the stretches they were in it.
     `and_before`: the message `before` too, as `before_message` (see MessagePage).
     """
-    base = _message_query(thread_id, kind, reader_id)
+    base = (_plain(kind), {"page_thread": thread_id, "page_reader": reader_id})
     if at is not None:
         older = _older_than(base, at + 1, AT_CONTEXT)
         newer = _newer_than(base, at, limit - len(older.messages))
@@ -713,13 +713,27 @@ def messages(
 AT_CONTEXT = 6  # a message opened from a search result, and the ones just before it
 
 
-def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
+def _plain(kind: str | None) -> str | None:
+    """The kinds of thread whose pages differ: groups, threads without InMail, others."""
+    return kind if kind in (THREAD_ORDINARY, THREAD_GROUP) else None
+
+
+# A page's statements are built once per kind of page, over these bound parameters:
+# SQLAlchemy keeps a statement's cache key on the statement object, which building the
+# select on every request had worked out (and paid for) every time.
+_THREAD = db.bindparam("page_thread", type_=db.Integer)
+_READER = db.bindparam("page_reader", type_=db.Integer)
+_CURSOR = db.bindparam("page_cursor", type_=db.Integer)
+
+
+@cache
+def _message_query(kind: str | None):
     """Messages of a thread with their files, joined in (one statement); ordinary threads
     and groups have no InMail to load with them, and a group shows only what the reader
     may read."""
     query = (
         db.select(Message)
-        .where(Message.thread_id == thread_id)
+        .where(Message.thread_id == _THREAD)
         .options(joinedload(Message.attachments))
     )
     if kind in (THREAD_ORDINARY, THREAD_GROUP):
@@ -732,11 +746,11 @@ def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
         sender, subject = aliased(Member), aliased(Member)
         blocked = (
             db.select(Block.blocker_id)
-            .where(Block.blocker_id == reader_id, Block.blocked_id == Message.sender_id)
+            .where(Block.blocker_id == _READER, Block.blocked_id == Message.sender_id)
             .exists()
         )
         query = (
-            query.where(threads.visible_to(reader_id))
+            query.where(threads.visible_to(_READER))
             .add_columns(sender, subject, blocked)
             .outerjoin(sender, sender.id == Message.sender_id)
             .outerjoin(subject, subject.id == Message.subject_id)
@@ -744,9 +758,22 @@ def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
     return query
 
 
-def _read(query) -> tuple[list[Message], groups.Cast | None]:
+@lru_cache(maxsize=64)
+def _older_statement(kind: str | None, limit: int, cursor: bool, and_before: bool):
+    query = _message_query(kind).order_by(Message.id.desc()).limit(limit + 1 + and_before)
+    if cursor:
+        query = query.where(Message.id <= _CURSOR if and_before else Message.id < _CURSOR)
+    return query
+
+
+@lru_cache(maxsize=64)
+def _newer_statement(kind: str | None, limit: int):
+    return _message_query(kind).where(Message.id > _CURSOR).order_by(Message.id).limit(limit + 1)
+
+
+def _read(query, params: dict) -> tuple[list[Message], groups.Cast | None]:
     """The messages of a `_message_query`, and their cast when it is a group's."""
-    rows = db.session.execute(query).unique().all()
+    rows = db.session.execute(query, params).unique().all()
     if not rows or len(rows[0]) == 1:
         return [row[0] for row in rows], None
     people, blocked = {}, set()
@@ -760,10 +787,9 @@ def _read(query) -> tuple[list[Message], groups.Cast | None]:
 
 
 def _older_than(base, before: int | None, limit: int, *, and_before: bool = False) -> MessagePage:
-    query = base.order_by(Message.id.desc()).limit(limit + 1 + and_before)
-    if before is not None:
-        query = query.where(Message.id <= before if and_before else Message.id < before)
-    rows, cast = _read(query)
+    kind, params = base
+    query = _older_statement(kind, limit, before is not None, and_before)
+    rows, cast = _read(query, params | {"page_cursor": before})
     first = None
     if and_before:
         first = rows.pop(0) if rows and rows[0].id == before else None
@@ -775,7 +801,8 @@ def _older_than(base, before: int | None, limit: int, *, and_before: bool = Fals
 
 
 def _newer_than(base, after: int, limit: int) -> MessagePage:
-    rows, cast = _read(base.where(Message.id > after).order_by(Message.id).limit(limit + 1))
+    kind, params = base
+    rows, cast = _read(_newer_statement(kind, limit), params | {"page_cursor": after})
     more = len(rows) > limit
     page = rows[:limit]
     older = page[0].id if page else None  # the messages before this page, when asked for
