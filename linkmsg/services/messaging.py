@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload, noload
@@ -352,13 +352,35 @@ def inbox(
     list holds its threads wherever they are. Threads hidden by a block are left out.
     Returns (rows, cursor for the next page or None).
     """
+    query = _inbox_query(
+        unread_only, inmail_only, archived, label_id is not None, before is not None, limit
+    )
+    params = {"inbox_member": member_id}
+    if label_id is not None:
+        params["inbox_label"] = label_id
+    if before is not None:
+        params["inbox_before"] = before
+    found = db.session.execute(query, params).all()
+    cursor = found[limit - 1].ThreadMember.last_message_id if len(found) > limit else None
+    return _rows(found[:limit]), cursor
+
+
+@cache
+def _inbox_query(
+    unread_only: bool, inmail_only: bool, archived: bool, by_label: bool, paged: bool, limit: int
+):
+    """One kind of inbox page as a statement with bound parameters, built once: the
+    statement's cache key is worked out on its first execution only (SQLAlchemy keeps it
+    on the statement object), which per request had cost more than running it."""
+    member_id = db.bindparam("inbox_member", type_=db.Integer)
     query = (
         _row_query()
         .where(ThreadMember.member_id == member_id, not_hidden(member_id))
         .order_by(ThreadMember.last_message_id.desc())
         .limit(limit + 1)
     )
-    if label_id is not None:
+    if by_label:
+        label_id = db.bindparam("inbox_label", type_=db.Integer)
         query = query.where(
             ThreadMember.thread_id.in_(
                 db.select(ThreadLabel.thread_id).where(ThreadLabel.label_id == label_id)
@@ -370,11 +392,11 @@ def inbox(
         query = query.where(_UNREAD)
     if inmail_only:
         query = query.where(Thread.kind == THREAD_INMAIL)
-    if before is not None:
-        query = query.where(ThreadMember.last_message_id < before)
-    found = db.session.execute(query).all()
-    cursor = found[limit - 1].ThreadMember.last_message_id if len(found) > limit else None
-    return _rows(found[:limit]), cursor
+    if paged:
+        query = query.where(
+            ThreadMember.last_message_id < db.bindparam("inbox_before", type_=db.Integer)
+        )
+    return query
 
 
 # The row's last message, and in a group who sent it and whom a system line is about.
@@ -672,7 +694,7 @@ def messages(
     In a group (`kind`), only what `reader_id` may read: the stretches they were in it.
     `and_before`: the message `before` too, as `before_message` (see MessagePage).
     """
-    base = _message_query(thread_id, kind, reader_id)
+    base = (_plain(kind), {"page_thread": thread_id, "page_reader": reader_id})
     if at is not None:
         older = _older_than(base, at + 1, AT_CONTEXT)
         newer = _newer_than(base, at, limit - len(older.messages))
@@ -691,13 +713,27 @@ def messages(
 AT_CONTEXT = 6  # a message opened from a search result, and the ones just before it
 
 
-def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
+def _plain(kind: str | None) -> str | None:
+    """The kinds of thread whose pages differ: groups, threads without InMail, others."""
+    return kind if kind in (THREAD_ORDINARY, THREAD_GROUP) else None
+
+
+# A page's statements are built once per kind of page, over these bound parameters:
+# SQLAlchemy keeps a statement's cache key on the statement object, which building the
+# select on every request had worked out (and paid for) every time.
+_THREAD = db.bindparam("page_thread", type_=db.Integer)
+_READER = db.bindparam("page_reader", type_=db.Integer)
+_CURSOR = db.bindparam("page_cursor", type_=db.Integer)
+
+
+@cache
+def _message_query(kind: str | None):
     """Messages of a thread with their files, joined in (one statement); ordinary threads
     and groups have no InMail to load with them, and a group shows only what the reader
     may read."""
     query = (
         db.select(Message)
-        .where(Message.thread_id == thread_id)
+        .where(Message.thread_id == _THREAD)
         .options(joinedload(Message.attachments))
     )
     if kind in (THREAD_ORDINARY, THREAD_GROUP):
@@ -710,11 +746,11 @@ def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
         sender, subject = aliased(Member), aliased(Member)
         blocked = (
             db.select(Block.blocker_id)
-            .where(Block.blocker_id == reader_id, Block.blocked_id == Message.sender_id)
+            .where(Block.blocker_id == _READER, Block.blocked_id == Message.sender_id)
             .exists()
         )
         query = (
-            query.where(threads.visible_to(reader_id))
+            query.where(threads.visible_to(_READER))
             .add_columns(sender, subject, blocked)
             .outerjoin(sender, sender.id == Message.sender_id)
             .outerjoin(subject, subject.id == Message.subject_id)
@@ -722,9 +758,22 @@ def _message_query(thread_id: int, kind: str | None, reader_id: int | None):
     return query
 
 
-def _read(query) -> tuple[list[Message], groups.Cast | None]:
+@lru_cache(maxsize=64)
+def _older_statement(kind: str | None, limit: int, cursor: bool, and_before: bool):
+    query = _message_query(kind).order_by(Message.id.desc()).limit(limit + 1 + and_before)
+    if cursor:
+        query = query.where(Message.id <= _CURSOR if and_before else Message.id < _CURSOR)
+    return query
+
+
+@lru_cache(maxsize=64)
+def _newer_statement(kind: str | None, limit: int):
+    return _message_query(kind).where(Message.id > _CURSOR).order_by(Message.id).limit(limit + 1)
+
+
+def _read(query, params: dict) -> tuple[list[Message], groups.Cast | None]:
     """The messages of a `_message_query`, and their cast when it is a group's."""
-    rows = db.session.execute(query).unique().all()
+    rows = db.session.execute(query, params).unique().all()
     if not rows or len(rows[0]) == 1:
         return [row[0] for row in rows], None
     people, blocked = {}, set()
@@ -738,10 +787,9 @@ def _read(query) -> tuple[list[Message], groups.Cast | None]:
 
 
 def _older_than(base, before: int | None, limit: int, *, and_before: bool = False) -> MessagePage:
-    query = base.order_by(Message.id.desc()).limit(limit + 1 + and_before)
-    if before is not None:
-        query = query.where(Message.id <= before if and_before else Message.id < before)
-    rows, cast = _read(query)
+    kind, params = base
+    query = _older_statement(kind, limit, before is not None, and_before)
+    rows, cast = _read(query, params | {"page_cursor": before})
     first = None
     if and_before:
         first = rows.pop(0) if rows and rows[0].id == before else None
@@ -753,7 +801,8 @@ def _older_than(base, before: int | None, limit: int, *, and_before: bool = Fals
 
 
 def _newer_than(base, after: int, limit: int) -> MessagePage:
-    rows, cast = _read(base.where(Message.id > after).order_by(Message.id).limit(limit + 1))
+    kind, params = base
+    rows, cast = _read(_newer_statement(kind, limit), params | {"page_cursor": after})
     more = len(rows) > limit
     page = rows[:limit]
     older = page[0].id if page else None  # the messages before this page, when asked for
