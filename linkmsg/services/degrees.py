@@ -110,26 +110,7 @@ def degree_column(viewer_id: int, member_id):
     1, 2, 3 or NULL, by the same three steps as `_DEGREE_SQL`, for a short list of
     members read with their degrees in one statement (a group's header). The member
     themselves come out as 2nd: leave them out."""
-    x, y, m = (aliased(Connection) for _ in range(3))
-    first = (
-        db.select(Connection.member_id)
-        .where(Connection.member_id == viewer_id, Connection.other_id == member_id)
-        .exists()
-    )
-    second = (
-        db.select(x.member_id)
-        .join(y, (y.member_id == x.other_id) & (y.other_id == member_id))
-        .where(x.member_id == viewer_id)
-        .exists()
-    )
-    third = (
-        db.select(x.member_id)
-        .join(m, m.member_id == x.other_id)
-        .join(y, (y.member_id == member_id) & (y.other_id == m.other_id))
-        .where(x.member_id == viewer_id)
-        .exists()
-    )
-    return case((first, FIRST), (second, SECOND), (third, THIRD), else_=None)
+    return func.nullif(degree_expression(viewer_id, member_id), 0)
 
 
 def degree_label(value: int | None) -> str:
