@@ -10,7 +10,7 @@ goes through a cursor; PostgreSQL's BEGIN does not).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask
@@ -22,13 +22,15 @@ TRANSACTION_CONTROL = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)
 
 
 @contextmanager
-def counted(app: Flask) -> Iterator[list[str]]:
-    """The statements asked of `app`'s engine inside the block, one line each."""
-    seen: list[str] = []
+def counted(app: Flask, shape: Callable[[str], object] | None = None) -> Iterator[list]:
+    """The statements asked of `app`'s engine inside the block, one line each (or what
+    `shape` makes of each line); an executemany is one, as it is one round trip."""
+    seen: list = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
         if not TRANSACTION_CONTROL.match(statement):
-            seen.append(" ".join(statement.split()))
+            line = " ".join(statement.split())
+            seen.append(shape(line) if shape else line)
 
     with app.app_context():
         engine = db.engine

@@ -6,36 +6,28 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from flask import current_app
 
 from linkmsg.extensions import db
 from linkmsg.models import Event, Member, Outbox
 from linkmsg.services import events, messaging
+from linkmsg.statements import counted
 
 from .factories import connect, make_member
 
 INSERT_INTO = re.compile(r"\bINSERT\s+INTO\s+\"?(\w+)\"?", re.IGNORECASE)
 
 
-@contextmanager
 def statements():
     """The statements the engine sends meanwhile, as (tables its INSERTs go to, SQL) (one
     statement may insert into several tables: on PostgreSQL the event numbers and rows go
     together); an executemany is one statement, as it is one round trip for the driver."""
-    seen: list[tuple[tuple[str, ...], str]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append((tuple(t.lower() for t in INSERT_INTO.findall(statement)), statement))
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return counted(
+        current_app._get_current_object(),
+        lambda sql: (tuple(t.lower() for t in INSERT_INTO.findall(sql)), sql),
+    )
 
 
 def group_of(creator, size: int, name: str) -> int:
