@@ -42,6 +42,8 @@ class _Batch:
     casts: dict[int, groups.Cast] = field(default_factory=dict)
     # A group message as it shows in the thread, rendered once per way of seeing it.
     appended: dict[tuple, Markup] = field(default_factory=dict)
+    # A group's thread row, by everything it is rendered from (`_row_inputs`).
+    row_html: dict[tuple, str] = field(default_factory=dict)
 
     def cast(self, member_id: int, message: Message) -> groups.Cast:
         """Who a group message is from, for a member it went to: the same for all of
@@ -218,14 +220,54 @@ def _message(member: Member, event: Event) -> str:
 def _rows_html(member: Member, row: messaging.InboxRow | None) -> dict:
     """The thread's row for the main list, and its copy for the filed lists (archived,
     a label's list) as an out-of-band swap: rendered once, the copy renamed — the row is
-    most of the cost of a live event, paid for each member of a group."""
+    most of the cost of a live event, paid for each member of a group, unless another
+    member's row in the batch reads the same (`_row_inputs`)."""
     if row is None:
         return {}
-    html = str(render_for(member, "messaging/_thread_row.html", row=row))
+    found = _batched()
+    key = _row_inputs(member, row) if (row.membership.thread_id, member.id) in found.rows else None
+    html = found.row_html.get(key) if key is not None else None
+    if html is None:
+        html = str(render_for(member, "messaging/_thread_row.html", row=row))
+        if key is not None:
+            found.row_html[key] = html
     thread_id = row.membership.thread_id
     listed = f'id="thread-row-{thread_id}"'
     filed = f'id="filed-row-{thread_id}" hx-swap-oob="outerHTML"'
     return {"row_html": Markup(html), "filed_row_html": Markup(html.replace(listed, filed, 1))}
+
+
+def _row_inputs(member: Member, row: messaging.InboxRow) -> tuple:
+    """Everything `messaging/_thread_row.html` reads, as a live piece renders it (no
+    `here`, `shown`, `oob` or open thread; the same moment for the whole batch): two
+    members whose rows agree on all of it get the same HTML. A field the row template
+    starts to read must be added here; `tests/test_live_row.py` compares every member's
+    live row with their own inbox page's."""
+    tm, last, group = row.membership, row.last, row.group
+
+    def person(who):
+        return None if who is None else (who.id, who.name, who.handle, who.avatar_key)
+
+    return (
+        tm.thread_id,
+        tm.archived,
+        tm.muted,
+        row.unread,
+        row.kind,
+        last,  # a frozen dataclass: every field of the preview
+        last.sender_id == member.id,  # "You: "
+        tuple((label.id, label.name) for label in row.labels),
+        (person(row.other), row.other.headline) if row.other is not None else None,
+        None
+        if group is None
+        else (
+            group.name,
+            tuple(person(m) for m in group.members),
+            person(group.last_sender),
+            group.collapsed,
+            group.line,
+        ),
+    )
 
 
 def _inmail_answered(member: Member, event: Event) -> str:

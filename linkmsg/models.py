@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask_login import UserMixin
@@ -35,7 +36,34 @@ ROLE_MEMBER = "member"
 ROLE_ADMIN = "admin"
 
 
-class Member(UserMixin, db.Model):
+class Drawn:
+    """What an avatar is drawn from (`partials/_avatar.html`): a member's id, name,
+    handle and uploaded picture, if any (`id`, `name`, `handle`, `avatar_key`)."""
+
+    @property
+    def initials(self) -> str:
+        parts = [p for p in self.name.split() if p[:1].isalnum()]
+        letters = "".join(p[0] for p in parts[:1] + parts[1:][-1:])
+        return (letters or self.handle[:1]).upper()
+
+    @property
+    def avatar_hue(self) -> int:
+        # A stable colour per member, spread around the wheel.
+        return (self.id or 0) * 137 % 360
+
+
+@dataclass(frozen=True)
+class Face(Drawn):
+    """A member as a list shows them beside others (a group's stacked avatars): these
+    four columns, read without the whole member row."""
+
+    id: int
+    name: str
+    handle: str
+    avatar_key: str | None
+
+
+class Member(Drawn, UserMixin, db.Model):
     __tablename__ = "member"
     __table_args__ = (
         CheckConstraint("plan IN ('free', 'premium')", name="plan_known"),
@@ -90,17 +118,6 @@ class Member(UserMixin, db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == ROLE_ADMIN
-
-    @property
-    def initials(self) -> str:
-        parts = [p for p in self.name.split() if p[:1].isalnum()]
-        letters = "".join(p[0] for p in parts[:1] + parts[1:][-1:])
-        return (letters or self.handle[:1]).upper()
-
-    @property
-    def avatar_hue(self) -> int:
-        # A stable colour per member, spread around the wheel.
-        return (self.id or 0) * 137 % 360
 
     def __repr__(self) -> str:
         return f"<Member {self.handle}>"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import Flask, current_app, g, has_request_context, request, url_for
+from flask import Flask, current_app, g, has_app_context, has_request_context, request, url_for
 from flask_login import current_user
 
 from .models import utcnow
@@ -215,8 +215,18 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
 
 
 def _avatar_macro(app: Flask):
+    """`avatar(member, size)` for templates: the macro of `partials/_avatar.html`, its
+    HTML kept for the rest of the request by everything it is drawn from (a list of
+    group rows, or a live event to 50 members, draws the same few faces again and
+    again; the macro call was a third of a thread row's render)."""
+
     def avatar(member, size: int = 48):
-        return app.jinja_env.get_template("partials/_avatar.html").module.avatar(member, size)
+        key = (member.id, member.name, member.handle, member.avatar_key, size)
+        drawn = g.setdefault("avatars", {}) if has_app_context() else {}
+        if key not in drawn:
+            macro = app.jinja_env.get_template("partials/_avatar.html").module.avatar
+            drawn[key] = macro(member, size)
+        return drawn[key]
 
     return avatar
 

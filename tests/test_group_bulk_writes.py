@@ -12,7 +12,7 @@ from flask import current_app
 
 from linkmsg.extensions import db
 from linkmsg.models import Event, Member, Outbox
-from linkmsg.services import events, messaging
+from linkmsg.services import blocking, events, messaging
 from linkmsg.statements import counted
 
 from .factories import connect, make_member
@@ -129,6 +129,11 @@ def test_the_badges_of_many_members_are_read_in_one_statement_each_their_own(ctx
     messaging.start(get(ava), get(ben), "One for Ben")
     messaging.start(get(cy), get(ben), "Another for Ben")
     messaging.start(get(ava), get(cy), "One for Cy")
+    # Blocks between others are not the members' own: Eve blocking Ava (and being
+    # blocked by Cy) hides nothing from Ben, whose thread with Ava stays counted.
+    eve = make_member("Eve")
+    blocking.block(eve.id, ava.id)
+    blocking.block(cy.id, eve.id)
     members = [get(m) for m in (ava, ben, cy, dee)]
     alone = {m.id: nav_counts(m) for m in members}
     assert [alone[m.id]["unread"] for m in members] == [0, 2, 1, 0]

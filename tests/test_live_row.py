@@ -71,3 +71,39 @@ def test_each_members_live_row_is_the_row_of_their_inbox_page(app):
     assert rows[ben.id].find(attrs={"data-testid": "thread-label"}).get_text() == "Work"
     assert rows[cy.id]["data-muted"] == "1"
     assert rows[ava.id]["data-unread"] == "0" and rows[ben.id]["data-unread"] != "0"
+
+
+def test_live_rows_of_an_unnamed_group_with_rows_alike_are_each_members_own(app):
+    # An unnamed group is named after its first members but the reader ("Ben Bell, Cy
+    # Cole and 3 others"), read once for all the rows of a live event; members whose
+    # rows read alike share one render. Each must still be their own page's row: the
+    # first names leave out the reader, a muted row stays muted, a reader who
+    # read nothing counts everything.
+    from .factories import connect, make_member
+
+    with app.app_context():
+        ava, ben, cy, dee = (
+            make_member(n) for n in ("Ava Ames", "Ben Bell", "Cy Cole", "Dee Diaz")
+        )
+        eve, fay = make_member("Eve Eng"), make_member("Fay Fox")
+        people = (ben, cy, dee, eve, fay)
+        for other in people:
+            connect(ava, other)
+        thread_id = messaging.start_group(
+            db.session.get(Member, ava.id), [p.id for p in people], None, "Kick-off"
+        ).thread_id
+        # Eve alone has not read the kick-off. Dee, Eve and Fay see the same name: their
+        # rows differ only in Dee's mute and Eve's unread count.
+        for reader in (ben, cy, dee, fay):
+            messaging.mark_read(reader.id, thread_id, 10**9)
+        organise.set_muted(dee.id, thread_id, True)
+    rows = live_rows(app, ava.id, thread_id, "Agenda for Thursday")
+    for member in (ava, *people):
+        assert comparable(rows[member.id]) == comparable(page_row(app, member, thread_id)), (
+            member.name
+        )
+    names = {m.id: rows[m.id].find(attrs={"data-testid": "thread-name"}).get_text() for m in people}
+    assert names[ben.id] == "Ava Ames, Cy Cole and 3 others"
+    assert names[eve.id] == "Ava Ames, Ben Bell and 3 others"
+    assert rows[dee.id]["data-muted"] == "1" and rows[fay.id]["data-muted"] == "0"
+    assert rows[fay.id]["data-unread"] == "1" and int(rows[eve.id]["data-unread"]) > 1

@@ -121,6 +121,10 @@ class MemoryBroker:
         for subscription in subscribers:
             subscription.offer(message)
 
+    def publish_many(self, items: list[tuple[str, Message]]) -> None:
+        for channel, message in items:
+            self.publish(channel, message)
+
     def subscriber_count(self, channel: str) -> int:
         with self.lock:
             return len(self.channels.get(channel, ()))
@@ -350,6 +354,14 @@ class RedisBroker:
 
     def publish(self, channel: str, message: Message) -> None:
         self.client.publish(channel, json.dumps(message.to_dict()))
+
+    def publish_many(self, items: list[tuple[str, Message]]) -> None:
+        """Several messages in one round trip (a pipeline, not a transaction): a message
+        to a group is an event for each member."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for channel, message in items:
+                pipe.publish(channel, json.dumps(message.to_dict()))
+            pipe.execute()
 
     def subscriber_count(self, channel: str) -> int:
         """Subscribed connections in Redis: at most one per process, whatever its streams."""

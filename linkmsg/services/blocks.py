@@ -73,11 +73,18 @@ def has_blocked_sql(blocker_id, blocked_id):
 
 
 def hidden_member_ids_query(member_id: int):
-    """A subquery of the members hidden from `member_id` by a block, either way."""
+    """A subquery of the members hidden from `member_id` by a block, either way.
+
+    `member_id` may be a column of an enclosing statement (the badges of many members):
+    a SELECT inside a UNION is not correlated on its own, and would take that column's
+    table as a FROM of its own — every block between anyone then hid the thread."""
     return (
         db.select(Block.blocked_id)
         .where(Block.blocker_id == member_id)
-        .union(db.select(Block.blocker_id).where(Block.blocked_id == member_id))
+        .correlate_except(Block)
+        .union(
+            db.select(Block.blocker_id).where(Block.blocked_id == member_id).correlate_except(Block)
+        )
     )
 
 

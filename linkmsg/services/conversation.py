@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from ..extensions import db
-from ..models import Message, utcnow
+from ..models import SYSTEM_KINDS, Message, utcnow
 
 GROUP_WINDOW = timedelta(minutes=5)
 
@@ -43,7 +43,7 @@ def day_label(day: date, today: date | None = None) -> str:
     return day.strftime("%B %-d, %Y")
 
 
-def place(message: Message, previous: Message | None) -> Placed:
+def place(message: Message, previous: Message | _Before | None) -> Placed:
     """Where `message` goes after `previous` (None: the first one shown)."""
     day = message.created_at.date()
     if previous is None or previous.created_at.date() != day:
@@ -67,15 +67,29 @@ def laid_out(messages: Sequence[Message]) -> list[Placed]:
     return placed
 
 
+@dataclass(frozen=True)
+class _Before:
+    """What placing a message reads of the one before it."""
+
+    sender_id: int
+    created_at: datetime
+    kind: str
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind in SYSTEM_KINDS
+
+
 def place_appended(message: Message) -> Placed:
-    """A message added to the end of an open thread: placed after the one before it."""
-    previous = db.session.scalars(
-        db.select(Message)
+    """A message added to the end of an open thread: placed after the one before it
+    (of which three columns are read, not the message with its files and InMail)."""
+    previous = db.session.execute(
+        db.select(Message.sender_id, Message.created_at, Message.kind)
         .where(Message.thread_id == message.thread_id, Message.id < message.id)
         .order_by(Message.id.desc())
         .limit(1)
     ).first()
-    return place(message, previous)
+    return place(message, _Before(*previous) if previous is not None else None)
 
 
 def rejoined(

@@ -23,6 +23,7 @@ from ..models import (
     THREAD_ORDINARY,
     Attachment,
     Block,
+    Face,
     GroupSpan,
     Label,
     Member,
@@ -309,7 +310,7 @@ class GroupRow:
 
     name: str  # its name, or "Ava, Ben and 3 others"
     # The first few of its current members but the owner, by name (stacked): each with
-    # its id, name, handle and avatar only.
+    # its id, name, handle and avatar only (`Face`).
     members: tuple
     last_sender: Member | None  # for the preview: "Ben: ..."
     collapsed: bool  # the last message is from someone the owner blocked
@@ -406,13 +407,21 @@ _SUBJECT = aliased(Member, name="last_subject")
 
 
 @cache
-def _row_query():
+def _row_query(one_thread: bool = False):
     """Inbox rows, whoever's they are (each side names its owner): the owner's side, the
     other member (None in a group), the thread, and as columns everything else a row
     shows — so that a page of rows, or one thread's row for every member of a group, is
     one statement. Built once: a select is immutable, and building this one (its
-    aliases, its subqueries) costs more than running it."""
+    aliases, its subqueries) costs more than running it.
+
+    `one_thread`: the rows of the thread bound as `ROW_THREAD`, for several of its
+    members (a live event to a group). A group's first members and their number are then
+    read once for all the rows, not once per row; `_rows` leaves each owner out."""
     in_group = Thread.kind == THREAD_GROUP
+    if one_thread:
+        cast = (_thread_members().label("members"), _thread_member_count().label("member_count"))
+    else:
+        cast = (_other_members().label("members"), _other_member_count().label("member_count"))
     return (
         db.select(
             ThreadMember,
@@ -434,8 +443,7 @@ def _row_query():
                 blocks.has_blocked_sql(ThreadMember.member_id, _LAST.sender_id),
             ).label("collapsed"),
             _own_labels().label("labels"),
-            _other_members().label("members"),
-            _other_member_count().label("member_count"),
+            *cast,
         )
         .outerjoin(Member, Member.id == ThreadMember.other_id)
         .join(_LAST, _LAST.id == ThreadMember.last_message_id)
@@ -512,17 +520,22 @@ def _other_members():
     side, where = _current_others()
     person = aliased(Member, name="group_member")
     return json_rows(
-        db.select(
-            person.id.label("id"),
-            person.name.label("name"),
-            person.handle.label("handle"),
-            person.avatar_key.label("avatar_key"),
-        )
+        db.select(*_face_of(person))
         .join(side, side.member_id == person.id)
         .where(*where)
         .correlate(ThreadMember)
         .limit(groups.NAMED_MEMBERS),
         order_by=(person.name, person.id),
+    )
+
+
+def _face_of(person) -> tuple:
+    """The columns of a `Face` (what a row's stacked avatars are drawn from)."""
+    return (
+        person.id.label("id"),
+        person.name.label("name"),
+        person.handle.label("handle"),
+        person.avatar_key.label("avatar_key"),
     )
 
 
@@ -537,6 +550,35 @@ def _other_member_count():
     )
 
 
+ROW_THREAD = "row_thread_id"  # the thread of `_row_query(one_thread=True)`
+
+
+def _thread_members():
+    """The first current members of the thread `ROW_THREAD` by name, one more than a row
+    names (the row's owner may be among them): read once, whatever the rows."""
+    person = aliased(Member, name="group_member")
+    side = aliased(ThreadMember, name="current_side")
+    return json_rows(
+        db.select(*_face_of(person))
+        .join(side, side.member_id == person.id)
+        .where(side.thread_id == db.bindparam(ROW_THREAD, type_=db.Integer), side.active.is_(True))
+        .correlate()
+        .limit(groups.NAMED_MEMBERS + 1),
+        order_by=(person.name, person.id),
+    )
+
+
+def _thread_member_count():
+    side = aliased(ThreadMember, name="current_side")
+    return (
+        db.select(db.func.count())
+        .select_from(side)
+        .where(side.thread_id == db.bindparam(ROW_THREAD, type_=db.Integer), side.active.is_(True))
+        .correlate()
+        .scalar_subquery()
+    )
+
+
 def not_hidden(member_id: int):
     """SQL over ThreadMember: not a one-to-one thread hidden by a block (a block never
     hides a group)."""
@@ -546,8 +588,9 @@ def not_hidden(member_id: int):
     )
 
 
-def _rows(found) -> list[InboxRow]:
-    """Inbox rows from `_row_query` results: no further statement."""
+def _rows(found, *, one_thread: bool = False) -> list[InboxRow]:
+    """Inbox rows from `_row_query` results (`one_thread` as it was built with): no
+    further statement."""
     rows = []
     for found_row in found:
         tm, thread = found_row.ThreadMember, found_row.Thread
@@ -569,9 +612,13 @@ def _rows(found) -> list[InboxRow]:
         if thread.is_group:
             sender, subject = found_row.last_sender, found_row.last_subject
             people = {person.id: person for person in (sender, subject) if person is not None}
-            members = tuple(Member(**person) for person in found_row.members)
+            first, others = found_row.members, found_row.member_count
+            if one_thread:  # the thread's first members and their number: but the owner
+                first = [p for p in first if p["id"] != owner][: groups.NAMED_MEMBERS]
+                others -= 1 if tm.active else 0
+            members = tuple(Face(p["id"], p["name"], p["handle"], p["avatar_key"]) for p in first)
             group = GroupRow(
-                groups.name_from(thread.name, [m.name for m in members], found_row.member_count),
+                groups.name_from(thread.name, [m.name for m in members], others),
                 members,
                 sender,
                 bool(found_row.collapsed),
@@ -613,11 +660,17 @@ def inbox_rows_for(thread_id: int, member_ids: Sequence[int]) -> dict[int, Inbox
     if not member_ids:
         return {}
     found = db.session.execute(
-        _row_query().where(
-            ThreadMember.thread_id == thread_id, ThreadMember.member_id.in_(member_ids)
-        )
+        _one_thread_rows(), {ROW_THREAD: thread_id, "row_members": list(member_ids)}
     ).all()
-    return {row.membership.member_id: row for row in _rows(found)}
+    return {row.membership.member_id: row for row in _rows(found, one_thread=True)}
+
+
+@cache
+def _one_thread_rows():
+    return _row_query(one_thread=True).where(
+        ThreadMember.thread_id == db.bindparam(ROW_THREAD, type_=db.Integer),
+        ThreadMember.member_id.in_(db.bindparam("row_members", expanding=True)),
+    )
 
 
 def labels_for_threads(member_id: int, thread_ids: list[int]) -> dict[int, list[Label]]:
