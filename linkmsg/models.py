@@ -37,7 +37,7 @@ ROLE_ADMIN = "admin"
 
 
 class Drawn:
-    """What an avatar is drawn from (`partials/_avatar.html`): a member's id, name,
+    """What an avatar is drawn from (`templating.avatar`): a member's id, name,
     handle and uploaded picture, if any (`id`, `name`, `handle`, `avatar_key`)."""
 
     @property

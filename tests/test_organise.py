@@ -101,15 +101,25 @@ def test_unarchive_brings_a_thread_back_and_archive_is_private(app, browser, tri
     assert bob_thread in rows(bobs.get("/messaging"))
 
 
+def pressed(button) -> tuple[str, dict]:
+    """What a browser (or htmx) posts when `button` is pressed: to its `formaction` or its
+    form's action, the form's hidden fields (but the token) and the button's own value."""
+    form = button.find_parent("form")
+    fields = {i["name"]: i["value"] for i in form.find_all("input") if i["name"] != "csrf_token"}
+    if button.get("name"):
+        fields[button["name"]] = button["value"]
+    return button.get("formaction") or form["action"], fields
+
+
 def test_archive_from_a_row_with_htmx_removes_the_row_in_place(app, browser, trio):
     ann, _, _, bob_thread, _ = trio
     browser.login(ann)
     inbox = browser.get("/messaging")
-    form = rows(inbox)[bob_thread].find("button", attrs={"data-testid": "archive-button"})
-    form = form.find_parent("form")
-    assert form["hx-post"] == f"/messaging/t/{bob_thread}/archive"
-    fields = {i["name"]: i["value"] for i in form.find_all("input") if i["name"] != "csrf_token"}
-    response = browser.post(form["hx-post"], fields, htmx=True)
+    button = rows(inbox)[bob_thread].find("button", attrs={"data-testid": "archive-button"})
+    action, fields = pressed(button)
+    assert action == f"/messaging/t/{bob_thread}/archive"
+    assert button.find_parent("form")["hx-post"] == action
+    response = browser.post(action, fields, htmx=True)
     assert response.status_code == 200 and is_fragment(response)
     page = soup(response)
     assert not page.find(attrs={"data-testid": "thread-row"})  # gone from the main list
@@ -124,19 +134,39 @@ def test_archive_from_a_row_with_htmx_removes_the_row_in_place(app, browser, tri
     back = browser.post(undo["action"], undo_fields)
     assert back.status_code == 303 and back.headers["Location"] == "/messaging"
     assert bob_thread in rows(browser.get("/messaging"))
-    browser.post(form["hx-post"], fields, htmx=True)  # archived again for what follows
+    browser.post(action, fields, htmx=True)  # archived again for what follows
     assert "archived" in page.find(id="flashes").get_text()  # shown, and announced
     # From the Archived list, "Move to inbox" removes it there too.
     archived = browser.get("/messaging?filter=archived", htmx=True)
     assert is_fragment(archived)
     button = rows(archived)[bob_thread].find("button", attrs={"data-testid": "unarchive-button"})
-    form = button.find_parent("form")
-    fields = {i["name"]: i["value"] for i in form.find_all("input") if i["name"] != "csrf_token"}
-    assert fields["list"] == "archived"
-    response = browser.post(form["hx-post"], fields, htmx=True)
+    action, fields = pressed(button)
+    assert fields["list"] == "archived" and fields["archived"] == "0"
+    response = browser.post(action, fields, htmx=True)
     assert not soup(response).find(attrs={"data-testid": "thread-row"})
     assert soup(response).find(id=f"filed-row-{bob_thread}")["hx-swap-oob"] == "delete"
     assert side(app, ann, bob_thread).archived is False
+
+
+def test_each_button_of_a_rows_menu_does_its_own_action(app, browser, trio):
+    # The row's actions are one form; each button posts to its own action with its own
+    # value, with JavaScript (htmx follows `formaction`) and without.
+    ann, _, _, bob_thread, _ = trio
+    browser.login(ann)
+    browser.get(f"/messaging/t/{bob_thread}")  # read: "Mark unread" is offered
+
+    def press(testid, htmx):
+        row = rows(browser.get("/messaging"))[bob_thread]
+        action, fields = pressed(row.find("button", attrs={"data-testid": testid}))
+        response = browser.post(action, fields, htmx=htmx)
+        assert response.status_code == (200 if htmx else 303), testid
+        return side(app, ann, bob_thread)
+
+    assert press("mute-button", htmx=True).muted is True
+    assert press("unmute-button", htmx=False).muted is False
+    after = press("mark-unread-button", htmx=False)
+    assert after.last_read_message_id < after.last_message_id and after.muted is False
+    assert press("archive-button", htmx=False).archived is True
 
 
 # ---------------------------------------------------------------- mute
