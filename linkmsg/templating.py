@@ -7,7 +7,7 @@ from datetime import datetime
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request, url_for
 from flask_login import current_user
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .models import utcnow
 from .text import short_duration
@@ -215,34 +215,32 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
     return moment.strftime("%b %-d, %Y")
 
 
-# An uploaded avatar, or initials drawn in SVG on a colour of the member's own. Written
-# here rather than as a macro: a page draws one per row and per run of messages, and a
-# Jinja macro call cost ten times the formatting. `Markup.format` escapes every value.
-_PICTURE = Markup(
-    '<img class="avatar" src="{src}" width="{size}" height="{size}" alt="{name}"'
-    ' data-testid="avatar">'
-)
-_INITIALS = Markup(
-    '<svg class="avatar" width="{size}" height="{size}" viewBox="0 0 48 48" role="img"'
-    ' aria-label="{name}" data-testid="avatar"><circle cx="24" cy="24" r="24"'
-    ' fill="hsl({hue} 45% 40%)"/><text x="24" y="24" dy=".35em" text-anchor="middle"'
-    ' font-size="18" font-family="system-ui, sans-serif" fill="#fff">{initials}</text></svg>'
-)
-
-
 def avatar(member, size: int = 48) -> Markup:
-    """`avatar(member, size)` for templates (a `models.Drawn`), its HTML kept for the rest
-    of the request by everything it is drawn from: a list of group rows, or a live event
-    to 50 members, draws the same few faces again and again."""
-    key = (member.id, member.name, member.handle, member.avatar_key, int(size))
+    """An uploaded avatar, or initials drawn in SVG on a colour of the member's own, for
+    templates (`member` a `models.Drawn`). Written here rather than as a macro: a page
+    draws one per row and per run of messages, and a macro call cost ten times this.
+    Every value is escaped; the HTML is kept for the rest of the request by everything it
+    is drawn from (a live event to a group of 50 draws the same few faces again and
+    again)."""
+    size = int(size)
+    key = (member.id, member.name, member.handle, member.avatar_key, size)
     drawn = g.setdefault("avatars", {}) if has_app_context() else {}
     if key not in drawn:
+        name = escape(member.name)
         if member.avatar_key:
-            src = url_for("profiles.avatar", handle=member.handle)
-            drawn[key] = _PICTURE.format(src=src, size=int(size), name=member.name)
+            src = escape(url_for("profiles.avatar", handle=member.handle))
+            drawn[key] = Markup(
+                f'<img class="avatar" src="{src}" width="{size}" height="{size}" alt="{name}"'
+                ' data-testid="avatar">'
+            )
         else:
-            drawn[key] = _INITIALS.format(
-                size=int(size), name=member.name, hue=member.avatar_hue, initials=member.initials
+            drawn[key] = Markup(
+                f'<svg class="avatar" width="{size}" height="{size}" viewBox="0 0 48 48"'
+                f' role="img" aria-label="{name}" data-testid="avatar"><circle cx="24"'
+                f' cy="24" r="24" fill="hsl({int(member.avatar_hue)} 45% 40%)"/><text x="24"'
+                ' y="24" dy=".35em" text-anchor="middle" font-size="18"'
+                ' font-family="system-ui, sans-serif" fill="#fff">'
+                f"{escape(member.initials)}</text></svg>"
             )
     return drawn[key]
 
