@@ -245,23 +245,25 @@ def avatar(member, size: int = 48) -> Markup:
     return drawn[key]
 
 
-_STAND_IN = 987654321  # a thread id no URL holds otherwise
+_STAND_IN = 987654321  # an id no URL holds otherwise
 
 
-def thread_url(endpoint: str, thread_id: int, anchor: str | None = None) -> str:
-    """`url_for(endpoint, thread_id=thread_id, _anchor=anchor)` for a list of rows: built
-    once per request with a stand-in id, then each row's id put in its place (werkzeug's
-    build and Flask's defaults were a third of a thread row's render, at four URLs a
-    row). An id converter writes an id as its digits, so the URLs are the same."""
-    made = g.setdefault("thread_urls", {}) if has_app_context() else {}
-    key = (endpoint, anchor)
+def id_url(endpoint: str, anchor: str | None = None, **value: int) -> str:
+    """`url_for(endpoint, name=id, _anchor=anchor)` for URLs of one id (`thread_id=...`,
+    `message_id=...`) on a page of many rows or messages: built once per request with a
+    stand-in id, then each id put in its place (werkzeug's build and Flask's defaults were
+    a third of a thread row's render, at four URLs a row). An id converter writes an id as
+    its digits, so the URLs are the same."""
+    ((name, number),) = value.items()
+    made = g.setdefault("id_urls", {}) if has_app_context() else {}
+    key = (endpoint, name, anchor)
     parts = made.get(key)
     if parts is None:
-        parts = url_for(endpoint, thread_id=_STAND_IN, _anchor=anchor).split(str(_STAND_IN))
-        made[key] = parts
+        stand_in = url_for(endpoint, _anchor=anchor, **{name: _STAND_IN})
+        parts = made[key] = stand_in.split(str(_STAND_IN))
     if len(parts) != 2:
-        return url_for(endpoint, thread_id=thread_id, _anchor=anchor)
-    return f"{parts[0]}{int(thread_id)}{parts[1]}"
+        return url_for(endpoint, _anchor=anchor, **value)
+    return f"{parts[0]}{int(number)}{parts[1]}"
 
 
 def init_app(app: Flask) -> None:
@@ -285,7 +287,7 @@ def init_app(app: Flask) -> None:
     # The same for every page and every member, live pieces included (`live.render_for`
     # renders without the context processor below).
     app.jinja_env.globals["avatar"] = avatar
-    app.jinja_env.globals["thread_url"] = thread_url
+    app.jinja_env.globals["id_url"] = id_url
     app.jinja_env.globals["endpoints"] = app.view_functions
 
     @app.context_processor
