@@ -41,6 +41,7 @@ it up to `keepalive` seconds more, and a request in flight (a large upload) up t
 `graceful_timeout`, after which it is cut.
 """
 
+import gc
 import logging
 import os
 import signal
@@ -113,6 +114,10 @@ def post_worker_init(worker) -> None:
 
     signal.signal(signal.SIGTERM, handle_exit)
     signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it: requests go on
+    # The app is loaded: its modules, templates' code and mapped classes live as long as
+    # the worker. Out of the collector's generations, a full collection no longer walks
+    # them in the middle of a request.
+    gc.freeze()
 
 
 def pre_request(worker, req) -> None:
