@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask, abort, current_app, render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -69,10 +70,6 @@ def create_app(config: dict | type | None = None) -> Flask:
             "pool_size": app.config["DB_POOL_SIZE"],
             "max_overflow": app.config["DB_MAX_OVERFLOW"],
             "pool_timeout": app.config["DB_POOL_TIMEOUT"],
-            # Short statements only: PostgreSQL's JIT compiles a plan whose estimate
-            # crosses jit_above_cost (an empty table's guess can) for ~50 ms, where the
-            # statement itself runs in 2.
-            "connect_args": {"options": "-c jit=off"},
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
         }
     upload = app.config["UPLOAD_FOLDER"]
@@ -90,6 +87,9 @@ def create_app(config: dict | type | None = None) -> Flask:
     if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://", "redis+unix://")):
         app.config.setdefault("RATELIMIT_STORAGE_OPTIONS", redis_client_options(app.config))
     db.init_app(app)
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        with app.app_context():
+            sa_event.listen(db.engine, "connect", _without_jit)
     limiter.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
@@ -109,6 +109,16 @@ def create_app(config: dict | type | None = None) -> Flask:
 
         mail.start_thread(app)
     return app
+
+
+def _without_jit(connection, _record) -> None:
+    """Short statements only: PostgreSQL's JIT compiles a plan whose estimate crosses
+    jit_above_cost (an empty table's guess can) for ~50 ms, where the statement itself
+    runs in 2. Set on each new connection, whatever options its URL carries (and through a
+    pooler that refuses startup options)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    connection.commit()
 
 
 def _instance_secret(instance_path: str) -> str:

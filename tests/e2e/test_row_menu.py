@@ -31,9 +31,7 @@ def site(sqlite_template, tmp_path):
 def test_a_rows_menu_mutes_and_archives_its_own_conversation(
     chromium, site, browser_errors, js, device
 ):
-    context = browser_errors.watch(
-        logged_in_context(chromium, site, AVA, js=js, **DEVICES[device])
-    )
+    context = browser_errors.watch(logged_in_context(chromium, site, AVA, js=js, **DEVICES[device]))
     try:
         page = context.new_page()
         page.goto(site.url + "/messaging")
