@@ -79,7 +79,8 @@ def test_main_flows_leave_the_console_clean(live_server, chromium, browser_error
     # My Network: Alice accepts Cara's invitation in place.
     alice.goto(url + "/network")
     alice.get_by_role("button", name="Accept invitation from Cara Diaz").click()
-    expect(alice.get_by_test_id("connected").first).to_be_visible()
+    # (Bob is already in her connections: wait for Cara's own control to say so.)
+    expect(alice.locator(f"#connect-{cara_id}[data-state='connected']").first).to_be_visible()
     # A last live event after the accept, so its aftermath is watched too.
     with app.app_context():
         messaging.start(
