@@ -9,8 +9,8 @@ from flask import g
 
 from linkmsg import live
 from linkmsg.extensions import db
-from linkmsg.models import Event, Member
-from linkmsg.services import events, messaging, organise
+from linkmsg.models import Event, Member, Message
+from linkmsg.services import events, groups, messaging, organise
 
 from .factories import Browser, launch_team
 
@@ -19,8 +19,19 @@ def live_rows(app, sender_id: int, thread_id: int, body: str) -> dict[int, Beaut
     """Send `body` and render its events as the sender's request publishes them: the
     thread row of each member's event (the row itself, not the swap removing its old
     place), by member id."""
+    return rows_after(
+        app, thread_id, lambda: messaging.reply(db.session.get(Member, sender_id), thread_id, body)
+    )
+
+
+def rows_after(app, thread_id: int, act) -> dict[int, BeautifulSoup]:
+    """Do `act()` (which adds a message to the thread) in a request and render its
+    events together, as that request publishes them: each member's thread row."""
     with app.test_request_context(base_url=app.config["PUBLIC_URL"]):
-        message_id = messaging.reply(db.session.get(Member, sender_id), thread_id, body).message.id
+        act()
+        message_id = db.session.scalar(
+            db.select(db.func.max(Message.id)).where(Message.thread_id == thread_id)
+        )
         g.pop("linkmsg_events", None)  # rendered here instead of published
         rows = db.session.scalars(
             db.select(Event).where(Event.kind == events.MESSAGE).order_by(Event.id)
@@ -107,3 +118,33 @@ def test_live_rows_of_an_unnamed_group_with_rows_alike_are_each_members_own(app)
     assert names[eve.id] == "Ava Ames, Ben Bell and 3 others"
     assert rows[dee.id]["data-muted"] == "1" and rows[fay.id]["data-muted"] == "0"
     assert rows[fay.id]["data-unread"] == "1" and int(rows[eve.id]["data-unread"]) > 1
+
+
+def test_the_live_row_of_a_member_who_leaves_is_the_row_of_their_own_page(app):
+    # The line of someone leaving goes to them too: their row no longer counts them
+    # among the current members (the group's first members and their number are read
+    # once for all rows, and each owner left out), and the others' rows no longer name
+    # or count them.
+    from .factories import connect, make_member
+
+    with app.app_context():
+        ava, ben, *others = (
+            make_member(n)
+            for n in ("Ava Ames", "Ben Bell", "Cy Cole", "Dee Diaz", "Eve Eng", "Fay Fox")
+        )
+        for other in (ben, *others):
+            connect(ava, other)
+        thread_id = messaging.start_group(
+            db.session.get(Member, ava.id), [ben.id, *(o.id for o in others)], None, "Kick-off"
+        ).thread_id
+    rows = rows_after(
+        app, thread_id, lambda: groups.leave(db.session.get(Member, ben.id), thread_id)
+    )
+    assert ben.id in rows, "the leaver's own event"
+    for member in (ava, ben, *others):
+        assert comparable(rows[member.id]) == comparable(page_row(app, member, thread_id)), (
+            member.name
+        )
+    name = lambda m: rows[m.id].find(attrs={"data-testid": "thread-name"}).get_text()  # noqa: E731
+    assert name(ben) == "Ava Ames, Cy Cole and 3 others"
+    assert name(others[0]) == "Ava Ames, Dee Diaz and 2 others"

@@ -553,15 +553,25 @@ def _other_member_count():
 ROW_THREAD = "row_thread_id"  # the thread of `_row_query(one_thread=True)`
 
 
+def _current_in_thread():
+    """The current members of the thread `ROW_THREAD`, the owner of a row among them
+    (`_current_others` without the owner, for one thread's rows)."""
+    side = aliased(ThreadMember, name="current_side")
+    return side, (
+        side.thread_id == db.bindparam(ROW_THREAD, type_=db.Integer),
+        side.active.is_(True),
+    )
+
+
 def _thread_members():
     """The first current members of the thread `ROW_THREAD` by name, one more than a row
     names (the row's owner may be among them): read once, whatever the rows."""
+    side, where = _current_in_thread()
     person = aliased(Member, name="group_member")
-    side = aliased(ThreadMember, name="current_side")
     return json_rows(
         db.select(*_face_of(person))
         .join(side, side.member_id == person.id)
-        .where(side.thread_id == db.bindparam(ROW_THREAD, type_=db.Integer), side.active.is_(True))
+        .where(*where)
         .correlate()
         .limit(groups.NAMED_MEMBERS + 1),
         order_by=(person.name, person.id),
@@ -569,14 +579,8 @@ def _thread_members():
 
 
 def _thread_member_count():
-    side = aliased(ThreadMember, name="current_side")
-    return (
-        db.select(db.func.count())
-        .select_from(side)
-        .where(side.thread_id == db.bindparam(ROW_THREAD, type_=db.Integer), side.active.is_(True))
-        .correlate()
-        .scalar_subquery()
-    )
+    side, where = _current_in_thread()
+    return db.select(db.func.count()).select_from(side).where(*where).correlate().scalar_subquery()
 
 
 def not_hidden(member_id: int):
@@ -616,7 +620,7 @@ def _rows(found, *, one_thread: bool = False) -> list[InboxRow]:
             if one_thread:  # the thread's first members and their number: but the owner
                 first = [p for p in first if p["id"] != owner][: groups.NAMED_MEMBERS]
                 others -= 1 if tm.active else 0
-            members = tuple(Face(p["id"], p["name"], p["handle"], p["avatar_key"]) for p in first)
+            members = tuple(Face(**person) for person in first)
             group = GroupRow(
                 groups.name_from(thread.name, [m.name for m in members], others),
                 members,
