@@ -65,3 +65,33 @@ def test_no_service_touches_the_request_or_renders_a_page():
         if (used := _web_names_used(path.read_text()))
     }
     assert offenders == {}
+
+
+def _bare_waits(source: str) -> list[int]:
+    """Lines where `wait_for_function` is given an expression rather than a function."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "wait_for_function"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and not node.args[0].value.lstrip().startswith(("() =>", "function"))
+        ):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_browser_waits_poll_a_function():
+    """Playwright evaluates an expression given to `wait_for_function` again on every
+    poll, with `eval`, which the app's Content-Security-Policy refuses: a wait that is not
+    true at once then fails with an EvalError. A function is evaluated once and called."""
+    assert _bare_waits('page.wait_for_function("window.htmx !== undefined")') == [1]
+    assert _bare_waits('page.wait_for_function("() => window.htmx")') == []
+    found = {
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in (ROOT / "tests" / "e2e").glob("*.py")
+        for line in _bare_waits(path.read_text())
+    }
+    assert not found, sorted(found)

@@ -10,7 +10,7 @@ def submit(page, button_name: str) -> None:
 def test_register_complete_profile_log_out_and_in(live_server, page):
     page.goto(live_server.url + "/")
     if page.js_enabled:
-        page.wait_for_function("window.htmx !== undefined")
+        page.wait_for_function("() => window.htmx !== undefined")
         page.evaluate("window.__samePage = true")
     page.get_by_role("link", name="Join now").first.click()
     expect(page.get_by_role("heading", name="Join LinkMsg")).to_be_visible()

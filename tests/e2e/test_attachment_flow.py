@@ -44,6 +44,6 @@ def test_reply_with_a_picture_and_a_document(live_server, page, tmp_path):
     if page.js_enabled:
         # The thumbnail really loads (an image the browser could decode).
         page.wait_for_function(
-            "document.querySelector('[data-testid=attachment-thumbnail]').naturalWidth > 0"
+            "() => document.querySelector('[data-testid=attachment-thumbnail]').naturalWidth > 0"
         )
         expect(page.get_by_test_id("upload-progress")).to_have_count(1)

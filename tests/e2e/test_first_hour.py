@@ -169,7 +169,7 @@ def test_accepted_invitation_notification_and_connections_list(live_server, page
 def test_login_focuses_the_email_field(live_server, page):
     page.goto(live_server.url + "/login")
     if page.js_enabled:
-        page.wait_for_function("window.htmx !== undefined")
+        page.wait_for_function("() => window.htmx !== undefined")
     expect(page.get_by_label("Email")).to_be_focused()
     if page.js_enabled:
         # Reached by a boosted link too.

@@ -78,7 +78,7 @@ def test_a_tab_whose_session_ended_elsewhere_goes_to_the_login_page(live_server,
         for page in (laptop, phone):
             log_in(page, live_server.url, "robin-ortega@example.com")
         laptop.goto(live_server.url + "/messaging")
-        laptop.wait_for_function("document.getElementById('live') !== null")
+        laptop.wait_for_function("() => document.getElementById('live') !== null")
         laptop.wait_for_timeout(500)  # the stream is open
         phone.goto(live_server.url + "/settings/password")
         phone.get_by_role("button", name="Log out of all other sessions").click()
