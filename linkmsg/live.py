@@ -44,6 +44,10 @@ class _Batch:
     appended: dict[tuple, Markup] = field(default_factory=dict)
     # A group's thread row, by everything it is rendered from (`_row_inputs`).
     row_html: dict[tuple, str] = field(default_factory=dict)
+    row_keys: dict[int, tuple] = field(default_factory=dict)  # by member id
+    # A group message's whole event but the badges, by `event_key`; the badges by counts.
+    events: dict[tuple, str] = field(default_factory=dict)
+    badges: dict[tuple, str] = field(default_factory=dict)
 
     def cast(self, member_id: int, message: Message) -> groups.Cast:
         """Who a group message is from, for a member it went to: the same for all of
@@ -64,6 +68,27 @@ class _Batch:
         if key not in self.appended:
             self.appended[key] = render()
         return self.appended[key]
+
+    def row_key(self, member: Member, row: messaging.InboxRow) -> tuple | None:
+        """`_row_inputs` of a group row looked up in the batch (None for any other)."""
+        if (row.membership.thread_id, member.id) not in self.rows:
+            return None
+        if member.id not in self.row_keys:
+            self.row_keys[member.id] = _row_inputs(member, row)
+        return self.row_keys[member.id]
+
+    def event_key(self, member: Member, message: Message, view, row) -> tuple | None:
+        """Everything a group message's event reads but the badges: its message (the
+        same HTML for all but its sender, `appended_html`), the reader's row, and whether
+        they sent it (no read receipt, no announcement) — a system line names its reader.
+        None outside a batch, and for InMail (whose status is the member's own)."""
+        if row is None or view.thread.kind == THREAD_INMAIL:
+            return None
+        row_key = self.row_key(member, row)
+        if row_key is None or (message.thread_id, member.id) not in self.views:
+            return None
+        mine = message.sender_id == member.id
+        return (message.id, member.id if message.is_system else mine, row_key)
 
     def url_for(self, endpoint: str, **values) -> str:
         """`flask.url_for`, each URL built once in the batch (the same request, the same
@@ -188,6 +213,19 @@ def _message(member: Member, event: Event) -> str:
         except NotFound:
             return _badges(member)
     row = found.rows[key] if key in found.rows else messaging.inbox_row(member.id, view.thread.id)
+    # In a batch, members whose pieces read the same get the same HTML (`_Batch.event_key`).
+    event_key = found.event_key(member, message, view, row)
+    html = found.events.get(event_key) if event_key is not None else None
+    if html is None:
+        html = _message_html(member, message, view, row)
+        if event_key is not None:
+            found.events[event_key] = html
+    return html + _badges(member)
+
+
+def _message_html(member: Member, message: Message, view: threads.ThreadView, row) -> str:
+    """A new message's pieces but the badges: the message, the row, the announcement."""
+    found = _batched()
     # In a group, who sent it (and whether the member blocked them) is looked up.
     cast = found.cast(member.id, message) if view.is_group else None
     sender = member if message.sender_id == member.id else view.other
@@ -225,7 +263,7 @@ def _rows_html(member: Member, row: messaging.InboxRow | None) -> dict:
     if row is None:
         return {}
     found = _batched()
-    key = _row_inputs(member, row) if (row.membership.thread_id, member.id) in found.rows else None
+    key = found.row_key(member, row)
     html = found.row_html.get(key) if key is not None else None
     if html is None:
         html = str(render_for(member, "messaging/_thread_row.html", row=row))
@@ -322,7 +360,15 @@ def _notification(member: Member, event: Event) -> str:
 
 
 def _badges(member: Member) -> str:
-    return render_for(member, "live/_badges.html")
+    """Both badges, rendered once per pair of counts in a batch."""
+    found = _batched()
+    counts = found.counts.get(member.id)
+    if counts is None:
+        return render_for(member, "live/_badges.html")
+    key = (counts.get("unread", 0), counts.get("notifications", 0))
+    if key not in found.badges:
+        found.badges[key] = render_for(member, "live/_badges.html")
+    return found.badges[key]
 
 
 _RENDERERS = {

@@ -27,6 +27,17 @@ def live_rows(app, sender_id: int, thread_id: int, body: str) -> dict[int, Beaut
 def rows_after(app, thread_id: int, act) -> dict[int, BeautifulSoup]:
     """Do `act()` (which adds a message to the thread) in a request and render its
     events together, as that request publishes them: each member's thread row."""
+    return {
+        member_id: BeautifulSoup(text, "html.parser").find(
+            "li", id=f"thread-row-{thread_id}", class_="thread-row"
+        )
+        for member_id, text in events_after(app, thread_id, act).items()
+    }
+
+
+def events_after(app, thread_id: int, act, together: bool = True) -> dict[int, str]:
+    """Do `act()` in a request and render the events of the message it adds: together
+    (as the request publishes them) or each on its own, by member id."""
     with app.test_request_context(base_url=app.config["PUBLIC_URL"]):
         act()
         message_id = db.session.scalar(
@@ -38,14 +49,10 @@ def rows_after(app, thread_id: int, act) -> dict[int, BeautifulSoup]:
         ).all()
         rows = [row for row in rows if row.payload["message_id"] == message_id]
         assert len(rows) >= 3
+        if not together:
+            return {row.member_id: live.render(row) for row in rows}
         with live.batch(rows):
-            html = {row.member_id: live.render(row) for row in rows}
-    return {
-        member_id: BeautifulSoup(text, "html.parser").find(
-            "li", id=f"thread-row-{thread_id}", class_="thread-row"
-        )
-        for member_id, text in html.items()
-    }
+            return {row.member_id: live.render(row) for row in rows}
 
 
 def page_row(app, member, thread_id: int):
@@ -84,12 +91,9 @@ def test_each_members_live_row_is_the_row_of_their_inbox_page(app):
     assert rows[ava.id]["data-unread"] == "0" and rows[ben.id]["data-unread"] != "0"
 
 
-def test_live_rows_of_an_unnamed_group_with_rows_alike_are_each_members_own(app):
-    # An unnamed group is named after its first members but the reader ("Ben Bell, Cy
-    # Cole and 3 others"), read once for all the rows of a live event; members whose
-    # rows read alike share one render. Each must still be their own page's row: the
-    # first names leave out the reader, a muted row stays muted, a reader who
-    # read nothing counts everything.
+def unnamed_group(app):
+    """Ava starts an unnamed group with Ben, Cy, Dee, Eve and Fay, who have read it all
+    but Eve; Dee muted it. (ava, ben, cy, dee, eve, fay, thread_id)"""
     from .factories import connect, make_member
 
     with app.app_context():
@@ -103,11 +107,58 @@ def test_live_rows_of_an_unnamed_group_with_rows_alike_are_each_members_own(app)
         thread_id = messaging.start_group(
             db.session.get(Member, ava.id), [p.id for p in people], None, "Kick-off"
         ).thread_id
-        # Eve alone has not read the kick-off. Dee, Eve and Fay see the same name: their
-        # rows differ only in Dee's mute and Eve's unread count.
         for reader in (ben, cy, dee, fay):
             messaging.mark_read(reader.id, thread_id, 10**9)
         organise.set_muted(dee.id, thread_id, True)
+    return ava, *people, thread_id
+
+
+def test_each_members_live_event_in_a_batch_is_their_event_rendered_alone(app):
+    # Members whose pieces read alike share one render of the event, and members whose
+    # counts agree one render of the badges: each member's whole event must still be
+    # the one rendered for them alone (their own look-ups, their own render).
+    ava, ben, cy, dee, eve, fay, thread_id = unnamed_group(app)
+    with app.app_context():
+        # Fay has another unread conversation: her badge counts two.
+        from .factories import connect, make_member
+
+        gil = make_member("Gil Gray")
+        connect(gil, fay)
+        messaging.start(db.session.get(Member, gil.id), db.session.get(Member, fay.id), "Coffee?")
+    everyone = (ava, ben, cy, dee, eve, fay)
+
+    def say():
+        messaging.reply(db.session.get(Member, ava.id), thread_id, "Agenda <b>Thursday</b>")
+
+    def rename():
+        groups.rename(db.session.get(Member, ben.id), thread_id, "Offsite")
+
+    for act in (say, rename):
+        together = events_after(app, thread_id, act)
+        assert set(together) == {m.id for m in everyone}, act.__name__
+        # Rendered alone after the fact: the same state, each member's own look-ups.
+        alone = events_after(app, thread_id, lambda: None, together=False)
+        for member in everyone:
+            assert together[member.id] == alone[member.id], (act.__name__, member.name)
+    badge = lambda html: BeautifulSoup(html, "html.parser").find(  # noqa: E731
+        attrs={"data-testid": "unread-badge"}
+    )
+    # Their counts differ: Fay's other conversation counts; Ava sent the last message.
+    assert badge(alone[fay.id]).get_text() == "2" and badge(alone[eve.id]).get_text() == "1"
+    assert badge(alone[ava.id]).get_text() == "1"
+    # The rename is a system line that names its reader.
+    assert "You renamed" in alone[ben.id] and "Ben Bell renamed" in alone[cy.id]
+
+
+def test_live_rows_of_an_unnamed_group_with_rows_alike_are_each_members_own(app):
+    # An unnamed group is named after its first members but the reader ("Ben Bell, Cy
+    # Cole and 3 others"), read once for all the rows of a live event; members whose
+    # rows read alike share one render. Each must still be their own page's row: the
+    # first names leave out the reader, a muted row stays muted, a reader who
+    # read nothing counts everything. Eve alone has not read the kick-off. Dee, Eve and
+    # Fay see the same name: their rows differ only in Dee's mute and Eve's unread count.
+    ava, *people, thread_id = unnamed_group(app)
+    ben, cy, dee, eve, fay = people
     rows = live_rows(app, ava.id, thread_id, "Agenda for Thursday")
     for member in (ava, *people):
         assert comparable(rows[member.id]) == comparable(page_row(app, member, thread_id)), (
