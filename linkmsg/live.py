@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g, url_for
 from markupsafe import Markup
+from sqlalchemy.orm import joinedload
 
 from .extensions import db
 from .forms import MessageForm
 from .models import THREAD_INMAIL, Event, Member, Message
 from .services import conversation, events, groups, inmail, messaging, notifications, threads
 from .services.errors import NotFound
-from .templating import nav_counts, nav_counts_of
+from .templating import members_with_counts, nav_counts
 
 
 @dataclass
@@ -130,9 +131,9 @@ def _look_up(rows: list[Event]) -> _Batch:
     found = _Batch()
     ids = sorted({row.member_id for row in rows})
     if len(ids) > 1:
-        members = db.session.scalars(db.select(Member).where(Member.id.in_(ids))).all()
-        found.members = {member.id: member for member in members}
-        found.counts = nav_counts_of(members)
+        for member, counts in members_with_counts(ids):
+            found.members[member.id] = member
+            found.counts[member.id] = counts
         by_thread = defaultdict(set)
         message_ids = set()
         for row in rows:
@@ -143,7 +144,9 @@ def _look_up(rows: list[Event]) -> _Batch:
             found.messages = {
                 message.id: message
                 for message in db.session.scalars(
-                    db.select(Message).where(Message.id.in_(sorted(message_ids)))
+                    db.select(Message)
+                    .options(joinedload(Message.inmail))
+                    .where(Message.id.in_(sorted(message_ids)))
                 )
             }
         for thread_id, member_ids in by_thread.items():

@@ -47,17 +47,27 @@ def nav_counts_of(members) -> dict[int, dict[str, int]]:
     members = list(members)
     if not members:
         return {}
-    names, one, many = _nav_statements()
+    names, one, _ = _nav_statements()
     if len(members) == 1:
-        rows = [(members[0].id, *db.session.execute(one, {"nav_member_id": members[0].id}).one())]
-    else:
-        rows = db.session.execute(many, {"nav_member_ids": [m.id for m in members]}).all()
-    found = {}
-    for member_id, *values in rows:
-        counts = dict(zip(names, (value or 0 for value in values[:-1]), strict=True))
-        counts["_last_event_id"] = values[-1] or 0
-        found[member_id] = counts
-    return found
+        values = db.session.execute(one, {"nav_member_id": members[0].id}).one()
+        return {members[0].id: _counts(names, values)}
+    return {member.id: counts for member, counts in members_with_counts(m.id for m in members)}
+
+
+def members_with_counts(member_ids) -> list[tuple]:
+    """The members (every member a live event goes to), each with their navigation
+    counts and newest live event id, in one statement: [(member, counts)]."""
+    from .extensions import db
+
+    names, _, many = _nav_statements()
+    rows = db.session.execute(many, {"nav_member_ids": sorted(set(member_ids))}).all()
+    return [(member, _counts(names, values)) for member, *values in rows]
+
+
+def _counts(names, values) -> dict[str, int]:
+    counts = dict(zip(names, (value or 0 for value in values[:-1]), strict=True))
+    counts["_last_event_id"] = values[-1] or 0
+    return counts
 
 
 _NAV_STATEMENTS: dict[tuple, tuple] = {}
@@ -65,8 +75,8 @@ _NAV_STATEMENTS: dict[tuple, tuple] = {}
 
 def _nav_statements():
     """The counters' SELECT built once per set of counters (building it costs more than
-    running it): for one member as a bound parameter, and for many, one row each, the
-    counters correlated to a list of members."""
+    running it): for one member as a bound parameter, and for many, one row each (the
+    member and their counters, correlated to a list of members)."""
     from types import SimpleNamespace
 
     from sqlalchemy import Integer, bindparam
@@ -88,7 +98,7 @@ def _nav_statements():
 
         one = db.select(*columns(bindparam("nav_member_id", type_=Integer)))
         who = aliased(Member, name="nav_member")
-        many = db.select(who.id, *columns(who.id)).where(
+        many = db.select(who, *columns(who.id)).where(
             who.id.in_(bindparam("nav_member_ids", expanding=True))
         )
         built = _NAV_STATEMENTS[names] = (names, one, many)
