@@ -276,6 +276,38 @@
     pieces.body.focus();
   }, true);
 
+  // What the member types while a message is on its way stays in the box. The answer to
+  // a send renews the reply form (a new key, the box emptied), often after a live event
+  // has shown the message already: the new box keeps what was typed since Send was
+  // pressed — all of it if the box was rewritten, what follows the sent text if the
+  // member typed on after it.
+  var sentBodies = new WeakMap();
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.target;
+    if (!form.matches || !form.matches("[data-testid=reply-form]")) return;
+    var box = composerPieces(form).body;
+    if (box) sentBodies.set(form, box.value);
+  });
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var old = event.detail.target;
+    if (!old || old.id !== "reply" || !event.detail.fragment) return;
+    var form = old.querySelector("[data-testid=reply-form]");
+    var box = form && composerPieces(form).body;
+    if (!box || !sentBodies.has(form)) return;
+    var sent = sentBodies.get(form);
+    var typed = box.value;
+    var left = typed.indexOf(sent) === 0 ? typed.slice(sent.length).replace(/^\s+/, "") : typed;
+    var fresh = event.detail.fragment.querySelector("textarea[data-max-chars]");
+    if (left && fresh) fresh.textContent = left;
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var box = document.querySelector("#reply textarea[data-max-chars]");
+    if (event.detail.target && event.detail.target.id === "reply" && box && box.value) {
+      box.setSelectionRange(box.value.length, box.value.length);  // typing goes on at the end
+      updateCounter(box);
+    }
+  });
+
   // Enter sends, Shift+Enter starts a new line (as do Enter while composing an accented
   // or East Asian character).
   document.addEventListener("keydown", function (event) {

@@ -228,3 +228,65 @@ def test_live_messages_continue_the_run_on_the_open_page(live_server, page, widt
     # (seconds later) continues it; both are today, under the one "Today" separator.
     assert attribute_list(page, "message", "data-group-start")[5:] == ["1", "0"]
     expect(page.get_by_test_id("day-separator")).to_have_text(["Yesterday", "Today"])
+
+
+def held_sends(page):
+    """Sends to a thread wait until the test lets them go: [release, ...] in order."""
+    held = []
+
+    def hold(route):
+        if route.request.method == "POST" and route.request.url.split("?")[0].endswith(
+            tuple("0123456789")
+        ):
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/messaging/t/**", hold)
+    return held
+
+
+def test_what_is_typed_while_a_message_is_on_its_way_stays_in_the_box(
+    live_server, page, width, browser_errors
+):
+    # The answer to a send renews the reply form. Text typed after pressing Send is not
+    # what was sent, and must not be wiped by it: a rewritten box keeps all of it, a box
+    # typed on after the sent text keeps what follows.
+    js_only(page)
+    browser_errors.watch(page.context)
+    thread_id, _, _ = thread_with_history(live_server.app)
+    open_thread(page, live_server, thread_id)
+    held = held_sends(page)
+    box = page.get_by_label("Write a message")
+    send = page.get_by_role("button", name="Send", exact=True)
+
+    box.fill("See you Tuesday")
+    send.click()
+    page.wait_for_function("() => document.querySelector('#reply button').disabled")
+    box.fill("Shall I book a room?")  # rewritten while the first is on its way
+    assert len(held) == 1
+    held.pop().continue_()
+    expect(page.get_by_text("See you Tuesday", exact=True)).to_be_visible()
+    expect(box).to_have_value("Shall I book a room?")
+    expect(send).to_be_enabled()
+
+    box.fill("Room 4")
+    send.click()
+    page.wait_for_function("() => document.querySelector('#reply button').disabled")
+    box.press("End")
+    box.press_sequentially(" is free")  # typed on after the sent text
+    held.pop().continue_()
+    expect(page.get_by_text("Room 4", exact=True)).to_be_visible()
+    expect(box).to_have_value("is free")
+    # Typing goes on at the end of what was kept, and it sends as a message of its own.
+    box.press_sequentially(" at ten")
+    expect(box).to_have_value("is free at ten")
+    page.unroute("**/messaging/t/**")
+    send.click()
+    expect(page.get_by_text("is free at ten", exact=True)).to_be_visible()
+    expect(box).to_have_value("")
+    assert [m.inner_text() for m in page.get_by_test_id("message-body").all()][-3:] == [
+        "See you Tuesday",
+        "Room 4",
+        "is free at ten",
+    ]
