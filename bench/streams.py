@@ -301,7 +301,10 @@ async def storm(
     samples = await loop.run_in_executor(None, samples_queue.get)
     await loop.run_in_executor(None, prober.join)
     before = [ms for at, ms, status in samples if at < started and status == 200]
-    during = [ms for at, ms, status in samples if reopened_from <= at <= all_back]
+    # A request that overlapped the storm, started before it or not.
+    during = [
+        ms for at, ms, status in samples if at <= all_back and at + ms / 1000 >= reopened_from
+    ]
     bad = [status for at, _, status in samples if status != 200]
     opened_at = sorted(s.opened_at - reopened_from for s in streams if s.opened_at)
     errors = [e for s in streams for e in s.errors]

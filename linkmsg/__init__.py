@@ -206,6 +206,9 @@ def _register_handlers(app: Flask) -> None:
             session.get(SESSION_SECRET_KEY),
             query=templating.page_query(nav=nav, labels=labels) if nav or labels else None,
             also=values,
+            # An event stream (re)opening is not the session being used: after a restart
+            # every open page reconnects at once, and each would write (bench/streams.py).
+            touch=request.endpoint != "stream.stream",
         )
         if member is not None:
             templating.keep_page_values(member.id, values)
@@ -258,6 +261,12 @@ def _register_handlers(app: Flask) -> None:
         if not database_is_unreachable(error):
             raise error  # a query of ours is wrong: Flask's 500, logged with its traceback
         return _database_unavailable(error)
+
+    @app.errorhandler(sa_exc.TimeoutError)
+    def handle_pool_exhausted(error: sa_exc.TimeoutError):
+        # Every connection of the pool busy for DB_POOL_TIMEOUT (a reconnect storm, a
+        # burst past what the database can answer): not a bug of the request.
+        return _database_unavailable(error, DATABASE_BUSY)
 
     if psycopg is not None:  # raised directly when a connection is made outside SQLAlchemy
         app.register_error_handler(psycopg.OperationalError, _database_unavailable)
@@ -334,15 +343,16 @@ def database_is_unreachable(error: sa_exc.DBAPIError) -> bool:
 
 
 DATABASE_UNAVAILABLE = "LinkMsg can't reach its database right now. Please try again in a minute."
+DATABASE_BUSY = "LinkMsg is very busy right now. Nothing was changed; please try again in a moment."
 
 
-def _database_unavailable(error: Exception):
+def _database_unavailable(error: Exception, message: str = DATABASE_UNAVAILABLE):
     """503 with Retry-After, on a page that asks the database nothing (not even who is
     logged in: the session's member is loaded from it)."""
     current_app.logger.warning("database unavailable: %s: %s", type(error).__name__, error)
     _rollback()
     templating.mark_database_unavailable()
-    body, status = _error_page(503, DATABASE_UNAVAILABLE)
+    body, status = _error_page(503, message)
     return body, status, {"Retry-After": str(current_app.config["RETRY_AFTER_SECONDS"])}
 
 

@@ -368,5 +368,8 @@ def test_streams_bench_holds_the_streams_and_absorbs_both_reconnect_storms(
         assert storm["back"] == storm["streams"] == 20
         assert storm["reconnect_errors"] == 0
         assert storm["messages_sent_while_down"] == 2
-        assert storm["page_requests_during"] > 0 and storm["page_error_count"] == 0
+        assert storm["page_error_count"] == 0
+    # Pages were timed through the storm that lasts (its clients wait their `retry:`, 3 s
+    # and more); twenty streams reconnecting all at once can be back between two probes.
+    assert results["storms"][0]["page_requests_during"] > 0
     assert results["rss_per_stream_kib"] is not None

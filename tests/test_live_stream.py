@@ -493,3 +493,70 @@ def test_a_keepalive_check_the_database_cannot_answer_leaves_the_stream_open(liv
         assert f'data-message-id="{sent.message.id}"' in event.data
     finally:
         stream.close()
+
+
+def test_streams_open_through_a_gate_and_one_that_waits_too_long_is_told_to_retry(app_factory):
+    # In a reconnect storm thousands of streams open at once: a few at a time use the
+    # database, the others wait for a turn holding nothing, and one that waits past
+    # STREAM_OPEN_WAIT_SECONDS gets an honest 503 (and retries) instead of a pool timeout.
+    from linkmsg.realtime.stream import _opening
+
+    app = app_factory(SSE_KEEPALIVE_SECONDS=1, STREAM_OPENS_AT_ONCE=1, STREAM_OPEN_WAIT_SECONDS=1)
+    ann, bob, _ = members(app)
+    cookie = session_cookie(app, bob)
+    with LiveServer(app) as server:
+        with app.app_context():
+            gate = _opening()
+        assert gate.acquire(timeout=1)  # another stream opening
+        try:
+            started = time.monotonic()
+            refused = EventStream(server.port, cookie=cookie)
+            waited = time.monotonic() - started
+            assert refused.status == 503 and refused.headers["Retry-After"] == "3"
+            said = iter(lambda: refused.lines.get(timeout=5), None)  # the body, to its end
+            assert "try again shortly" in " ".join(said)
+            assert 0.9 < waited < 5
+            refused.close()
+            # A stream that waits for less than the limit opens once the turn is free.
+            threading.Timer(0.3, gate.release).start()
+            stream = EventStream(server.port, cookie=cookie)
+        except BaseException:
+            gate.release()
+            raise
+        try:
+            assert stream.status == 200
+            assert "open" in stream.next(timeout=5, skip_comments=False).comments
+            sent = send(app, ann, bob, "through the gate")
+            assert f'data-message-id="{sent.message.id}"' in stream.next(timeout=5).data
+        finally:
+            stream.close()
+        # The gate is free again (every opening gave its turn back).
+        assert gate.acquire(timeout=1)
+        gate.release()
+
+
+def test_opening_a_stream_does_not_count_as_using_the_session(live_app):
+    # "Active …" on the sessions list is the session being used. A stream reopening after
+    # a restart is not, and every open page does it at once: it writes nothing.
+    from linkmsg.models import MemberSession
+
+    app, server = live_app
+    _, bob, _ = members(app)
+    cookie = session_cookie(app, bob)
+    earlier = utcnow() - timedelta(hours=2)
+    with app.app_context():
+        db.session.execute(db.update(MemberSession).values(last_seen_at=earlier))
+        db.session.commit()
+    stream = EventStream(server.port, cookie=cookie)
+    try:
+        assert stream.status == 200
+        assert "open" in stream.next(timeout=5, skip_comments=False).comments
+    finally:
+        stream.close()
+    with app.app_context():
+        assert db.session.scalars(db.select(MemberSession.last_seen_at)).all() == [earlier]
+    page = Browser(app)
+    page.client.set_cookie("session", cookie)
+    assert page.get("/messaging").status_code == 200
+    with app.app_context():
+        assert db.session.scalars(db.select(MemberSession.last_seen_at)).one() > earlier

@@ -167,26 +167,60 @@ def close_streams() -> int:
     return sum(each.close_all() for each in list(_registries))
 
 
+OPENING = "linkmsg.stream-opening"  # app.extensions key: the gate of `_opening()`
+
+
+def _opening() -> threading.BoundedSemaphore:
+    """The stream opens of this process that may use the database at once. In a reconnect
+    storm (every open page at once after a restart or an outage) thousands of streams
+    open together, each needing a connection for a moment: they queued in the pool,
+    where a wait past DB_POOL_TIMEOUT fails (bench/streams.py). They wait here instead,
+    holding nothing, and at most STREAM_OPENS_AT_ONCE of them use the pool's
+    connections, so that pages never wait behind a storm."""
+    app = current_app._get_current_object()
+    gate = app.extensions.get(OPENING)
+    if gate is None:
+        gate = app.extensions.setdefault(
+            OPENING, threading.BoundedSemaphore(app.config["STREAM_OPENS_AT_ONCE"])
+        )
+    return gate
+
+
 @bp.route("/stream")
 def stream():
-    if not current_user.is_authenticated:
-        return current_app.response_class(
-            "Log in to receive events.\n", status=401, mimetype="text/plain"
-        )
-    member_id = current_user.id
     config = current_app.config
-    after = parse_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
-    # Subscribe first, then read the database: an event committed in between is in both,
-    # and its number tells the copies apart. No transaction is held while subscribing.
-    db.session.remove()
+    gate = _opening()
+    if not gate.acquire(timeout=config["STREAM_OPEN_WAIT_SECONDS"]):
+        response = current_app.response_class(
+            "Too many event streams are opening at once; try again shortly.\n",
+            status=503,
+            mimetype="text/plain",
+        )
+        response.headers["Retry-After"] = str(max(1, config["SSE_RETRY_MS"] // 1000))
+        return response
     try:
-        subscription = broker().subscribe(channel_for(member_id))
-    except redis.RedisError as error:
-        log.warning("event stream could not subscribe: %s", error)
-        subscription = None
-    replay = events.since(member_id, after) if after is not None else []
-    newest = after if after is not None else events.latest_seq(member_id)
-    db.session.remove()  # nothing is held while the stream waits
+        if not current_user.is_authenticated:
+            return current_app.response_class(
+                "Log in to receive events.\n", status=401, mimetype="text/plain"
+            )
+        member_id = current_user.id
+        after = parse_id(request.headers.get("Last-Event-ID") or request.args.get("last_event_id"))
+        # Subscribe first, then read the database: an event committed in between is in
+        # both, and its number tells the copies apart. No transaction is held while
+        # subscribing.
+        db.session.remove()
+        try:
+            subscription = broker().subscribe(channel_for(member_id))
+        except redis.RedisError as error:
+            log.warning("event stream could not subscribe: %s", error)
+            subscription = None
+        replay = events.since(member_id, after) if after is not None else []
+        newest = after if after is not None else events.latest_seq(member_id)
+        # The missed events rendered now, inside the gate: rendering reads the database.
+        replayed = [frame(row) for row in _coalesced(replay)] if replay else []
+    finally:
+        db.session.remove()  # nothing is held while the stream waits
+        gate.release()
     streams = registry()
     opened = OpenStream(member_id, current_session_id(), subscription) if subscription else None
     # Jittered so that after an outage or a restart the reconnects spread out.
@@ -201,8 +235,8 @@ def stream():
             if replay is None:
                 yield str(Message(RELOAD, type=RELOAD))
                 return
-            for row in _coalesced(replay):
-                yield from _deliver(opened, frame(row))
+            for message in replayed:
+                yield from _deliver(opened, message)
             if replay:
                 sent = replay[-1].seq
             db.session.remove()

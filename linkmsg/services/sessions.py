@@ -65,11 +65,11 @@ _LOAD = load_query()
 
 
 def load_member(
-    member_id: str, session_id, secret, *, query=None, also: dict | None = None
+    member_id: str, session_id, secret, *, query=None, also: dict | None = None, touch=True
 ) -> Member | None:
     """The member a cookie names, if its session is live and the member not suspended.
     With `query` (from `load_query`), its further columns are put in `also` by name, for
-    that member only."""
+    that member only. `touch`: the session was used (its `last_seen_at`)."""
     if not (member_id or "").isdigit() or not isinstance(session_id, int) or not secret:
         return None
     # One query for both: this runs on every request.
@@ -88,7 +88,8 @@ def load_member(
         return None
     if also is not None:
         also.update(zip(found._fields[2:], found[2:], strict=True))
-    _touch(row)
+    if touch:
+        _touch(row)
     return member
 
 
