@@ -13,6 +13,7 @@ Settings from the environment:
   WEB_CONCURRENCY            worker processes (default: one per CPU core)
   GUNICORN_WORKER_CLASS      gevent (default) or gthread
   GUNICORN_WORKER_CONNECTIONS  open connections per gevent worker (default 10000)
+  GUNICORN_BACKLOG           connections waiting to be accepted (default 4096)
   GUNICORN_THREADS           threads per gthread worker (default 500; one per open stream)
   GUNICORN_TIMEOUT           seconds before a silent worker is restarted (default 30)
   GUNICORN_ACCESS_LOG        "-" for stdout, a path, or unset for none
@@ -65,6 +66,11 @@ workers = _int("WEB_CONCURRENCY", os.cpu_count() or 1)
 # accept order is uneven, so each worker may hold all the streams one host is sized for
 # (10,000 on 2 cores: bench/streams.py). An idle greenlet costs a few KiB.
 worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 10000)
+# In a reconnect storm thousands of pages reconnect within seconds while both workers are
+# busy: with gunicorn's default of 2,048 the listen queue overflowed and some reconnects
+# were reset (bench/streams.py, the storm that honours `retry:`: 327 of 10,000; none in
+# two runs at 4,096). The kernel caps it at net.core.somaxconn (4,096 on current Linux).
+backlog = _int("GUNICORN_BACKLOG", 4096)
 # gthread: a thread per open stream, so as many threads as streams a worker may hold.
 threads = _int("GUNICORN_THREADS", 500) if worker_class == "gthread" else 1
 
