@@ -45,7 +45,7 @@ class _Batch:
     appended: dict[tuple, Markup] = field(default_factory=dict)
     # A group's thread row, by everything it is rendered from (`_row_inputs`).
     row_html: dict[tuple, str] = field(default_factory=dict)
-    row_keys: dict[int, tuple] = field(default_factory=dict)  # by member id
+    row_keys: dict[tuple[int, int], tuple] = field(default_factory=dict)  # as `rows`
     # A group message's whole event but the badges, by `event_key`; the badges by counts.
     events: dict[tuple, str] = field(default_factory=dict)
     badges: dict[tuple, str] = field(default_factory=dict)
@@ -72,11 +72,12 @@ class _Batch:
 
     def row_key(self, member: Member, row: messaging.InboxRow) -> tuple | None:
         """`_row_inputs` of a group row looked up in the batch (None for any other)."""
-        if (row.membership.thread_id, member.id) not in self.rows:
+        key = (row.membership.thread_id, member.id)
+        if key not in self.rows:
             return None
-        if member.id not in self.row_keys:
-            self.row_keys[member.id] = _row_inputs(member, row)
-        return self.row_keys[member.id]
+        if key not in self.row_keys:
+            self.row_keys[key] = _row_inputs(member, row)
+        return self.row_keys[key]
 
     def event_key(self, member: Member, message: Message, view, row) -> tuple | None:
         """Everything a group message's event reads but the badges: its message (the

@@ -199,3 +199,31 @@ def test_the_live_row_of_a_member_who_leaves_is_the_row_of_their_own_page(app):
     name = lambda m: rows[m.id].find(attrs={"data-testid": "thread-name"}).get_text()  # noqa: E731
     assert name(ben) == "Ava Ames, Cy Cole and 3 others"
     assert name(others[0]) == "Ava Ames, Dee Diaz and 2 others"
+
+
+def test_a_batch_with_two_groups_gives_each_event_its_own_groups_row(app):
+    # One commit can carry messages to two groups with the same members (a job, or a
+    # request that posts twice): each event's row is its own group's, not the first one's.
+    ava, *people, first = unnamed_group(app)
+    with app.app_context():
+        second = messaging.start_group(
+            db.session.get(Member, ava.id), [p.id for p in people], "Offsite", "Hello"
+        ).thread_id
+    with app.test_request_context(base_url=app.config["PUBLIC_URL"]):
+        sender = db.session.get(Member, ava.id)
+        newest = [
+            messaging.reply(sender, thread, f"To {thread}").message.id for thread in (first, second)
+        ]
+        g.pop("linkmsg_events", None)  # rendered here instead of published
+        rows = [
+            row
+            for row in db.session.scalars(db.select(Event).order_by(Event.id))
+            if row.kind == events.MESSAGE and row.payload["message_id"] in newest
+        ]
+        assert len(rows) == 2 * (1 + len(people))
+        with live.batch(rows):
+            together = [live.render(row) for row in rows]
+        alone = [live.render(row) for row in rows]
+    for row, batched, own in zip(rows, together, alone, strict=True):
+        assert batched == own, (row.member_id, row.payload["thread_id"])
+    assert 'data-testid="thread-name">Offsite<' in together[-1].replace("\n", "")

@@ -560,3 +560,32 @@ def test_opening_a_stream_does_not_count_as_using_the_session(live_app):
     assert page.get("/messaging").status_code == 200
     with app.app_context():
         assert db.session.scalars(db.select(MemberSession.last_seen_at)).one() > earlier
+
+
+def test_a_stream_that_fails_to_open_leaves_no_subscription_behind(app_factory, monkeypatch):
+    # Subscribed, then the replay could not be read (the database busy or down): the
+    # request fails, and nothing may keep a queue for that stream in the transport.
+    from sqlalchemy.exc import OperationalError
+
+    from linkmsg.realtime import broker, channel_for
+
+    app = app_factory(SSE_KEEPALIVE_SECONDS=1)
+    ann, bob, _ = members(app)
+    cookie = session_cookie(app, bob)
+
+    def down(member_id):
+        raise OperationalError("SELECT", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(events, "latest_seq", down)
+    with LiveServer(app) as server:
+        failed = EventStream(server.port, cookie=cookie)
+        try:
+            assert failed.status == 503
+        finally:
+            failed.close()
+        with app.app_context():
+            assert broker().subscriber_count(channel_for(bob.id)) == 0
+            # and the gate was given back
+            from linkmsg.realtime.stream import _opening
+
+            assert all(_opening().acquire(timeout=1) for _ in range(4))

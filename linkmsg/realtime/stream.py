@@ -214,13 +214,18 @@ def stream():
         except redis.RedisError as error:
             log.warning("event stream could not subscribe: %s", error)
             subscription = None
-        replay = events.since(member_id, after) if after is not None else []
-        newest = after if after is not None else events.latest_seq(member_id)
-        # The missed events rendered now, inside the gate: rendering reads the database.
-        replayed = [frame(row) for row in _coalesced(replay)] if replay else []
+        try:
+            replay = events.since(member_id, after) if after is not None else []
+            newest = after if after is not None else events.latest_seq(member_id)
+            # The missed events rendered now, inside the gate: rendering reads the database.
+            replayed = [frame(row) for row in _coalesced(replay)] if replay else []
+        except BaseException:
+            if subscription is not None:
+                subscription.close()  # no stream will: the hub would keep queuing for it
+            raise
     finally:
-        db.session.remove()  # nothing is held while the stream waits
         gate.release()
+        db.session.remove()  # nothing is held while the stream waits
     streams = registry()
     opened = OpenStream(member_id, current_session_id(), subscription) if subscription else None
     # Jittered so that after an outage or a restart the reconnects spread out.

@@ -293,12 +293,19 @@
     if (!old || old.id !== "reply" || !event.detail.fragment) return;
     var form = old.querySelector("[data-testid=reply-form]");
     var box = form && composerPieces(form).body;
-    if (!box || !sentBodies.has(form)) return;
-    var sent = sentBodies.get(form);
+    if (!box) return;
+    // Renewed by something else than this form's send (an InMail's answer, live): the
+    // box keeps all of it.
+    var sent = sentBodies.has(form) ? sentBodies.get(form) : "";
     var typed = box.value;
     var left = typed.indexOf(sent) === 0 ? typed.slice(sent.length).replace(/^\s+/, "") : typed;
     var fresh = event.detail.fragment.querySelector("textarea[data-max-chars]");
     if (left && fresh) fresh.textContent = left;
+  });
+  // A send that failed (refused, too many, the network) sent nothing: what the box holds
+  // is all still to send.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (!event.detail.successful) sentBodies.delete(event.target);
   });
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var box = document.querySelector("#reply textarea[data-max-chars]");
