@@ -176,10 +176,11 @@ def _register_blueprints(app: Flask) -> None:
 
 
 # GETs that render no page (no navigation), and the pages that list the member's labels.
-NOT_PAGES = frozenset(
-    {"static", "stream.stream", "health.healthz", "health.ping"}
-    | {"messaging.download", "messaging.thumbnail"}
-)
+# Requests that are not the member doing something: they neither mark the member active
+# nor count as using the session. An event stream reopens after every restart or outage,
+# for every open page at once (bench/streams.py), and would write for each.
+NOT_ACTIVITY = frozenset({"static", "stream.stream", "health.healthz", "health.ping"})
+NOT_PAGES = NOT_ACTIVITY | {"messaging.download", "messaging.thumbnail"}
 LABELLED_PAGES = frozenset({"messaging.inbox", "messaging.thread"})
 
 
@@ -206,9 +207,7 @@ def _register_handlers(app: Flask) -> None:
             session.get(SESSION_SECRET_KEY),
             query=templating.page_query(nav=nav, labels=labels) if nav or labels else None,
             also=values,
-            # An event stream (re)opening is not the session being used: after a restart
-            # every open page reconnects at once, and each would write (bench/streams.py).
-            touch=request.endpoint != "stream.stream",
+            touch=request.endpoint not in NOT_ACTIVITY,
         )
         if member is not None:
             templating.keep_page_values(member.id, values)
@@ -242,13 +241,9 @@ def _register_handlers(app: Flask) -> None:
 
     @app.before_request
     def record_presence():
-        # An event stream is not the member doing something: its reconnects follow a
-        # restart or an outage (every open page at once, bench/streams.py), and a write
-        # for each would mark every member with a tab open "Active now".
-        if (
-            request.endpoint not in ("static", "health.healthz", "health.ping", "stream.stream")
-            and current_user.is_authenticated
-        ):
+        # (A write for each reopening stream would mark every member with a tab open
+        # "Active now".)
+        if request.endpoint not in NOT_ACTIVITY and current_user.is_authenticated:
             presence.touch_active(current_user._get_current_object())
 
     @app.errorhandler(DomainError)

@@ -82,7 +82,7 @@ class Config:
     # Live events: keep-alive comment interval, retention of replayable events.
     SSE_KEEPALIVE_SECONDS = _env_int("SSE_KEEPALIVE_SECONDS", 15)
     SSE_RETRY_MS = 3000
-    # Stream opens per process that may use the database at once (`stream._opening`);
+    # Stream opens per process that may use the database at once (`stream.opening_gate`);
     # the others wait, up to STREAM_OPEN_WAIT_SECONDS, then get a 503 and retry.
     STREAM_OPENS_AT_ONCE = _env_int("STREAM_OPENS_AT_ONCE", 4)
     STREAM_OPEN_WAIT_SECONDS = _env_float("STREAM_OPEN_WAIT_SECONDS", 120.0)

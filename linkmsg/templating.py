@@ -35,23 +35,12 @@ NAV_COUNTERS: dict[str, callable] = {}
 
 
 def nav_counts(member) -> dict[str, int]:
-    return nav_counts_of([member])[member.id]
-
-
-def nav_counts_of(members) -> dict[int, dict[str, int]]:
-    """Each member's navigation counts and newest live event id: one round trip for one
-    member or many (a page's member, or every member a live event goes to), through a
-    statement built once."""
+    """The member's navigation counts and newest live event id, in one round trip
+    (through a statement built once)."""
     from .extensions import db
 
-    members = list(members)
-    if not members:
-        return {}
     names, one, _ = _nav_statements()
-    if len(members) == 1:
-        values = db.session.execute(one, {"nav_member_id": members[0].id}).one()
-        return {members[0].id: _counts(names, values)}
-    return {member.id: counts for member, counts in members_with_counts(m.id for m in members)}
+    return _counts(names, db.session.execute(one, {"nav_member_id": member.id}).one())
 
 
 def members_with_counts(member_ids) -> list[tuple]:

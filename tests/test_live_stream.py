@@ -499,14 +499,13 @@ def test_streams_open_through_a_gate_and_one_that_waits_too_long_is_told_to_retr
     # In a reconnect storm thousands of streams open at once: a few at a time use the
     # database, the others wait for a turn holding nothing, and one that waits past
     # STREAM_OPEN_WAIT_SECONDS gets an honest 503 (and retries) instead of a pool timeout.
-    from linkmsg.realtime.stream import _opening
+    from linkmsg.realtime.stream import OPENING
 
     app = app_factory(SSE_KEEPALIVE_SECONDS=1, STREAM_OPENS_AT_ONCE=1, STREAM_OPEN_WAIT_SECONDS=1)
     ann, bob, _ = members(app)
     cookie = session_cookie(app, bob)
     with LiveServer(app) as server:
-        with app.app_context():
-            gate = _opening()
+        gate = app.extensions[OPENING]
         assert gate.acquire(timeout=1)  # another stream opening
         try:
             started = time.monotonic()
@@ -586,6 +585,7 @@ def test_a_stream_that_fails_to_open_leaves_no_subscription_behind(app_factory, 
         with app.app_context():
             assert broker().subscriber_count(channel_for(bob.id)) == 0
             # and the gate was given back
-            from linkmsg.realtime.stream import _opening
+            from linkmsg.realtime.stream import OPENING
 
-            assert all(_opening().acquire(timeout=1) for _ in range(4))
+            gate = app.extensions[OPENING]
+            assert all(gate.acquire(timeout=1) for _ in range(4))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from flask import Flask
 
 from .publish import flush_pending
-from .stream import REGISTRY, Registry, bp, close_streams, registry
+from .stream import OPENING, REGISTRY, Registry, bp, close_streams, opening_gate, registry
 from .transport import EXTENSION, MemoryBroker, RedisBroker, broker, channel_for
 
 __all__ = ["broker", "channel_for", "close_streams", "init_app", "registry"]
@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     else:
         app.extensions[EXTENSION] = MemoryBroker(app.config["SSE_QUEUE_SIZE"])
     app.extensions[REGISTRY] = Registry()
+    app.extensions[OPENING] = opening_gate(app)
     app.register_blueprint(bp)
 
     @app.after_request

@@ -167,29 +167,23 @@ def close_streams() -> int:
     return sum(each.close_all() for each in list(_registries))
 
 
-OPENING = "linkmsg.stream-opening"  # app.extensions key: the gate of `_opening()`
+OPENING = "linkmsg.stream-opening"  # app.extensions key: the gate of `opening_gate()`
 
 
-def _opening() -> threading.BoundedSemaphore:
+def opening_gate(app) -> threading.BoundedSemaphore:
     """The stream opens of this process that may use the database at once. In a reconnect
     storm (every open page at once after a restart or an outage) thousands of streams
     open together, each needing a connection for a moment: they queued in the pool,
     where a wait past DB_POOL_TIMEOUT fails (bench/streams.py). They wait here instead,
     holding nothing, and at most STREAM_OPENS_AT_ONCE of them use the pool's
     connections, so that pages never wait behind a storm."""
-    app = current_app._get_current_object()
-    gate = app.extensions.get(OPENING)
-    if gate is None:
-        gate = app.extensions.setdefault(
-            OPENING, threading.BoundedSemaphore(app.config["STREAM_OPENS_AT_ONCE"])
-        )
-    return gate
+    return threading.BoundedSemaphore(app.config["STREAM_OPENS_AT_ONCE"])
 
 
 @bp.route("/stream")
 def stream():
     config = current_app.config
-    gate = _opening()
+    gate = current_app.extensions[OPENING]
     if not gate.acquire(timeout=config["STREAM_OPEN_WAIT_SECONDS"]):
         response = current_app.response_class(
             "Too many event streams are opening at once; try again shortly.\n",
