@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from linkmsg.extensions import db
 from linkmsg.models import Member, Message, utcnow
 from linkmsg.services import messaging
+from linkmsg.services.conversation import GROUP_WINDOW
 
 from .. import files
 from .conftest import log_in, make_members
@@ -224,9 +225,16 @@ def test_live_messages_continue_the_run_on_the_open_page(live_server, page, widt
         for body in ("Quick question", "Is 3 pm fine?"):
             messaging.reply(member(live_server.app, bob), thread_id, body)
     expect(page.get_by_test_id("message")).to_have_count(7)
-    # Bob's last message was 30 minutes ago: the first live one starts a run, the second
-    # (seconds later) continues it; both are today, under the one "Today" separator.
-    assert attribute_list(page, "message", "data-group-start")[5:] == ["1", "0"]
+    # Bob's last message was 30 minutes ago (just after midnight, when that would be
+    # yesterday, a moment ago): the first live one starts a run if it came more than
+    # GROUP_WINDOW after it, and the second (seconds later) continues it; both are today,
+    # under the one "Today" separator.
+    with live_server.app.app_context():
+        *_, before, first_live, _ = db.session.scalars(
+            db.select(Message.created_at).where(Message.thread_id == thread_id).order_by(Message.id)
+        ).all()
+    starts = "1" if first_live - before > GROUP_WINDOW else "0"
+    assert attribute_list(page, "message", "data-group-start")[5:] == [starts, "0"]
     expect(page.get_by_test_id("day-separator")).to_have_text(["Yesterday", "Today"])
 
 
