@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, realtime, templating
+from . import cli, list_pane, realtime, templating
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate, redis_client_options
 from .services.errors import DomainError
@@ -100,6 +100,7 @@ def create_app(config: dict | type | None = None) -> Flask:
 
     app.url_map.converters["id"] = IdConverter
     templating.init_app(app)
+    list_pane.init_app(app)
     realtime.init_app(app)
     _register_blueprints(app)
     _register_handlers(app)

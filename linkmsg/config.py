@@ -78,6 +78,9 @@ class Config:
     CONNECTIONS_PER_PAGE = 20
     SEARCH_RESULTS_PER_PAGE = 20
     NOTIFICATIONS_PER_PAGE = 30
+    # Messaging lists kept rendered per process (linkmsg/list_pane.py); 0 keeps none.
+    # A list is about 20-40 KB.
+    LIST_PANE_ENTRIES = _env_int("LIST_PANE_ENTRIES", 1000)
 
     # Live events: keep-alive comment interval, retention of replayable events.
     SSE_KEEPALIVE_SECONDS = _env_int("SSE_KEEPALIVE_SECONDS", 15)

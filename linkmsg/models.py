@@ -498,6 +498,18 @@ class EventSequence(db.Model):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class FaceEpoch(db.Model):
+    """One row: how many times any member's name, headline, handle or avatar has
+    changed. A database trigger on `member` counts (migration 0013), so that a list
+    of other members' faces kept rendered is never older than a face in it."""
+
+    __tablename__ = "face_epoch"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 OUTBOX_PENDING = "pending"
 OUTBOX_SENT = "sent"
 OUTBOX_SKIPPED = "skipped"

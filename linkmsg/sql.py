@@ -1,4 +1,5 @@
-"""SQL the services share where SQLAlchemy has no portable spelling: a list per row.
+"""SQL the services share where SQLAlchemy has no portable spelling: a list per row,
+and a state as one value.
 
 `json_rows(query, order_by=...)` is a column holding, for each row of the outer query,
 the rows of `query` (correlated to it) as a list of dicts, so that a page whose rows
@@ -18,7 +19,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import func, literal_column, select, type_coerce, types
+from sqlalchemy import cast, func, literal_column, select, type_coerce, types
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.functions import FunctionElement
@@ -92,3 +93,77 @@ def json_rows(query: Select, *, order_by: Sequence = ()) -> ColumnElement:
         pairs += [literal_column(f"'{column.key}'"), column]
     aggregate = select(_json_array_agg(_json_object(*pairs))).select_from(rows)
     return type_coerce(aggregate.scalar_subquery(), JsonRows())
+
+
+# ------------------------------------------------------------------ a state as one value
+#
+# `state_digest(*parts)` is one text value that changes whenever the rows of any part
+# change: a cache of something rendered from those rows is keyed by it, read in the
+# same statement as what it caches. Each part is a SELECT of one text column, one value
+# per row that spells the whole row (so that different rows never spell the same text);
+# the parts' rows are joined with ';' in their order, the parts with '|', and on
+# PostgreSQL the whole is hashed (md5) so that a member with many rows sends 32 bytes.
+
+
+class _text_agg(FunctionElement):
+    """The values of one text column joined with ';' (in their order on PostgreSQL;
+    in the order SQLite reads them, which changes the text only when the rows change
+    or the plan does — a miss, never a wrong match)."""
+
+    inherit_cache = True
+    type = types.Text()
+
+
+@compiles(_text_agg)
+def _text_agg_sqlite(element, compiler, **kw):
+    return f"group_concat({compiler.process(element.clauses, **kw)}, ';')"
+
+
+@compiles(_text_agg, "postgresql")
+def _text_agg_postgresql(element, compiler, **kw):
+    value = compiler.process(element.clauses, **kw)
+    return f"string_agg({value}, ';' ORDER BY {value})"
+
+
+class _digest(FunctionElement):
+    """md5 on PostgreSQL; the text itself on SQLite (which has no hash function)."""
+
+    inherit_cache = True
+    type = types.Text()
+
+
+@compiles(_digest)
+def _digest_sqlite(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_digest, "postgresql")
+def _digest_postgresql(element, compiler, **kw):
+    return f"md5({compiler.process(element.clauses, **kw)})"
+
+
+def spelled(*values) -> ColumnElement:
+    """One row as text: each value cast to text, joined by ','. Put free text (a name)
+    last, or spell it with its length first, so that no two rows read the same."""
+    text = None
+    for value in values:
+        value = func.coalesce(cast(value, types.Text), _NULL)
+        text = value if text is None else text.concat(_COMMA).concat(value)
+    return text
+
+
+# Constants written into the statement, not bound: a part of a few columns would
+# otherwise carry a dozen parameters.
+_NULL, _COMMA, _BAR, _EMPTY = (literal_column(f"'{c}'", types.Text) for c in ("~", ",", "|", ""))
+
+
+def state_digest(*parts: Select) -> ColumnElement:
+    """A scalar subquery: the text (or hash) of all the parts' rows; see above."""
+    whole = None
+    for part in parts:
+        if len(part.selected_columns) != 1:
+            raise ValueError("each part of a state digest selects one text column")
+        rows = part.subquery()
+        joined = func.coalesce(select(_text_agg(rows.c[0])).scalar_subquery(), _EMPTY)
+        whole = joined if whole is None else whole.concat(_BAR).concat(joined)
+    return _digest(whole)

@@ -107,12 +107,13 @@ _PAGE_QUERIES: dict[tuple, object] = {}
 
 def page_query(*, nav: bool, labels: bool):
     """The session loader's statement with the navigation counts (`nav`) and the
-    member's labels (`labels`) as further columns, built once per kind of page."""
+    member's labels and the state of their list (`labels`) as further columns, built
+    once per kind of page."""
     from types import SimpleNamespace
 
     from sqlalchemy import Integer, bindparam
 
-    from .services import events, organise, sessions
+    from .services import events, messaging, organise, sessions
 
     key = (tuple(NAV_COUNTERS), nav, labels)
     query = _PAGE_QUERIES.get(key)
@@ -125,6 +126,7 @@ def page_query(*, nav: bool, labels: bool):
             also["nav__last_event_id"] = events.latest_seq_query(member.id).scalar_subquery()
         if labels:
             also["labels"] = organise.labels_query(member.id)
+            also["list_state"] = messaging.list_state(member.id)
         query = _PAGE_QUERIES[key] = sessions.load_query(also)
     return query
 
@@ -137,6 +139,7 @@ def keep_page_values(member_id: int, values: dict) -> None:
         from .services import organise
 
         g.page_values["labels"] = organise.labels_from(member_id, values["labels"])
+        g.page_values["list_state"] = values["list_state"]
 
 
 def page_value(member_id: int, name: str):

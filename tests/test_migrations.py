@@ -236,7 +236,9 @@ def test_the_group_migration_keeps_every_thread_message_and_read_state(old_app):
         assert set(conn.scalars(sa.select(t["thread"].c.name))) == {None}
         assert conn.scalar(sa.select(sa.func.count()).select_from(t["group_span"])) == 0
 
-    # The app reads them as before: inboxes, unread badges, mute and archive, labels.
+    # The app (which needs every later migration too) reads them as before: inboxes,
+    # unread badges, mute and archive, labels.
+    upgrade()
     rows, _ = messaging.inbox(AVA)
     assert [row.membership.thread_id for row in rows] == [12, 11, 10]
     assert [row.other.id for row in rows] == [DEE, CY, BEN]
@@ -315,3 +317,37 @@ def add_a_group_at_0012() -> None:
         conn.execute(t["attachment"].insert(), attachment(2, 202, "plan.pdf", at(31)))
         conn.execute(t["thread_label"].insert(), {"label_id": 1, "thread_id": 20})
         conn.execute(t["outbox"].insert(), email_owed(2, AVA, 20, 202, at(31)))
+
+
+def test_the_face_epoch_counts_face_changes_only_and_downgrades_cleanly(old_app):
+    """0013: the trigger on `member` counts a new name, headline, handle or picture, not
+    any other write (a login's last activity); the downgrade takes the table and the
+    trigger away, and members can still be written."""
+    fill_at_0011()
+    upgrade()
+
+    def epoch() -> int:
+        with db.engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT value FROM face_epoch"))
+
+    def write(sql: str) -> None:
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(sql))
+
+    assert epoch() == 0
+    write(f"UPDATE member SET last_active_at = CURRENT_TIMESTAMP, about = 'x' WHERE id = {AVA}")
+    write(f"UPDATE member SET name = name WHERE id = {AVA}")  # set, but not changed
+    assert epoch() == 0
+    write(f"UPDATE member SET name = 'Ava Arden' WHERE id = {AVA}")
+    write(f"UPDATE member SET headline = 'Chief of staff' WHERE id = {BEN}")
+    write(f"UPDATE member SET avatar_key = 'avatars/cy.png' WHERE id = {CY}")
+    write(f"UPDATE member SET handle = 'dee-d' WHERE id = {DEE}")
+    assert epoch() == 4
+    write("UPDATE member SET headline = 'Everyone'")  # one per member changed
+    assert epoch() == 8
+
+    downgrade(revision=AFTER)
+    assert "face_epoch" not in tables()
+    write(f"UPDATE member SET name = 'Ava Ames' WHERE id = {AVA}")
+    upgrade()
+    assert epoch() == 0

@@ -3,6 +3,7 @@
 from flask import Blueprint, abort, current_app, request, send_file, url_for
 from flask_login import current_user, login_required
 
+from .. import list_pane
 from ..extensions import limiter
 from ..forms import MessageForm
 from ..services import (
@@ -72,31 +73,30 @@ def inbox():
     )
 
 
-def _thread_list(selected: str = "all", label=None, before: int | None = None, labels=None) -> dict:
+def _thread_list(
+    selected: str = "all",
+    label=None,
+    before: int | None = None,
+    labels=None,
+    open_thread_id: int | None = None,
+) -> dict:
     """The Messaging list (the left pane of every Messaging page): one filter, one page.
     `labels`: the member's labels, when the page has loaded them already."""
-    rows, cursor = messaging.inbox(
-        current_user.id,
-        unread_only=selected == "unread",
-        inmail_only=selected == "inmail",
-        archived=selected == "archived",
-        label_id=label.id if label else None,
-        before=before,
-    )
+    here = request.full_path.rstrip("?")
     return {
-        "rows": rows,
-        "cursor": cursor,
+        "thread_rows": list_pane.thread_rows(
+            current_user.id,
+            selected=selected,
+            label=label,
+            before=before,
+            here=here,
+            open_thread_id=open_thread_id,
+        ),
         "selected": selected,
         "filters": FILTERS,
         "label": label,
         "labels": member_labels() if labels is None else labels,
-        "shown": f"label:{label.id}" if label else selected,
-        "here": request.full_path.rstrip("?"),
-        "archived_count": (
-            organise.archived_count(current_user.id)
-            if not rows and selected == "all" and before is None
-            else 0
-        ),
+        "here": here,
     }
 
 
@@ -178,7 +178,7 @@ def thread_page(context: dict, status: int = 200):
     """The conversation beside the Messaging list; the conversation pane alone for a
     thread chosen in the list with htmx (the list stays as it is)."""
     if not is_htmx():
-        context |= _thread_list(labels=context["labels"])
+        context |= _thread_list(labels=context["labels"], open_thread_id=context["open_thread_id"])
     return render(
         "messaging/thread.html", "messaging/_conversation_pane.html", status=status, **context
     )

@@ -24,6 +24,7 @@ from ..models import (
     Attachment,
     Block,
     Face,
+    FaceEpoch,
     GroupSpan,
     Label,
     Member,
@@ -32,7 +33,7 @@ from ..models import (
     ThreadLabel,
     ThreadMember,
 )
-from ..sql import json_rows
+from ..sql import json_rows, spelled, state_digest
 from ..text import is_blank, normalise_newlines
 from . import (
     accounts,
@@ -335,7 +336,21 @@ class InboxRow:
 _UNREAD = ThreadMember.last_message_id > ThreadMember.last_read_message_id
 
 
-def inbox(
+def inbox(member_id: int, **where):
+    """`inbox_page`'s rows and cursor: (rows, the next page's `before` or None)."""
+    page = inbox_page(member_id, **where)
+    return page.rows, page.cursor
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    rows: list[InboxRow]
+    cursor: int | None  # the next page's `before`, or None
+    # `list_state` as of the rows (read in their statement); None for an empty page.
+    state: str | None
+
+
+def inbox_page(
     member_id: int,
     *,
     unread_only: bool = False,
@@ -344,14 +359,13 @@ def inbox(
     label_id: int | None = None,
     before: int | None = None,
     limit: int = INBOX_PAGE_SIZE,
-):
+) -> InboxPage:
     """The member's threads by latest activity, in one statement whatever their number
-    and kinds.
+    and kinds, with the state of the member's list they were read in.
 
     Each row carries the other member, the last message and the owner's labels. The main
     list leaves archived threads out, the archived list holds only them, and a label's
     list holds its threads wherever they are. Threads hidden by a block are left out.
-    Returns (rows, cursor for the next page or None).
     """
     query = _inbox_query(
         unread_only, inmail_only, archived, label_id is not None, before is not None, limit
@@ -363,7 +377,46 @@ def inbox(
         params["inbox_before"] = before
     found = db.session.execute(query, params).all()
     cursor = found[limit - 1].ThreadMember.last_message_id if len(found) > limit else None
-    return _rows(found[:limit]), cursor
+    return InboxPage(_rows(found[:limit]), cursor, found[0].list_state if found else None)
+
+
+def list_state(member_id) -> db.ColumnElement:
+    """A scalar subquery: one value that changes whenever anything the member's
+    Messaging list shows may have changed, and only then (equal values, equal lists).
+
+    It spells out every row the list is read from that can change: the member's sides
+    of their threads (a message moves `last_message_id` on every current member's side,
+    so a group's new name, members and lines are in it too; reading, archiving, muting,
+    leaving), their labels on threads (by name), the blocks either way (hidden threads,
+    collapsed previews), and `FaceEpoch` (anyone's name or avatar). Messages and
+    attachments never change once written. The time a row shows ("5 minutes ago") is
+    not in it: a kept list checks those itself (linkmsg/list_pane.py).
+
+    `member_id` a bound parameter or a column."""
+    side = aliased(ThreadMember, name="state_side")
+    mine = aliased(Label, name="state_label")
+    filed = aliased(ThreadLabel, name="state_filed")
+    block = aliased(Block, name="state_block")
+    return state_digest(
+        db.select(
+            spelled(
+                side.thread_id,
+                side.last_message_id,
+                side.last_read_message_id,
+                side.muted,
+                side.archived,
+                side.active,
+            )
+        ).where(side.member_id == member_id),
+        db.select(spelled(filed.thread_id, mine.id, db.func.length(mine.name), mine.name))
+        .select_from(mine)
+        .join(filed, filed.label_id == mine.id)
+        .where(mine.member_id == member_id),
+        db.select(spelled(block.blocker_id, block.blocked_id)).where(
+            db.or_(block.blocker_id == member_id, block.blocked_id == member_id)
+        ),
+        db.select(spelled(FaceEpoch.value)),
+    )
 
 
 @cache
@@ -379,6 +432,7 @@ def _inbox_query(
         .where(ThreadMember.member_id == member_id, not_hidden(member_id))
         .order_by(ThreadMember.last_message_id.desc())
         .limit(limit + 1)
+        .add_columns(list_state(member_id).label("list_state"))
     )
     if by_label:
         label_id = db.bindparam("inbox_label", type_=db.Integer)

@@ -1,0 +1,193 @@
+"""The Messaging list's rows, kept rendered per member and per state of their list.
+
+Every Messaging page shows the list beside the conversation, and reading its rows and
+rendering them was about half of what a thread page cost (bench/README.md). Between two
+pages the list rarely changes, so the rendered rows are kept (per process, the
+`LIST_PANE_ENTRIES` most recently used; 0 keeps none) and used again while it has not.
+
+**When it has not changed.** The key is the member, which list (filter or label, page)
+and `messaging.list_state`: one value that changes with anything the rows are read from
+(the member's sides of their threads, their labels on threads, blocks either way,
+anyone's name or avatar). A page reads the state with the member, in the session
+loader's statement, so a kept list costs no statement at all. Rows are kept under the
+state read *in their own statement*, so what is kept is exactly that state's list even
+when something commits between the two reads; equal states give equal lists, so an
+older state coming back (a thread archived, then moved back) finds the right rows.
+What the state leaves out changes with time alone: the times rows show ("5 minutes
+ago") are checked on every use, and kept rows that would now read differently are
+rendered again.
+
+**What differs between two pages that show the same rows** — the form token, the page's
+own address (the rows' forms come back to it) and the open conversation (marked in the
+list) — is rendered as markers, and filled in for each page.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app, render_template
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
+
+from .services import messaging, organise
+from .templating import page_value, timeago
+
+EXTENSION = "linkmsg.list_pane"
+# A marker: NUL never occurs in anything stored or asked (PostgreSQL refuses it in
+# text, and requests carrying it are refused), so it cannot be forged by a name.
+_MARK = "\x00list:{}\x00"
+_MARKS = re.compile("\x00list:(here|csrf|open)(?::([0-9]+))?\x00")
+HERE = _MARK.format("here")
+CSRF = _MARK.format("csrf")
+_OPEN = Markup(' aria-current="page"')
+
+
+class _OpenMark:
+    """`open_thread_id` of rows rendered to keep: each row says where it would be open."""
+
+
+OPEN = _OpenMark()
+
+
+def opened(thread_id: int, open_thread_id) -> Markup:
+    """A row's link: marked as the page's open conversation (for templates)."""
+    if open_thread_id is OPEN:
+        return Markup(_MARK.format(f"open:{int(thread_id)}"))
+    return _OPEN if open_thread_id == thread_id else Markup("")
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Rows rendered with markers: the text between them and the markers, alternately
+    (`re.split` of the markers, each marker as its name and number), and each row's
+    time with what it read."""
+
+    parts: tuple
+    times: tuple[tuple[datetime, str], ...]
+
+    def current(self) -> bool:
+        return all(timeago(moment) == shown for moment, shown in self.times)
+
+    def fill(self, here: str, open_thread_id: int | None) -> Markup:
+        here, token = str(escape(here)), str(escape(generate_csrf()))
+        is_open = str(open_thread_id) if open_thread_id is not None else None
+        parts = self.parts
+        out = [parts[0]]
+        for at in range(1, len(parts), 3):
+            name, number = parts[at], parts[at + 1]
+            if name == "csrf":
+                out.append(token)
+            elif name == "here":
+                out.append(here)
+            elif number == is_open:
+                out.append(_OPEN)
+            out.append(parts[at + 2])
+        return Markup("".join(out))
+
+
+class Store:
+    """The most recently used kept lists of a process (a lock for threaded servers)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.used = 0  # lists served from here (for tests and the benchmark)
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> Kept | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key, kept: Kept) -> None:
+        with self._lock:
+            self._entries[key] = kept
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def init_app(app) -> None:
+    size = int(app.config.get("LIST_PANE_ENTRIES", 0))
+    app.extensions[EXTENSION] = Store(size) if size > 0 else None
+    app.jinja_env.globals["opened"] = opened
+
+
+def store() -> Store | None:
+    return current_app.extensions.get(EXTENSION)
+
+
+def thread_rows(
+    member_id: int,
+    *,
+    selected: str,
+    label,
+    before: int | None,
+    here: str,
+    open_thread_id: int | None = None,
+) -> Markup:
+    """The rows of one of the member's lists (`selected` a filter, or `label`), from
+    `before` on, for the page at `here` with `open_thread_id` open."""
+    shown = f"label:{label.id}" if label else selected
+    key = (member_id, shown, label.name if label else None, before)
+    kept_lists = store()
+    state = page_value(member_id, "list_state") if kept_lists is not None else None
+    if state is not None:
+        kept = kept_lists.get((*key, state))
+        if kept is not None and kept.current():
+            kept_lists.used += 1
+            return kept.fill(here, open_thread_id)
+    page = messaging.inbox_page(
+        member_id,
+        unread_only=selected == "unread",
+        inmail_only=selected == "inmail",
+        archived=selected == "archived",
+        label_id=label.id if label else None,
+        before=before,
+    )
+    context = {
+        "rows": page.rows,
+        "cursor": page.cursor,
+        "selected": selected,
+        "label": label,
+        "shown": shown,
+        "archived_count": (
+            organise.archived_count(member_id)
+            if not page.rows and selected == "all" and before is None
+            else 0
+        ),
+    }
+    if kept_lists is None or page.state is None:
+        return Markup(
+            render_template(
+                "messaging/_thread_rows.html", here=here, open_thread_id=open_thread_id, **context
+            )
+        )
+    moments = [row.last.created_at for row in page.rows]
+    shown_before = [timeago(moment) for moment in moments]
+    html = render_template(
+        "messaging/_thread_rows.html",
+        here=HERE,
+        open_thread_id=OPEN,
+        csrf_token=lambda: CSRF,
+        **context,
+    )
+    kept = Kept(tuple(_MARKS.split(html)), tuple(zip(moments, shown_before, strict=True)))
+    # A time that turned while rendering: the rows may read either way, keep nothing.
+    if kept.current():
+        kept_lists.put((*key, page.state), kept)
+    return kept.fill(here, open_thread_id)
