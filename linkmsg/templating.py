@@ -247,6 +247,35 @@ def avatar(member, size: int = 48) -> Markup:
     return drawn[key]
 
 
+_KEPT_URLS: dict[tuple, str] = {}
+KEPT_URLS_MAX = 20_000  # then forgotten all at once (a URL per page of a long list...)
+
+
+def kept_url_for(endpoint: str, **values) -> str:
+    """Flask's `url_for` for templates, each URL built once per process: a page asks for
+    forty or so, each through werkzeug's router and Flask's defaults. A URL depends on
+    its endpoint, its values and where the app is mounted, nothing else (the app
+    registers no `url_defaults`; tests/test_list_pane.py checks). One that asks for more
+    (`_external`, `_scheme`, a blueprint-relative endpoint) is built each time."""
+    if (
+        not has_request_context()
+        or endpoint.startswith(".")
+        or any(name.startswith("_") and name != "_anchor" for name in values)
+    ):
+        return url_for(endpoint, **values)
+    key = (request.script_root, endpoint, *sorted(values.items()))
+    try:
+        return _KEPT_URLS[key]
+    except KeyError:
+        pass
+    except TypeError:  # a value that is not hashable
+        return url_for(endpoint, **values)
+    if len(_KEPT_URLS) >= KEPT_URLS_MAX:
+        _KEPT_URLS.clear()
+    built = _KEPT_URLS[key] = url_for(endpoint, **values)
+    return built
+
+
 _STAND_IN = 987654321  # an id no URL holds otherwise
 
 
@@ -290,6 +319,7 @@ def init_app(app: Flask) -> None:
     # renders without the context processor below).
     app.jinja_env.globals["avatar"] = avatar
     app.jinja_env.globals["id_url"] = id_url
+    app.jinja_env.globals["url_for"] = kept_url_for
     app.jinja_env.globals["endpoints"] = app.view_functions
 
     @app.context_processor
@@ -299,7 +329,7 @@ def init_app(app: Flask) -> None:
             for item in NAV:
                 if item.endpoint not in current_app.view_functions:
                     continue
-                url = url_for(item.endpoint)
+                url = kept_url_for(item.endpoint)
                 items.append(
                     {
                         "url": url,

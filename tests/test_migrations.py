@@ -345,9 +345,12 @@ def test_the_face_epoch_counts_face_changes_only_and_downgrades_cleanly(old_app)
     assert epoch() == 4
     write("UPDATE member SET headline = 'Everyone'")  # one per member changed
     assert epoch() == 8
+    write("DELETE FROM face_epoch")  # (tests empty every table between them)
+    write(f"UPDATE member SET name = 'Ava Ames' WHERE id = {AVA}")
+    assert epoch() == 1
 
     downgrade(revision=AFTER)
     assert "face_epoch" not in tables()
-    write(f"UPDATE member SET name = 'Ava Ames' WHERE id = {AVA}")
+    write(f"UPDATE member SET name = 'Ava Arden' WHERE id = {AVA}")
     upgrade()
     assert epoch() == 0

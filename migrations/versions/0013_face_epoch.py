@@ -29,6 +29,12 @@ CHANGED = (
     " OR OLD.avatar_key IS DISTINCT FROM NEW.avatar_key"
 )
 
+# One more; the row is made again should it ever be deleted (a test emptying every table).
+COUNT = (
+    "INSERT INTO face_epoch (id, value) VALUES (1, 1)"
+    " ON CONFLICT (id) DO UPDATE SET value = face_epoch.value + 1"
+)
+
 
 def upgrade():
     op.create_table(
@@ -42,7 +48,7 @@ def upgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION face_epoch_next() RETURNS trigger LANGUAGE plpgsql AS $$"
-            " BEGIN UPDATE face_epoch SET value = value + 1 WHERE id = 1; RETURN NULL; END $$"
+            f" BEGIN {COUNT}; RETURN NULL; END $$"
         )
         op.execute(
             "CREATE TRIGGER member_face_changed AFTER UPDATE ON member FOR EACH ROW"
@@ -52,7 +58,7 @@ def upgrade():
         op.execute(
             "CREATE TRIGGER member_face_changed AFTER UPDATE ON member FOR EACH ROW"
             f" WHEN {CHANGED.replace('IS DISTINCT FROM', 'IS NOT')}"
-            " BEGIN UPDATE face_epoch SET value = value + 1 WHERE id = 1; END"
+            f" BEGIN {COUNT}; END"
         )
 
 

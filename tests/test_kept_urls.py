@@ -1,0 +1,49 @@
+"""URLs built once per process for templates (`templating.kept_url_for`, issue 20): the
+same URL `url_for` builds, wherever the app is mounted."""
+
+from __future__ import annotations
+
+from flask import url_for
+
+from linkmsg import templating
+
+from .factories import Browser, make_member, soup
+
+
+def test_nothing_but_its_values_and_the_mount_point_makes_a_url(app):
+    # A `url_defaults` function would add values a kept URL was built without.
+    assert not any(app.url_default_functions.values())
+    assert not any(app.url_value_preprocessors.values())
+
+
+def test_kept_urls_are_the_urls_url_for_builds_wherever_the_app_is_mounted(app):
+    cases = [
+        ("messaging.inbox", {}),
+        ("messaging.inbox", {"filter": "unread"}),
+        ("messaging.inbox", {"filter": None, "label": "Work & play", "before": 12}),
+        ("messaging.thread", {"thread_id": 7, "_anchor": "reply"}),
+        ("profiles.show", {"handle": "ava-ames"}),
+        ("static", {"filename": "js/app.js"}),
+    ]
+    for root in ("", "/linkmsg"):
+        with app.test_request_context("/", base_url=f"http://localhost{root}/"):
+            for endpoint, values in cases:
+                expected = url_for(endpoint, **values)
+                assert expected.startswith(f"{root}/")
+                assert templating.kept_url_for(endpoint, **values) == expected
+                assert templating.kept_url_for(endpoint, **values) == expected  # kept
+        with app.test_request_context("/", base_url="https://linkmsg.example"):
+            assert templating.kept_url_for("messaging.inbox", _external=True) == (
+                "https://linkmsg.example/messaging"
+            )
+
+
+def test_a_page_behind_a_mount_point_links_within_it(app):
+    with app.app_context():
+        ava = make_member("Ava Ames")
+    browser = Browser(app)
+    browser.login(ava)
+    browser.get("/messaging")  # URLs kept for the root
+    page = soup(browser.get("/messaging", base_url="http://localhost/linkmsg/"))
+    links = [a["href"] for a in page.select('[data-testid^="filter-"]')]
+    assert links and all(href.startswith("/linkmsg/messaging") for href in links), links
