@@ -14,6 +14,7 @@ import io
 
 import pytest
 
+from linkmsg import list_pane
 from linkmsg.extensions import db
 from linkmsg.models import Member
 from linkmsg.services import attachments, billing, inmail, messaging, organise
@@ -84,12 +85,25 @@ def world(app):
     return browser, urls
 
 
+# Pages beside the Messaging list: with the list kept (linkmsg/list_pane.py) they ask
+# one statement fewer; the budget holds without it.
+LIST_PAGES = {"inbox", "thread", "group thread"}
+
+
 def test_main_pages_keep_to_their_statement_budgets(app, world):
-    """Every page is counted, and every overrun reported at once with its statements."""
+    """Every page is counted, with its Messaging list read and then kept, and every
+    overrun reported at once with its statements."""
     browser, urls = world
     over = []
-    for page, budget in BUDGETS.items():
+    for page, budget, kept in [
+        (name, most - kept, kept)
+        for name, most in BUDGETS.items()
+        for kept in ((False, True) if name in LIST_PAGES else (False,))
+    ]:
         htmx = page == "older"  # "Load older messages" is an htmx swap
+        if not kept:
+            with app.app_context():
+                list_pane.store().clear()
         with counted(app) as seen:
             response = browser.get(urls[page], htmx=htmx)
         assert response.status_code == 200, page
@@ -103,6 +117,7 @@ def test_main_pages_keep_to_their_statement_budgets(app, world):
         if len(seen) > budget:
             listing = "\n".join(f"  {n + 1}. {s[:200]}" for n, s in enumerate(seen))
             over.append(
-                f"{page} ({urls[page]}): {len(seen)} statements, budget {budget}:\n{listing}"
+                f"{page}{' (list kept)' if kept else ''} ({urls[page]}): {len(seen)}"
+                f" statements, budget {budget}:\n{listing}"
             )
     assert not over, "\n".join(over)
