@@ -74,6 +74,10 @@ def _forget_dead_limit_store() -> None:
     limiter._storage_dead = False
     limiter._Limiter__check_backend_count = 0
     limiter._Limiter__last_check_backend = 0.0
+    # ... and an app that switches the limits off inherits no store, nor passes its
+    # switch on to the next app (init_app keeps `enabled` unless a config sets it).
+    limiter._limiter = None
+    limiter.enabled = True
 
 
 def build_app(database_url: str, tmp_path, **overrides):

@@ -148,3 +148,16 @@ def test_a_taken_address_does_not_answer_faster(app_factory):
     # The fastest of each: noise from a busy machine only adds. Without the hash on the
     # taken path its answer takes a few hundredths of the other's.
     assert min(used) > 0.3 * min(free), (used, free)
+
+
+def test_logins_are_throttled_with_the_app_wide_limits_switched_off(app_factory):
+    """RATELIMIT_ENABLED=False leaves Flask-Limiter without a store: logging in still
+    works (it was a 500), and a guesser is still slowed down, counted in the process."""
+    app = app_factory(RATELIMIT_ENABLED=False, LOGIN_ACCOUNT_CLIENT_RATE_LIMIT="3 per 15 minutes")
+    ann = member(app)
+    owner = Browser(app)
+    assert attempt(owner, ann.email, PASSWORD, environ_base=OWNER) == 303
+    attacker = Browser(app)
+    for _ in range(3):
+        assert attempt(attacker, ann.email, "wrong password", environ_base=ATTACKER) == 401
+    assert attempt(attacker, ann.email, PASSWORD, environ_base=ATTACKER) == 429

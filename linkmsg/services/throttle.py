@@ -50,9 +50,10 @@ def _fallback() -> _Fallback:
 
 def _strategy():
     """The rate limiter to count with now: the shared store, or this process's while the
-    store is down."""
+    store is down or the app-wide limits are switched off (RATELIMIT_ENABLED=False, which
+    leaves Flask-Limiter with no store: logins are still throttled)."""
     fallback = _fallback()
-    if time.monotonic() < fallback.store_down_until:
+    if time.monotonic() < fallback.store_down_until or not limiter.enabled:
         return fallback.strategy
     return limiter.limiter
 
