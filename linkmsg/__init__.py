@@ -201,12 +201,19 @@ def _register_handlers(app: Flask) -> None:
         # A thread's older messages, swapped in, show no labels.
         older = request.endpoint == "messaging.thread" and is_htmx() and "before" in request.args
         labels = reading and request.endpoint in LABELLED_PAGES and not older
+        # The state of the Messaging list, for a page that shows it (a thread chosen in
+        # the list with htmx comes without it).
+        listed = labels and not (request.endpoint == "messaging.thread" and is_htmx())
         values: dict = {}
         member = sessions.load_member(
             member_id,
             current_session_id(),
             session.get(SESSION_SECRET_KEY),
-            query=templating.page_query(nav=nav, labels=labels) if nav or labels else None,
+            query=(
+                templating.page_query(nav=nav, labels=labels, listed=listed)
+                if nav or labels
+                else None
+            ),
             also=values,
             touch=request.endpoint not in NOT_ACTIVITY,
         )

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import cast, func, literal_column, select, type_coerce, types
+from sqlalchemy import case, cast, func, literal_column, null, select, type_coerce, types
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.functions import FunctionElement
@@ -103,12 +103,14 @@ def json_rows(query: Select, *, order_by: Sequence = ()) -> ColumnElement:
 # per row that spells the whole row (so that different rows never spell the same text);
 # the parts' rows are joined with ';' in their order, the parts with '|', and on
 # PostgreSQL the whole is hashed (md5) so that a member with many rows sends 32 bytes.
+# Past `most` rows in a part there is no state (NULL): reading it would cost more than
+# what it saves.
 
 
 class _text_agg(FunctionElement):
-    """The values of one text column joined with ';' (in their order on PostgreSQL;
-    in the order SQLite reads them, which changes the text only when the rows change
-    or the plan does — a miss, never a wrong match)."""
+    """The values of one text column joined with ';', in the order they are read (that
+    of an ordered subquery, in practice on both databases; another order changes the
+    text, which is a miss, never a wrong match)."""
 
     inherit_cache = True
     type = types.Text()
@@ -121,8 +123,7 @@ def _text_agg_sqlite(element, compiler, **kw):
 
 @compiles(_text_agg, "postgresql")
 def _text_agg_postgresql(element, compiler, **kw):
-    value = compiler.process(element.clauses, **kw)
-    return f"string_agg({value}, ';' ORDER BY {value})"
+    return f"string_agg({compiler.process(element.clauses, **kw)}, ';')"
 
 
 class _digest(FunctionElement):
@@ -157,13 +158,19 @@ def spelled(*values) -> ColumnElement:
 _NULL, _COMMA, _BAR, _EMPTY = (literal_column(f"'{c}'", types.Text) for c in ("~", ",", "|", ""))
 
 
-def state_digest(*parts: Select) -> ColumnElement:
-    """A scalar subquery: the text (or hash) of all the parts' rows; see above."""
+def state_digest(*parts: Select, most: int) -> ColumnElement:
+    """A scalar subquery: the text (or hash) of all the parts' rows; see above. NULL
+    (no state) when any part has more than `most` rows, so that what the state costs to
+    read is bounded whoever asks; each part should be ordered (a part read in another
+    order gives another value: never a false match, a miss)."""
     whole = None
     for part in parts:
         if len(part.selected_columns) != 1:
             raise ValueError("each part of a state digest selects one text column")
-        rows = part.subquery()
-        joined = func.coalesce(select(_text_agg(rows.c[0])).scalar_subquery(), _EMPTY)
+        rows = part.limit(most + 1).subquery()
+        count = func.count()
+        joined = select(
+            case((count > most, null()), (count == 0, _EMPTY), else_=_text_agg(rows.c[0]))
+        ).scalar_subquery()
         whole = joined if whole is None else whole.concat(_BAR).concat(joined)
     return _digest(whole)

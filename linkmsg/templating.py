@@ -105,17 +105,17 @@ PAGE_MEMBER = "member_id"  # the bound parameter `sessions.load_query` gives its
 _PAGE_QUERIES: dict[tuple, object] = {}
 
 
-def page_query(*, nav: bool, labels: bool):
+def page_query(*, nav: bool, labels: bool, listed: bool = False):
     """The session loader's statement with the navigation counts (`nav`) and the
-    member's labels and the state of their list (`labels`) as further columns, built
-    once per kind of page."""
+    member's labels (`labels`) and the state of their Messaging list (`listed`, a page
+    that shows it) as further columns, built once per kind of page."""
     from types import SimpleNamespace
 
     from sqlalchemy import Integer, bindparam
 
     from .services import events, messaging, organise, sessions
 
-    key = (tuple(NAV_COUNTERS), nav, labels)
+    key = (tuple(NAV_COUNTERS), nav, labels, listed)
     query = _PAGE_QUERIES.get(key)
     if query is None:
         member = SimpleNamespace(id=bindparam(PAGE_MEMBER, type_=Integer))
@@ -126,6 +126,7 @@ def page_query(*, nav: bool, labels: bool):
             also["nav__last_event_id"] = events.latest_seq_query(member.id).scalar_subquery()
         if labels:
             also["labels"] = organise.labels_query(member.id)
+        if listed:
             also["list_state"] = messaging.list_state(member.id)
         query = _PAGE_QUERIES[key] = sessions.load_query(also)
     return query
@@ -139,6 +140,7 @@ def keep_page_values(member_id: int, values: dict) -> None:
         from .services import organise
 
         g.page_values["labels"] = organise.labels_from(member_id, values["labels"])
+    if "list_state" in values:
         g.page_values["list_state"] = values["list_state"]
 
 

@@ -298,3 +298,47 @@ def test_a_change_committed_between_the_state_and_the_rows_is_kept_under_its_own
     again = pane(browser.get("/messaging"))
     assert f'id="thread-row-{ids["cy_thread"]}"' in again
     assert again == fresh(app, browser, "/messaging")
+
+
+@pytest.fixture
+def few_state_rows(monkeypatch):
+    """`list_state` reads at most 2 rows of a kind (2,000 in the app): the statements
+    that read it are built again with that, and again after the test."""
+
+    def rebuild():
+        templating._PAGE_QUERIES.clear()
+        messaging._inbox_query.cache_clear()
+
+    monkeypatch.setattr(messaging, "LIST_STATE_ROWS", 2)
+    rebuild()
+    yield
+    monkeypatch.undo()
+    rebuild()
+
+
+def test_a_member_with_more_threads_than_the_state_reads_gets_the_list_read_each_time(
+    app, team, few_state_rows
+):
+    """Ava has three threads, more than the state may read: her list has no state, is
+    never kept, and every page reads it (and shows what changed). Dee, with one, gets
+    hers kept."""
+    browser, ava, ben, cy, dee, ids = team
+    browser.get("/messaging")
+    for _ in range(2):
+        served = used(app)
+        with counted(app) as seen:
+            before = pane(browser.get("/messaging"))
+        assert used(app) == served and [s for s in seen if LIST_ROWS in s]
+    with app.app_context():
+        organise.set_archived(ava.id, ids["cy_thread"], True)
+    after = pane(browser.get("/messaging"))
+    assert after != before and f'id="thread-row-{ids["cy_thread"]}"' not in after
+
+    with app.app_context():
+        messaging.start(db.session.get(Member, dee.id), db.session.get(Member, ava.id), "Hi")
+    theirs = Browser(app)
+    theirs.login(dee)  # one thread
+    theirs.get("/messaging")
+    served = used(app)
+    theirs.get("/messaging")
+    assert used(app) == served + 1

@@ -52,6 +52,9 @@ from .permission import ALLOWED, Permission, basic_refusal
 from .threads import ThreadView
 
 INBOX_PAGE_SIZE = 20
+# Rows of any one kind (threads, labels on threads, blocks) that `list_state` reads at
+# most: a member with more has no state, and their list is read each time.
+LIST_STATE_ROWS = 2000
 THREAD_PAGE_SIZE = 30
 
 # ---------------------------------------------------------------- who may message whom
@@ -390,7 +393,9 @@ def list_state(member_id) -> db.ColumnElement:
     leaving), their labels on threads (by name), the blocks either way (hidden threads,
     collapsed previews), and `FaceEpoch` (anyone's name or avatar). Messages and
     attachments never change once written. The time a row shows ("5 minutes ago") is
-    not in it: a kept list checks those itself (linkmsg/list_pane.py).
+    not in it: a kept list checks those itself (linkmsg/list_pane.py). NULL for a member
+    with more than LIST_STATE_ROWS of any kind: past that, reading the state would cost
+    more than the list.
 
     `member_id` a bound parameter or a column."""
     side = aliased(ThreadMember, name="state_side")
@@ -407,15 +412,19 @@ def list_state(member_id) -> db.ColumnElement:
                 side.archived,
                 side.active,
             )
-        ).where(side.member_id == member_id),
+        )
+        .where(side.member_id == member_id)
+        .order_by(side.thread_id),
         db.select(spelled(filed.thread_id, mine.id, db.func.length(mine.name), mine.name))
         .select_from(mine)
         .join(filed, filed.label_id == mine.id)
-        .where(mine.member_id == member_id),
-        db.select(spelled(block.blocker_id, block.blocked_id)).where(
-            db.or_(block.blocker_id == member_id, block.blocked_id == member_id)
-        ),
+        .where(mine.member_id == member_id)
+        .order_by(filed.thread_id, mine.id),
+        db.select(spelled(block.blocker_id, block.blocked_id))
+        .where(db.or_(block.blocker_id == member_id, block.blocked_id == member_id))
+        .order_by(block.blocker_id, block.blocked_id),
         db.select(spelled(FaceEpoch.value)),
+        most=LIST_STATE_ROWS,
     )
 
 
