@@ -158,9 +158,17 @@ def forget_page_values(*_args) -> None:
         g.pop("page_values", None)
 
 
+# Tables whose writes change nothing read with the member (their counts, labels, the
+# state of their list): a profile view they record (a notification it sends goes to the
+# member viewed, in a write of its own) and their session's last use.
+_NEUTRAL_WRITES = frozenset({"profile_view", "member_session"})
+
+
 def _forget_on_write(state) -> None:
     if state.is_insert or state.is_update or state.is_delete:
-        forget_page_values()
+        table = getattr(state.statement, "table", None)
+        if getattr(table, "name", None) not in _NEUTRAL_WRITES:
+            forget_page_values()
 
 
 def _watch_writes() -> None:
