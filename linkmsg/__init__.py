@@ -185,6 +185,17 @@ NOT_PAGES = NOT_ACTIVITY | {"messaging.download", "messaging.thumbnail"}
 LABELLED_PAGES = frozenset({"messaging.inbox", "messaging.thread"})
 
 
+def _strings_in(value) -> list[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for pair in value.items() for item in pair for text in _strings_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings_in(item)]
+    return []
+
+
 def _register_handlers(app: Flask) -> None:
     from .services import presence, sessions
 
@@ -240,9 +251,11 @@ def _register_handlers(app: Flask) -> None:
         # No field of ours takes control bytes; PostgreSQL refuses NUL in text outright.
         if request.endpoint == "static":
             return None
-        values = list(request.args.values())
+        values = [value for _, value in request.args.items(multi=True)]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-            values += list(request.form.values())
+            values += [value for _, value in request.form.items(multi=True)]
+        elif request.is_json:  # (Flask-WTF reads a JSON body as the form)
+            values += _strings_in(request.get_json(silent=True))
         if any("\x00" in value for value in values):
             abort(400)
         return None

@@ -25,12 +25,13 @@ list) — is rendered as markers, and filled in for each page.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app, render_template
+from flask import current_app, render_template, request
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
@@ -38,10 +39,13 @@ from .services import messaging, organise
 from .templating import page_value, timeago
 
 EXTENSION = "linkmsg.list_pane"
-# A marker: NUL never occurs in anything stored or asked (PostgreSQL refuses it in
-# text, and requests carrying it are refused), so it cannot be forged by a name.
-_MARK = "\x00list:{}\x00"
-_MARKS = re.compile("\x00list:(here|csrf|open)(?::([0-9]+))?\x00")
+# A marker: NUL and a secret of the process's own. Requests carrying NUL are refused
+# and PostgreSQL refuses it in text, but SQLite would keep one that got in some other
+# way; the secret never leaves the process (every marker is filled before a page
+# goes out), so no text a member wrote can read as a marker.
+_SECRET = secrets.token_hex(8)
+_MARK = f"\x00list-{_SECRET}:{{}}\x00"
+_MARKS = re.compile(f"\x00list-{_SECRET}:(here|csrf|open)(?::([0-9]+))?\x00")
 HERE = _MARK.format("here")
 CSRF = _MARK.format("csrf")
 _OPEN = Markup(' aria-current="page"')
@@ -143,7 +147,8 @@ def thread_rows(
     """The rows of one of the member's lists (`selected` a filter, or `label`), from
     `before` on, for the page at `here` with `open_thread_id` open."""
     shown = f"label:{label.id}" if label else selected
-    key = (member_id, shown, label.name if label else None, before)
+    # The rows' links are built for where the app is mounted.
+    key = (request.script_root, member_id, shown, label.name if label else None, before)
     kept_lists = store()
     state = page_value(member_id, "list_state") if kept_lists is not None else None
     if state is not None:

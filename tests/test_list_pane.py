@@ -148,6 +148,8 @@ def test_each_change_shows_on_the_next_page(app, team, monkeypatch):
         ("Ava adds Dee", lambda: groups.add(get(ava), ids["group"], [dee.id])),
         ("Ava removes Cy", lambda: groups.remove(get(ava), ids["group"], cy.id)),
         ("Ava leaves the group", lambda: groups.leave(get(ava), ids["group"])),
+        # Her side stays put from now on; the group still shows in her list, as it is.
+        ("Ben renames the group Ava left", lambda: groups.rename(get(ben), ids["group"], "Q4")),
         ("Two hours pass", time_passes),
     ]
     for name, change in steps:
@@ -189,6 +191,14 @@ def test_pages_sharing_a_kept_list_each_get_their_own_token_address_and_open_row
         assert (
             messaging.inbox(ava.id, archived=True)[0][0].membership.thread_id == (ids["ben_thread"])
         )
+    # The same list under another mount point links within it.
+    browser.get(cy_page)
+    served = used(app)
+    browser.get(cy_page)
+    assert used(app) == served + 1  # kept at the root
+    mounted = soup(browser.get(cy_page, base_url="http://localhost/linkmsg/"))
+    links = [a["href"] for a in mounted.select("a.thread-link")]
+    assert links and all(href.startswith("/linkmsg/messaging/t/") for href in links), links
     # Another member never gets Ava's kept list, whatever the page.
     other = Browser(app)
     other.login(ben)
@@ -342,3 +352,36 @@ def test_a_member_with_more_threads_than_the_state_reads_gets_the_list_read_each
     served = used(app)
     theirs.get("/messaging")
     assert used(app) == served + 1
+
+
+def test_text_a_member_wrote_never_reads_as_a_marker(app, team, database_url):
+    """A NUL in any value of a request is refused (a field given twice, a JSON body);
+    and text holding one that got into the database some other way (SQLite keeps it)
+    stays text in a kept list: markers carry a secret of the process."""
+    browser, ava, ben, cy, dee, ids = team
+    url = f"/messaging/t/{ids['ben_thread']}"
+    theirs = Browser(app)
+    theirs.login(ben)
+    token = theirs.token()
+    headers = {"X-CSRFToken": token}
+    for sent in (
+        theirs.client.post(url, data={"body": ["fine", "a\x00b"], "csrf_token": token}),
+        theirs.client.post(url, json={"body": "look \x00here\x00"}, headers=headers),
+        theirs.client.post(url, json={"body": "ok", "x": ["\x00"]}, headers=headers),
+    ):
+        assert sent.status_code == 400
+    with app.app_context():
+        bodies = [m.body for m in messaging.messages(ids["ben_thread"]).messages]
+    assert not any("\x00" in body for body in bodies), bodies
+    if not database_url.startswith("sqlite"):
+        return  # PostgreSQL refuses NUL in text outright
+    old_marker = "\x00list:csrf\x00"
+    with app.app_context():
+        messaging.reply(db.session.get(Member, ben.id), ids["ben_thread"], f"see {old_marker}")
+    browser.get("/messaging")
+    page = browser.get("/messaging")  # kept
+    mine = soup(page).find("meta", attrs={"name": "csrf-token"})["content"]
+    row = soup(page).find(id=f"thread-row-{ids['ben_thread']}")
+    preview = row.find(attrs={"data-testid": "thread-preview"})
+    assert "see" in preview.get_text() and "list:csrf" in str(preview)
+    assert mine.split(".")[0] not in str(preview)

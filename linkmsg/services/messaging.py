@@ -390,7 +390,8 @@ def list_state(member_id) -> db.ColumnElement:
     It spells out every row the list is read from that can change: the member's sides
     of their threads (a message moves `last_message_id` on every current member's side,
     so a group's new name, members and lines are in it too; reading, archiving, muting,
-    leaving), their labels on threads (by name), the blocks either way (hidden threads,
+    leaving), the newest message of the groups they left (their side stays put), their
+    labels on threads (by name), the blocks either way (hidden threads,
     collapsed previews), and `FaceEpoch` (anyone's name or avatar). Messages and
     attachments never change once written. The time a row shows ("5 minutes ago") is
     not in it: a kept list checks those itself (linkmsg/list_pane.py). NULL for a member
@@ -399,6 +400,7 @@ def list_state(member_id) -> db.ColumnElement:
 
     `member_id` a bound parameter or a column."""
     side = aliased(ThreadMember, name="state_side")
+    gone = aliased(ThreadMember, name="state_gone")
     mine = aliased(Label, name="state_label")
     filed = aliased(ThreadLabel, name="state_filed")
     block = aliased(Block, name="state_block")
@@ -415,6 +417,13 @@ def list_state(member_id) -> db.ColumnElement:
         )
         .where(side.member_id == member_id)
         .order_by(side.thread_id),
+        # A group the member left still shows in their list, with its current name and
+        # members, but their side no longer moves: the thread's newest message does
+        # (every rename, member added or removed is a line).
+        db.select(spelled(gone.thread_id, Thread.last_message_id))
+        .join(Thread, Thread.id == gone.thread_id)
+        .where(gone.member_id == member_id, gone.active.is_(False))
+        .order_by(gone.thread_id),
         db.select(spelled(filed.thread_id, mine.id, db.func.length(mine.name), mine.name))
         .select_from(mine)
         .join(filed, filed.label_id == mine.id)
