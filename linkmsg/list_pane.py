@@ -121,9 +121,6 @@ class Store:
         with self._lock:
             self._entries.clear()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 def init_app(app) -> None:
     size = int(app.config.get("LIST_PANE_ENTRIES", 0))

@@ -265,7 +265,7 @@ def kept_url_for(endpoint: str, **values) -> str:
     """Flask's `url_for` for templates, each URL built once per process: a page asks for
     forty or so, each through werkzeug's router and Flask's defaults. A URL depends on
     its endpoint, its values and where the app is mounted, nothing else (the app
-    registers no `url_defaults`; tests/test_list_pane.py checks). One that asks for more
+    registers no `url_defaults`; tests/test_kept_urls.py checks). One that asks for more
     (`_external`, `_scheme`, a blueprint-relative endpoint) is built each time."""
     if (
         not has_request_context()

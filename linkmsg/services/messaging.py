@@ -340,8 +340,9 @@ _UNREAD = ThreadMember.last_message_id > ThreadMember.last_read_message_id
 
 
 def inbox(member_id: int, **where):
-    """`inbox_page`'s rows and cursor: (rows, the next page's `before` or None)."""
-    page = inbox_page(member_id, **where)
+    """`inbox_page`'s rows and cursor: (rows, the next page's `before` or None), for a
+    list that is not kept (the state is not read)."""
+    page = inbox_page(member_id, with_state=False, **where)
     return page.rows, page.cursor
 
 
@@ -349,7 +350,8 @@ def inbox(member_id: int, **where):
 class InboxPage:
     rows: list[InboxRow]
     cursor: int | None  # the next page's `before`, or None
-    # `list_state` as of the rows (read in their statement); None for an empty page.
+    # `list_state` as of the rows (read in their statement); None for an empty page, or
+    # when not asked for.
     state: str | None
 
 
@@ -362,6 +364,7 @@ def inbox_page(
     label_id: int | None = None,
     before: int | None = None,
     limit: int = INBOX_PAGE_SIZE,
+    with_state: bool = True,
 ) -> InboxPage:
     """The member's threads by latest activity, in one statement whatever their number
     and kinds, with the state of the member's list they were read in.
@@ -371,7 +374,13 @@ def inbox_page(
     list holds its threads wherever they are. Threads hidden by a block are left out.
     """
     query = _inbox_query(
-        unread_only, inmail_only, archived, label_id is not None, before is not None, limit
+        unread_only,
+        inmail_only,
+        archived,
+        label_id is not None,
+        before is not None,
+        limit,
+        with_state,
     )
     params = {"inbox_member": member_id}
     if label_id is not None:
@@ -380,7 +389,8 @@ def inbox_page(
         params["inbox_before"] = before
     found = db.session.execute(query, params).all()
     cursor = found[limit - 1].ThreadMember.last_message_id if len(found) > limit else None
-    return InboxPage(_rows(found[:limit]), cursor, found[0].list_state if found else None)
+    state = found[0].list_state if found and with_state else None
+    return InboxPage(_rows(found[:limit]), cursor, state)
 
 
 def list_state(member_id) -> db.ColumnElement:
@@ -439,7 +449,13 @@ def list_state(member_id) -> db.ColumnElement:
 
 @cache
 def _inbox_query(
-    unread_only: bool, inmail_only: bool, archived: bool, by_label: bool, paged: bool, limit: int
+    unread_only: bool,
+    inmail_only: bool,
+    archived: bool,
+    by_label: bool,
+    paged: bool,
+    limit: int,
+    with_state: bool = True,
 ):
     """One kind of inbox page as a statement with bound parameters, built once: the
     statement's cache key is worked out on its first execution only (SQLAlchemy keeps it
@@ -450,8 +466,9 @@ def _inbox_query(
         .where(ThreadMember.member_id == member_id, not_hidden(member_id))
         .order_by(ThreadMember.last_message_id.desc())
         .limit(limit + 1)
-        .add_columns(list_state(member_id).label("list_state"))
     )
+    if with_state:
+        query = query.add_columns(list_state(member_id).label("list_state"))
     if by_label:
         label_id = db.bindparam("inbox_label", type_=db.Integer)
         query = query.where(
