@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, list_pane, realtime, templating
+from . import cli, list_pane, reads, realtime, templating
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate, redis_client_options
 from .services.errors import DomainError
@@ -90,6 +90,7 @@ def create_app(config: dict | type | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         with app.app_context():
             sa_event.listen(db.engine, "connect", _without_jit)
+            reads.init_engine(db.engine)
     limiter.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)

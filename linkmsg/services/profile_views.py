@@ -41,6 +41,26 @@ def record_view(viewer_id: int, viewed_id: int) -> bool:
     return True
 
 
+def viewed_on(viewer_id, viewed_id, day):
+    """SQL: whether `viewer_id`'s view of `viewed_id` on `day` is recorded already (a
+    column of the profile page's statement, so that a page seen again today writes
+    nothing: `record_view` is asked only when it would record)."""
+    return (
+        db.select(ProfileView.viewer_id)
+        .where(
+            ProfileView.viewed_id == viewed_id,
+            ProfileView.viewer_id == viewer_id,
+            ProfileView.day == day,
+        )
+        .exists()
+    )
+
+
+def today():
+    """The day a view made now is recorded under."""
+    return utcnow().date()
+
+
 @dataclass(frozen=True)
 class Viewers:
     shown: list[tuple[Member, datetime]]

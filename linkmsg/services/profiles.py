@@ -1,5 +1,6 @@
 """The profile page `/in/<handle>`: the member and everything the page shows of the
-viewer's relation to them, read in one statement, and the view recorded in one more.
+viewer's relation to them, read in one statement, and the view recorded in one more
+the first time a day.
 
 The rules are those of the services the page used to ask one by one: a member who
 blocked the viewer, or is suspended, does not exist for them (`directory`); the degree
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Integer, and_, bindparam, or_
+from sqlalchemy import Date, Integer, and_, bindparam, or_
 
 from ..extensions import db
 from ..models import (
@@ -38,7 +39,9 @@ def page(viewer: Member | None, handle: str) -> dict:
         member = db.session.scalar(db.select(Member).where(Member.handle == handle))
         _require_shown(member, blocked_viewer=False)
         return {"member": member, "is_self": False, "missing": None}
-    row = db.session.execute(_profile_query(), {"viewer": viewer.id, "handle": handle}).first()
+    row = db.session.execute(
+        _profile_query(), {"viewer": viewer.id, "handle": handle, "day": profile_views.today()}
+    ).first()
     member = row.Member if row is not None else None
     _require_shown(member, blocked_viewer=row is not None and row.blocked_viewer)
     if member.id == viewer.id:
@@ -63,7 +66,8 @@ def page(viewer: Member | None, handle: str) -> dict:
     waiting = None
     if viewer.is_premium and allowed.remedy == "connect":
         waiting = inmail.waiting_for_answer(viewer, member, unanswered=row.inmail_unanswered)
-    profile_views.record_view(viewer.id, member.id)
+    if not row.viewed_today:
+        profile_views.record_view(viewer.id, member.id)
     return {
         "member": member,
         "is_self": False,
@@ -87,7 +91,8 @@ def _profile_query():
     """The member by :handle with, as columns: whether they blocked the :viewer and the
     viewer them, the degree (0 out of network), mutual connections, the open invitation
     between them (the viewer's own first) and whether the viewer's InMail to them waits
-    for an answer. Built once (building it costs more than running it)."""
+    for an answer, and whether the viewer's view of :day is recorded. Built once
+    (building it costs more than running it)."""
     viewer_id = bindparam("viewer", type_=Integer)
 
     def blocked(blocker, blocked_member):
@@ -134,4 +139,7 @@ def _profile_query():
         invitation(Invitation.recipient_id).label("invitation_recipient_id"),
         invitation(Invitation.status).label("invitation_status"),
         unanswered.label("inmail_unanswered"),
+        profile_views.viewed_on(viewer_id, Member.id, bindparam("day", type_=Date)).label(
+            "viewed_today"
+        ),
     ).where(Member.handle == bindparam("handle"))

@@ -1,0 +1,149 @@
+"""PostgreSQL: plain reads run outside a transaction, everything else inside one
+(`linkmsg/reads.py`).
+
+A page that only reads sends no BEGIN and no ROLLBACK, so its statements stay prepared
+on the connection (psycopg forgets them at every rollback); a write, a row lock or a
+savepoint still begins a transaction that the statements after it share, and a rollback
+still undoes all of it.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from linkmsg.extensions import db
+from linkmsg.models import Member, ProfileView, utcnow
+from linkmsg.reads import plain_read
+from linkmsg.services import messaging
+
+from .factories import Browser, connect, make_member
+
+IDLE, INTRANS = psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INTRANS
+
+
+@pytest.fixture
+def database_url(postgres_database):
+    """PostgreSQL only: SQLite begins its own transactions (`extensions._sqlite_begin`)."""
+    return postgres_database
+
+
+@pytest.fixture
+def pg_app(app_factory):
+    # One connection, so that every request and the checks below use the same one.
+    return app_factory(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0)
+
+
+def _raw():
+    """The psycopg connection under the app context's session."""
+    return db.session.connection().connection.dbapi_connection
+
+
+def _pg(statement) -> str:
+    return str(statement.compile(dialect=postgresql.psycopg.dialect()))
+
+
+def test_only_plain_reads_go_without_a_transaction():
+    member = sa.table("member", sa.column("id"), sa.column("name"))
+    reads = [
+        _pg(sa.select(member).where(member.c.id == 1)),
+        _pg(sa.select(member.c.id).where(member.c.name.ilike("%update%"))),
+        "WITH a AS (SELECT 1) SELECT * FROM a",
+        "  select last_update, deleted_at from member",
+    ]
+    others = [
+        _pg(sa.select(member).with_for_update()),
+        _pg(sa.select(member).with_for_update(key_share=True)),
+        _pg(sa.select(member).with_for_update(read=True)),
+        _pg(sa.select(member).with_for_update(skip_locked=True)),
+        _pg(sa.update(member).values(name="x")),
+        _pg(sa.insert(member).values(name="x")),
+        _pg(sa.delete(member)),
+        "WITH moved AS (UPDATE member SET name = 'x' RETURNING id) SELECT * FROM moved",
+        "WITH gone AS (DELETE FROM member RETURNING id) SELECT count(*) FROM gone",
+        "SELECT nextval('member_id_seq')",
+        "SELECT pg_advisory_xact_lock(1)",
+        "SELECT set_config('search_path', 'x', true)",
+        "SELECT * INTO copy FROM member",
+        "SAVEPOINT sa_savepoint_1",
+        "LOCK TABLE member",
+        "SET jit = off",
+        "CREATE INDEX ix ON member (name)",
+    ]
+    assert [plain_read(s) for s in reads] == [True] * len(reads)
+    assert [s for s in others if plain_read(s)] == []
+
+
+def test_a_page_that_only_reads_keeps_its_statements_prepared(pg_app):
+    with pg_app.app_context():
+        ava, ben = make_member("Ava Reads"), make_member("Ben Reads")
+        connect(ava, ben)
+        thread = messaging.start(
+            db.session.get(Member, ava.id), db.session.get(Member, ben.id), "Hello Ben"
+        ).thread_id
+    browser = Browser(pg_app)
+    browser.login(ava)
+    url = f"/messaging/t/{thread}"
+    for _ in range(8):  # psycopg prepares a statement on its sixth run on a connection
+        assert browser.get(url).status_code == 200
+    with pg_app.app_context():
+        raw = _raw()
+        prepared = db.session.execute(
+            sa.text("SELECT statement FROM pg_prepared_statements")
+        ).scalars()
+        prepared = [" ".join(s.split()) for s in prepared]
+    assert raw.pgconn.transaction_status == IDLE and raw.autocommit
+    # The page's own statements: the session loader's and the thread's.
+    assert any(s.startswith("SELECT member_session.id") for s in prepared), prepared
+    assert any(s.startswith("SELECT thread_member.thread_id") for s in prepared), prepared
+
+
+def test_a_write_begins_a_transaction_that_the_reads_after_it_share(pg_app):
+    with pg_app.app_context():
+        ava = make_member("Ava Before")
+        read = sa.select(Member.name).where(Member.id == ava.id)
+        assert db.session.scalar(read) == "Ava Before"
+        raw = _raw()
+        assert raw.pgconn.transaction_status == IDLE, "a plain read opens no transaction"
+        db.session.execute(sa.update(Member).where(Member.id == ava.id).values(name="Ava After"))
+        assert raw.pgconn.transaction_status == INTRANS
+        assert db.session.scalar(read) == "Ava After"  # its own write, in its transaction
+        now = utcnow()
+        db.session.add(
+            ProfileView(viewer_id=ava.id, viewed_id=ava.id, day=now.date(), viewed_at=now)
+        )
+        db.session.flush()
+        db.session.rollback()
+        # The rollback undid both writes: they were one transaction.
+        assert db.session.scalar(read) == "Ava Before"
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(ProfileView)) == 0
+        assert raw.pgconn.transaction_status == IDLE
+
+
+def test_a_row_lock_is_held_until_the_commit(pg_app, database_url):
+    with pg_app.app_context():
+        ava = make_member("Ava Locked")
+        db.session.execute(sa.select(Member.id).where(Member.id == ava.id).with_for_update())
+        other = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
+        try:
+            try_lock = "SELECT id FROM member WHERE id = %s FOR UPDATE NOWAIT"
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(try_lock, (ava.id,))
+            db.session.commit()
+            assert other.execute(try_lock, (ava.id,)).fetchone() == (ava.id,)
+        finally:
+            other.close()
+
+
+def test_a_savepoint_is_inside_a_transaction(pg_app):
+    with pg_app.app_context():
+        ava = make_member("Ava Outer")
+        with db.session.begin_nested():
+            db.session.execute(
+                sa.update(Member).where(Member.id == ava.id).values(name="Ava Inner")
+            )
+        assert _raw().pgconn.transaction_status == INTRANS
+        db.session.rollback()
+        assert db.session.scalar(sa.select(Member.name).where(Member.id == ava.id)) == "Ava Outer"
