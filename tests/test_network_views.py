@@ -288,6 +288,42 @@ def test_search_page_shows_degree_badges_and_connect(app, browser, member_factor
     assert rows[1].select_one('[data-testid="connect-control"]')["data-state"] == "none"
 
 
+def test_search_rows_show_each_connect_state_as_the_profile_does(app, browser, member_factory):
+    """The search reads each result's invitation with it and its connection from its
+    degree: every state comes out as the one-member answer (`network.relationship`)."""
+    ann, bob, cat, dee, eve, fay, gus = (
+        member_factory(name=n, headline="Designer")
+        for n in ("Ann", "Bob", "Cat", "Dee", "Eve", "Fay", "Gus")
+    )
+    with app.app_context():
+        connect(ann, bob)
+        network.invite(ann.id, cat.id)  # sent
+        network.invite(dee.id, ann.id)  # received
+        ignored = network.invite(eve.id, ann.id).invitation.id
+        network.ignore(ann.id, ignored)  # received, then ignored: shows nothing
+        network.invite(fay.id, ann.id)
+        network.invite(ann.id, fay.id)  # accepts Fay's: connected
+        expected = {
+            m.handle: network.relationship(ann.id, m.id).state
+            for m in (bob, cat, dee, eve, fay, gus)
+        }
+    browser.login(ann)
+    rows = by_testid(browser.get("/search?q=designer"), "member-row")
+    states = {
+        r["data-handle"]: r.select_one('[data-testid="connect-control"]')["data-state"]
+        for r in rows
+    }
+    assert states == expected
+    assert [states[m.handle] for m in (bob, cat, dee, eve, fay, gus)] == [
+        "connected",
+        "sent",
+        "received",
+        "none",
+        "connected",
+        "none",
+    ]
+
+
 def test_search_fragment_for_htmx_and_empty_state(app, browser, member_factory):
     browser.login(member_factory())
     fragment = browser.get("/search?q=nobodyhere", htmx=True)

@@ -29,6 +29,7 @@ BUDGETS = {
     "older": 3,
     "profile": 2,  # (issue 20 asks 4; a view recorded today is read with the member)
     "group thread": 5,
+    "search": 3,  # the members with their invitations, their degrees
 }
 
 
@@ -77,6 +78,7 @@ def world(app):
         "older": older_link["href"],
         "profile": f"/in/{fay_handle}",
         "group thread": f"/messaging/t/{group.thread_id}",
+        "search": "/search?q=e",
     }
     # Each page once first: the first view of a thread marks it read, of a profile
     # records the view; the budget is the steady state a member sees on the next visit.
@@ -110,6 +112,8 @@ def test_main_pages_keep_to_their_statement_budgets(app, world):
         html = soup(response)
         if page == "profile":
             assert "2nd" in html.get_text()
+        elif page == "search":
+            assert len(html.find_all(attrs={"data-testid": "member-row"})) >= 4
         elif page == "older":
             assert html.find(attrs={"data-testid": "message"}) is not None
         else:

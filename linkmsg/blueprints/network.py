@@ -134,18 +134,17 @@ def remove(handle: str):
 @login_required
 def search():
     q = (request.args.get("q") or "").strip()[:200]
-    members, cursor = directory.search(
+    found = network.search(
         current_user.id, q, after=_cursor(), limit=current_app.config["SEARCH_RESULTS_PER_PAGE"]
     )
-    ids = [m.id for m in members]
     return render(
         "network/search.html",
         "network/_results.html",
         q=q,
-        members=members,
-        cursor=cursor,
-        degrees=degrees.degrees(current_user.id, ids),
-        rels=network.relationships(current_user.id, ids),
+        members=found.members,
+        cursor=found.cursor,
+        degrees=found.degrees,
+        rels=found.rels,
         next_url=_here(),
     )
 

@@ -38,17 +38,21 @@ def require_member(member_id: int) -> Member:
     return member
 
 
-def by_name_page(query, after: tuple[str, int] | None, limit: int):
+def by_name_page(query, after: tuple[str, int] | None, limit: int, *, rows: bool = False):
     """Run a member query keyset-paged on (name, id): no OFFSET, however deep the page.
 
-    Returns (members, cursor of the next page or None).
+    Returns (members, cursor of the next page or None); with `rows`, the query's rows
+    (the member first, then its further columns) in place of the members.
     """
     if after is not None:
         name, member = after
         query = query.where(or_(Member.name > name, and_(Member.name == name, Member.id > member)))
-    members = list(db.session.scalars(query.order_by(Member.name, Member.id).limit(limit + 1)))
-    cursor = (members[limit - 1].name, members[limit - 1].id) if len(members) > limit else None
-    return members[:limit], cursor
+    query = query.order_by(Member.name, Member.id).limit(limit + 1)
+    found = list(db.session.execute(query).all() if rows else db.session.scalars(query))
+    if len(found) > limit:
+        last = found[limit - 1][0] if rows else found[limit - 1]
+        return found[:limit], (last.name, last.id)
+    return found, None
 
 
 def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = None, limit: int = 20):
@@ -57,9 +61,18 @@ def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = Non
     Leaves out the viewer, suspended members and anyone blocked either way.
     Returns (members, next cursor).
     """
+    query = search_query(viewer_id, q)
+    if query is None:
+        return [], None
+    return by_name_page(query, after, limit)
+
+
+def search_query(viewer_id: int | None, q: str):
+    """The select of `search`, unordered and unpaged (None when `q` has no word), for a
+    caller that reads more columns with each member."""
     words = [w for w in (q or "").split() if w][:6]
     if not words:
-        return [], None
+        return None
     query = db.select(Member).where(Member.suspended_at.is_(None))
     for word in words:
         pattern = like_pattern(word[:100])
@@ -72,7 +85,7 @@ def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = Non
         query = query.where(
             Member.id != viewer_id, Member.id.not_in(blocks.hidden_member_ids_query(viewer_id))
         )
-    return by_name_page(query, after, limit)
+    return query
 
 
 def update_settings(

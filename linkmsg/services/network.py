@@ -82,6 +82,46 @@ def relationships(viewer_id: int, member_ids: list[int]) -> dict[int, Relationsh
     return result
 
 
+def open_invitation_columns(viewer_id) -> list:
+    """Columns of a query over `Member`: the open invitation between the viewer and each
+    member (the viewer's own first) as invitation_id, invitation_sender_id,
+    invitation_recipient_id and invitation_status, NULL when there is none. `viewer_id`
+    a value or a bound parameter."""
+    between = (
+        db.select(Invitation)
+        .where(
+            Invitation.status.in_(INVITATION_OPEN),
+            or_(
+                and_(Invitation.sender_id == viewer_id, Invitation.recipient_id == Member.id),
+                and_(Invitation.recipient_id == viewer_id, Invitation.sender_id == Member.id),
+            ),
+        )
+        .order_by((Invitation.sender_id == viewer_id).desc(), Invitation.id)
+        .limit(1)
+        .correlate(Member)
+    )
+    return [
+        between.with_only_columns(column).scalar_subquery().label(f"invitation_{name}")
+        for name, column in (
+            ("id", Invitation.id),
+            ("sender_id", Invitation.sender_id),
+            ("recipient_id", Invitation.recipient_id),
+            ("status", Invitation.status),
+        )
+    ]
+
+
+def open_invitations_of(rows) -> list[tuple]:
+    """(id, sender, recipient, status) of the open invitations in rows read with
+    `open_invitation_columns`, for `relationships_from`."""
+    return [
+        (row.invitation_id, row.invitation_sender_id, row.invitation_recipient_id)
+        + (row.invitation_status,)
+        for row in rows
+        if row.invitation_id is not None
+    ]
+
+
 def relationships_from(viewer_id: int, blocked, connected, open_invitations) -> dict:
     """The Connect state from what was read: the members the viewer blocked, those they
     are connected to, and the open invitations between them and the viewer as (id,
@@ -349,6 +389,41 @@ def network_counts(member_id: int) -> dict[str, int]:
         )
     ).one()
     return {"received": row[0], "sent": row[1], "connections": row[2]}
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    members: list[Member]
+    cursor: tuple[str, int] | None  # keyset cursor of the next page
+    degrees: dict[int, int | None]  # member id -> 1, 2, 3 or None
+    rels: dict[int, Relationship]  # member id -> the Connect state
+
+
+def search(
+    viewer_id: int, q: str, *, after: tuple[str, int] | None = None, limit: int = 20
+) -> SearchPage:
+    """A page of `directory.search` with each member's degree and Connect state, in two
+    statements: the members with their open invitation, and their degrees. The search
+    leaves out anyone blocked either way, so no result is "blocked"; a 1st degree is a
+    connection."""
+    query = directory.search_query(viewer_id, q)
+    if query is None:
+        return SearchPage([], None, {}, {})
+    rows, cursor = directory.by_name_page(
+        query.add_columns(*open_invitation_columns(viewer_id)), after, limit, rows=True
+    )
+    members = [row[0] for row in rows]
+    found = degrees.degrees(viewer_id, [member.id for member in members])
+    rels = {member.id: Relationship("none") for member in members}
+    rels.update(
+        relationships_from(
+            viewer_id,
+            blocked=[],
+            connected=[m for m, degree in found.items() if degree == degrees.FIRST],
+            open_invitations=open_invitations_of(rows),
+        )
+    )
+    return SearchPage(members, cursor, found, rels)
 
 
 def connections_page(member_id: int, *, after: tuple[str, int] | None = None, limit: int = 20):

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Date, Integer, and_, bindparam, or_
+from sqlalchemy import Date, Integer, bindparam
 
 from ..extensions import db
 from ..models import (
     INMAIL_SENT,
-    INVITATION_OPEN,
     Block,
     InMail,
-    Invitation,
     Member,
 )
 from . import accounts, degrees, inmail, messaging, network, presence, profile_views
@@ -50,17 +48,11 @@ def page(viewer: Member | None, handle: str) -> dict:
     if row.viewer_blocked:
         blockers.add(viewer.id)
     connected = row.degree == degrees.FIRST
-    invitation = []
-    if row.invitation_id is not None:
-        invitation.append(
-            (row.invitation_id, row.invitation_sender_id, row.invitation_recipient_id)
-            + (row.invitation_status,)
-        )
     relation = network.relationships_from(
         viewer.id,
         blocked=[member.id] if row.viewer_blocked else [],
         connected=[member.id] if connected else [],
-        open_invitations=invitation,
+        open_invitations=network.open_invitations_of([row]),
     )
     allowed = messaging.can_message(viewer, member, blockers=blockers, connected=connected)
     waiting = None
@@ -102,23 +94,6 @@ def _profile_query():
             .exists()
         )
 
-    open_between = (
-        db.select(Invitation)
-        .where(
-            Invitation.status.in_(INVITATION_OPEN),
-            or_(
-                and_(Invitation.sender_id == viewer_id, Invitation.recipient_id == Member.id),
-                and_(Invitation.recipient_id == viewer_id, Invitation.sender_id == Member.id),
-            ),
-        )
-        .order_by((Invitation.sender_id == viewer_id).desc(), Invitation.id)
-        .limit(1)
-        .correlate(Member)
-    )
-
-    def invitation(column):
-        return open_between.with_only_columns(column).scalar_subquery()
-
     unanswered = (
         db.select(InMail.id)
         .where(
@@ -134,10 +109,7 @@ def _profile_query():
         blocked(viewer_id, Member.id).label("viewer_blocked"),
         degrees.degree_expression(viewer_id, Member.id).label("degree"),
         degrees.mutual_expression(viewer_id, Member.id).label("mutual"),
-        invitation(Invitation.id).label("invitation_id"),
-        invitation(Invitation.sender_id).label("invitation_sender_id"),
-        invitation(Invitation.recipient_id).label("invitation_recipient_id"),
-        invitation(Invitation.status).label("invitation_status"),
+        *network.open_invitation_columns(viewer_id),
         unanswered.label("inmail_unanswered"),
         profile_views.viewed_on(viewer_id, Member.id, bindparam("day", type_=Date)).label(
             "viewed_today"
