@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request, url_for
+from flask.globals import _cv_app, _cv_request
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from .models import utcnow
@@ -267,13 +269,16 @@ def kept_url_for(endpoint: str, **values) -> str:
     its endpoint, its values and where the app is mounted, nothing else (the app
     registers no `url_defaults`; tests/test_kept_urls.py checks). One that asks for more
     (`_external`, `_scheme`, a blueprint-relative endpoint) is built each time."""
+    # The request's context itself, not through `request` (a proxy): a page asks this
+    # forty times.
+    ctx = _cv_request.get(None)
     if (
-        not has_request_context()
+        ctx is None
         or endpoint.startswith(".")
         or any(name.startswith("_") and name != "_anchor" for name in values)
     ):
         return url_for(endpoint, **values)
-    key = (request.script_root, endpoint, *sorted(values.items()))
+    key = (ctx.request.script_root, endpoint, *sorted(values.items()))
     try:
         return _KEPT_URLS[key]
     except KeyError:
@@ -284,6 +289,15 @@ def kept_url_for(endpoint: str, **values) -> str:
         _KEPT_URLS.clear()
     built = _KEPT_URLS[key] = url_for(endpoint, **values)
     return built
+
+
+def csrf_token() -> str:
+    """Flask-WTF's `csrf_token()` for templates: the request's token once made (Flask-WTF
+    keeps it on `g`), else made by Flask-WTF. A page has twenty-odd forms, and each ask
+    of Flask-WTF's own read the config, `g` and the session through a dozen proxies."""
+    ctx = _cv_app.get(None)
+    token = getattr(ctx.g, "csrf_token", None) if ctx is not None else None
+    return token if token is not None else generate_csrf()
 
 
 _STAND_IN = 987654321  # an id no URL holds otherwise
@@ -330,6 +344,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["avatar"] = avatar
     app.jinja_env.globals["id_url"] = id_url
     app.jinja_env.globals["url_for"] = kept_url_for
+    app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["endpoints"] = app.view_functions
 
     @app.context_processor
