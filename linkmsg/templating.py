@@ -9,6 +9,7 @@ from flask import Flask, current_app, g, has_app_context, has_request_context, r
 from flask.globals import _cv_app, _cv_request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from .models import utcnow
@@ -300,6 +301,51 @@ def csrf_token() -> str:
     return token if token is not None else generate_csrf()
 
 
+@pass_context
+def action_form(
+    context,
+    action: str,
+    testid: str,
+    text=None,
+    hidden: dict | None = None,
+    button_class: str = "linklike",
+    form_class: str | None = None,
+    htmx: bool = False,
+    hx_target: str | None = None,
+    caller=None,
+) -> Markup:
+    """A button that POSTs, with its hidden fields. With `htmx`, htmx posts it and the
+    answer is made of out-of-band pieces only (each finds its own target when it
+    arrives, whatever a live update changed meanwhile; the form is its own target
+    whatever a list around it aims its links at, so that app.js sees its swap); with
+    `hx_target`, htmx swaps the answer in place of that element. The button says `text`,
+    or what a {% call %} block gives (markup).
+
+    Written here rather than as a macro (a search page draws twenty, and a macro
+    imported `with context` is built again for every row). The form token is the one of
+    the template's own context: live pieces render with an empty one and kept lists with
+    a marker (`live.render_for`, `list_pane`). Every value is escaped."""
+    action = escape(action)
+    opening = f'<form method="post" action="{action}"'
+    if form_class:
+        opening += f' class="{escape(form_class)}"'
+    if htmx:
+        opening += f' hx-post="{action}" hx-target="this" hx-swap="none" data-oob-only'
+    elif hx_target:
+        opening += f' hx-post="{action}" hx-target="{escape(hx_target)}" hx-swap="outerHTML"'
+    fields = "".join(
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in (hidden or {}).items()
+    )
+    label = caller() if caller is not None else escape(text)
+    return Markup(
+        f'{opening}>\n  <input type="hidden" name="csrf_token"'
+        f' value="{escape(context.resolve("csrf_token")())}">\n  {fields}\n'
+        f'  <button type="submit" class="{escape(button_class)}"'
+        f' data-testid="{escape(testid)}">{label}</button>\n</form>'
+    )
+
+
 _STAND_IN = 987654321  # an id no URL holds otherwise
 
 
@@ -345,6 +391,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["id_url"] = id_url
     app.jinja_env.globals["url_for"] = kept_url_for
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.jinja_env.globals["action_form"] = action_form
     app.jinja_env.globals["endpoints"] = app.view_functions
 
     @app.context_processor

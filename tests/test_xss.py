@@ -266,3 +266,33 @@ def test_payloads_stay_text_everywhere(app, chunk):
         with app.test_request_context():
             for event in db.session.scalars(db.select(Event)):
                 assert_inert(live.render(event), f"event {event.id}")
+
+
+def test_action_form_escapes_every_value_and_takes_the_token_of_its_context(app):
+    """`action_form` is Python, not a macro: each value it writes is escaped by hand, and
+    its form token is the rendering context's (a live piece's empty one, a kept list's
+    marker), else the request's."""
+    source = (
+        "{% call action_form(action, testid, hidden=hidden, form_class=cls, hx_target=cls) %}"
+        "<b>{{ name }}</b>{% endcall %}{{ action_form(action, testid, name, htmx=true) }}"
+    )
+    evil = '"><script>alert(1)</script>'
+    with app.test_request_context("/"):
+        template = app.jinja_env.from_string(source)
+        values = dict(action="/a?x=" + evil, testid=evil, hidden={evil: evil}, cls=evil, name=evil)
+        html = template.render(**values, csrf_token=lambda: "context-token")
+        request_token = app.jinja_env.from_string(source).render(**values)
+    assert_inert(html, "action_form")
+    page = BeautifulSoup(html, "html.parser")
+    first, second = page.find_all("form")
+    assert first["action"] == first["hx-post"] == "/a?x=" + evil
+    assert first["class"] == [part for part in evil.split()] and first["hx-target"] == evil
+    hidden = first.find_all("input")
+    assert [(i["name"], i["value"]) for i in hidden] == [
+        ("csrf_token", "context-token"),
+        (evil, evil),
+    ]
+    assert first.button["data-testid"] == evil and first.button.b.get_text() == evil
+    assert second.button.get_text() == evil and second["hx-swap"] == "none"
+    token = BeautifulSoup(request_token, "html.parser").find("input")["value"]
+    assert token and token != "context-token"
