@@ -324,6 +324,22 @@ def test_search_rows_show_each_connect_state_as_the_profile_does(app, browser, m
     ]
 
 
+def test_search_pages_by_name_with_its_cursor_and_every_word(app, browser, member_factory):
+    me = member_factory(name="Searcher")
+    names = [f"Pat {chr(65 + n // 5)}{n % 5} Quill" for n in range(23)]
+    for name in names:
+        member_factory(name=name, headline="Ink designer")
+    member_factory(name="Pat Other", headline="Ink writer")  # not every word
+    browser.login(me)
+    first = browser.get("/search?q=quill designer")
+    shown = texts(first, "member-name")
+    assert shown == sorted(names)[: app.config["SEARCH_RESULTS_PER_PAGE"]]
+    second = browser.get(by_testid(first, "next-page")[0]["href"])
+    rest = texts(second, "member-name")
+    assert shown + rest == sorted(names) and not by_testid(second, "next-page")
+    assert texts(browser.get("/search?q=pat ink"), "member-name")[:1] == ["Pat A0 Quill"]
+
+
 def test_search_fragment_for_htmx_and_empty_state(app, browser, member_factory):
     browser.login(member_factory())
     fragment = browser.get("/search?q=nobodyhere", htmx=True)

@@ -3,7 +3,9 @@ name and headline, and the member's own visibility settings."""
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_
+from functools import lru_cache
+
+from sqlalchemy import Integer, String, and_, bindparam, or_
 
 from ..extensions import db
 from ..models import Member
@@ -38,21 +40,17 @@ def require_member(member_id: int) -> Member:
     return member
 
 
-def by_name_page(query, after: tuple[str, int] | None, limit: int, *, rows: bool = False):
+def by_name_page(query, after: tuple[str, int] | None, limit: int):
     """Run a member query keyset-paged on (name, id): no OFFSET, however deep the page.
 
-    Returns (members, cursor of the next page or None); with `rows`, the query's rows
-    (the member first, then its further columns) in place of the members.
+    Returns (members, cursor of the next page or None).
     """
     if after is not None:
         name, member = after
         query = query.where(or_(Member.name > name, and_(Member.name == name, Member.id > member)))
-    query = query.order_by(Member.name, Member.id).limit(limit + 1)
-    found = list(db.session.execute(query).all() if rows else db.session.scalars(query))
-    if len(found) > limit:
-        last = found[limit - 1][0] if rows else found[limit - 1]
-        return found[:limit], (last.name, last.id)
-    return found, None
+    members = list(db.session.scalars(query.order_by(Member.name, Member.id).limit(limit + 1)))
+    cursor = (members[limit - 1].name, members[limit - 1].id) if len(members) > limit else None
+    return members[:limit], cursor
 
 
 def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = None, limit: int = 20):
@@ -61,31 +59,64 @@ def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = Non
     Leaves out the viewer, suspended members and anyone blocked either way.
     Returns (members, next cursor).
     """
-    query = search_query(viewer_id, q)
-    if query is None:
-        return [], None
-    return by_name_page(query, after, limit)
+    rows, cursor = search_rows(viewer_id, q, after=after, limit=limit)
+    return [row[0] for row in rows], cursor
 
 
-def search_query(viewer_id: int | None, q: str):
-    """The select of `search`, unordered and unpaged (None when `q` has no word), for a
-    caller that reads more columns with each member."""
+def search_rows(
+    viewer_id: int | None,
+    q: str,
+    *,
+    after: tuple[str, int] | None = None,
+    limit: int = 20,
+    more=None,
+):
+    """`search`'s page as rows: the member, then the columns `more(viewer)` gives for
+    them (a function of the bound parameter `viewer`, hashable; the caller's own
+    columns). Returns (rows, next cursor)."""
     words = [w for w in (q or "").split() if w][:6]
     if not words:
-        return None
+        return [], None
+    params = {f"word_{n}": like_pattern(word[:100]) for n, word in enumerate(words)}
+    if viewer_id is not None:
+        params["viewer"] = viewer_id
+    if after is not None:
+        params["after_name"], params["after_id"] = after
+    statement = _search_statement(len(words), viewer_id is not None, after is not None, limit, more)
+    rows = db.session.execute(statement, params).all()
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        return rows[:limit], (last.name, last.id)
+    return rows, None
+
+
+@lru_cache(maxsize=64)
+def _search_statement(words: int, viewer: bool, after: bool, limit: int, more):
+    """The search's statement for its shape, over bound parameters (word_0.., viewer,
+    after_name, after_id): built once, and SQLAlchemy keeps its cache key with it, where
+    building it for every search had worked both out every time."""
     query = db.select(Member).where(Member.suspended_at.is_(None))
-    for word in words:
-        pattern = like_pattern(word[:100])
+    for n in range(words):
+        pattern = bindparam(f"word_{n}", type_=String)
         query = query.where(
             or_(
-                Member.name.ilike(pattern, escape="\\"), Member.headline.ilike(pattern, escape="\\")
+                Member.name.ilike(pattern, escape="\\"),
+                Member.headline.ilike(pattern, escape="\\"),
             )
         )
-    if viewer_id is not None:
+    if viewer:
         query = query.where(
-            Member.id != viewer_id, Member.id.not_in(blocks.hidden_member_ids_query(viewer_id))
+            Member.id != _VIEWER, Member.id.not_in(blocks.hidden_member_ids_query(_VIEWER))
         )
-    return query
+    if more is not None:
+        query = query.add_columns(*more(_VIEWER))
+    if after:
+        name, member = bindparam("after_name", type_=String), bindparam("after_id", type_=Integer)
+        query = query.where(or_(Member.name > name, and_(Member.name == name, Member.id > member)))
+    return query.order_by(Member.name, Member.id).limit(limit + 1)
+
+
+_VIEWER = bindparam("viewer", type_=Integer)
 
 
 def update_settings(

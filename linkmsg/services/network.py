@@ -406,11 +406,8 @@ def search(
     statements: the members with their open invitation, and their degrees. The search
     leaves out anyone blocked either way, so no result is "blocked"; a 1st degree is a
     connection."""
-    query = directory.search_query(viewer_id, q)
-    if query is None:
-        return SearchPage([], None, {}, {})
-    rows, cursor = directory.by_name_page(
-        query.add_columns(*open_invitation_columns(viewer_id)), after, limit, rows=True
+    rows, cursor = directory.search_rows(
+        viewer_id, q, after=after, limit=limit, more=open_invitation_columns
     )
     members = [row[0] for row in rows]
     found = degrees.degrees(viewer_id, [member.id for member in members])
