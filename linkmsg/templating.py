@@ -351,20 +351,25 @@ _STAND_IN = 987654321  # an id no URL holds otherwise
 
 def id_url(endpoint: str, anchor: str | None = None, **value: int) -> str:
     """`url_for(endpoint, name=id, _anchor=anchor)` for URLs of one id (`thread_id=...`,
-    `message_id=...`) on a page of many rows or messages: built once per request with a
-    stand-in id, then each id put in its place (werkzeug's build and Flask's defaults were
-    a third of a thread row's render, at four URLs a row). An id converter writes an id as
-    its digits, so the URLs are the same."""
+    `message_id=...`) on a page of many rows or messages: built once per process and
+    mount point with a stand-in id, then each id put in its place (werkzeug's build and
+    Flask's defaults were a third of a thread row's render, at four URLs a row). An id
+    converter writes an id as its digits, so the URLs are the same."""
     ((name, number),) = value.items()
-    made = g.setdefault("id_urls", {}) if has_app_context() else {}
-    key = (endpoint, name, anchor)
-    parts = made.get(key)
+    ctx = _cv_request.get(None)
+    key = (ctx.request.script_root if ctx is not None else None, endpoint, name, anchor)
+    parts = _ID_URLS.get(key)
     if parts is None:
         stand_in = url_for(endpoint, _anchor=anchor, **{name: _STAND_IN})
-        parts = made[key] = stand_in.split(str(_STAND_IN))
+        parts = stand_in.split(str(_STAND_IN))
+        if ctx is not None:  # outside a request the URL depends on SERVER_NAME and more
+            _ID_URLS[key] = parts
     if len(parts) != 2:
         return url_for(endpoint, _anchor=anchor, **value)
     return f"{parts[0]}{int(number)}{parts[1]}"
+
+
+_ID_URLS: dict[tuple, list[str]] = {}
 
 
 def init_app(app: Flask) -> None:

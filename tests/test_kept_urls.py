@@ -1,5 +1,5 @@
-"""URLs built once per process for templates (`templating.kept_url_for`, issue 20): the
-same URL `url_for` builds, wherever the app is mounted."""
+"""URLs built once per process for templates (`templating.kept_url_for` and `id_url`,
+issue 20): the same URL `url_for` builds, wherever the app is mounted."""
 
 from __future__ import annotations
 
@@ -32,6 +32,13 @@ def test_kept_urls_are_the_urls_url_for_builds_wherever_the_app_is_mounted(app):
                 assert expected.startswith(f"{root}/")
                 assert templating.kept_url_for(endpoint, **values) == expected
                 assert templating.kept_url_for(endpoint, **values) == expected  # kept
+            # URLs of one id: the stand-in's parts are kept per mount point too.
+            for anchor in (None, "reply"):
+                for thread_id in (42, 7):
+                    expected = url_for("messaging.thread", _anchor=anchor, thread_id=thread_id)
+                    assert templating.id_url("messaging.thread", anchor, thread_id=thread_id) == (
+                        expected
+                    )
         with app.test_request_context("/", base_url="https://linkmsg.example"):
             assert templating.kept_url_for("messaging.inbox", _external=True) == (
                 "https://linkmsg.example/messaging"
