@@ -147,3 +147,40 @@ def test_a_savepoint_is_inside_a_transaction(pg_app):
         assert _raw().pgconn.transaction_status == INTRANS
         db.session.rollback()
         assert db.session.scalar(sa.select(Member.name).where(Member.id == ava.id)) == "Ava Outer"
+
+
+def test_a_kept_description_is_the_one_psycopg_builds(pg_app, database_url):
+    """`cursor.description` is kept per statement text and column types: the same as
+    psycopg's own, before and after psycopg prepares the statement. When a migration
+    changes a column's type under a prepared statement, its connection is dropped once
+    (PostgreSQL refuses the old plan) and the next one reads the new type."""
+    with pg_app.app_context():
+        db.session.execute(sa.text("CREATE TABLE kept_shape (n integer, word text)"))
+        db.session.execute(sa.text("INSERT INTO kept_shape VALUES (1, 'one')"))
+        db.session.commit()
+        statement = sa.text("SELECT n, word AS label FROM kept_shape WHERE n = :n")
+
+        def both():
+            result = db.session.execute(statement, {"n": 1})
+            cursor = result.cursor
+            kept = [(c.name, c.type_code) for c in cursor.description]
+            built = [(c.name, c.type_code) for c in psycopg.Cursor.description.fget(cursor)]
+            assert result.all() == [(1, "one")]
+            return kept, built
+
+        for _ in range(8):  # psycopg prepares it from the sixth run on
+            kept, built = both()
+            assert kept == built == [("n", 23), ("label", 25)]
+        migration = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
+        try:
+            migration.execute("ALTER TABLE kept_shape ALTER COLUMN n TYPE bigint")
+        finally:
+            migration.close()
+        with pytest.raises(sa.exc.DBAPIError, match="cached plan") as failed:
+            both()
+        assert failed.value.connection_invalidated
+        db.session.rollback()
+        kept, built = both()
+        assert kept == built == [("n", 20), ("label", 25)]
+        db.session.execute(sa.text("DROP TABLE kept_shape"))
+        db.session.commit()
