@@ -346,6 +346,24 @@ def action_form(
     )
 
 
+_ICONS: dict[str, Markup] = {}
+
+
+def icon(name: str) -> Markup:
+    """The SVG of `partials/icons/<name>.svg`, read once per process. The icons are
+    static (no template code), and an include of each copied the page's whole context; a
+    page draws eight or so."""
+    found = _ICONS.get(name)
+    if found is None:
+        if not name.replace("-", "").isalnum():
+            raise ValueError(f"not an icon name: {name!r}")
+        env = current_app.jinja_env
+        source = env.loader.get_source(env, f"partials/icons/{name}.svg")[0]
+        # As an include renders it: Jinja drops one trailing newline.
+        found = _ICONS[name] = Markup(source.removesuffix("\n"))
+    return found
+
+
 _STAND_IN = 987654321  # an id no URL holds otherwise
 
 
@@ -397,6 +415,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["url_for"] = kept_url_for
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.jinja_env.globals["action_form"] = action_form
+    app.jinja_env.globals["icon"] = icon
     app.jinja_env.globals["endpoints"] = app.view_functions
 
     @app.context_processor

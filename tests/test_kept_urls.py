@@ -1,8 +1,12 @@
-"""URLs built once per process for templates (`templating.kept_url_for` and `id_url`,
-issue 20): the same URL `url_for` builds, wherever the app is mounted."""
+"""What templates build once per process (issue 20): URLs (`templating.kept_url_for` and
+`id_url`), the same URL `url_for` builds wherever the app is mounted, and icons
+(`templating.icon`), each its file as an include renders it."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from flask import url_for
 
 from linkmsg import templating
@@ -54,3 +58,18 @@ def test_a_page_behind_a_mount_point_links_within_it(app):
     page = soup(browser.get("/messaging", base_url="http://localhost/linkmsg/"))
     links = [a["href"] for a in page.select('[data-testid^="filter-"]')]
     assert links and all(href.startswith("/linkmsg/messaging") for href in links), links
+
+
+def test_an_icon_is_its_file_as_an_include_renders_it(app):
+    folder = os.path.join(app.root_path, "templates", "partials", "icons")
+    names = sorted(name.removesuffix(".svg") for name in os.listdir(folder))
+    assert "archive" in names
+    with app.test_request_context("/"):
+        for name in names:
+            included = app.jinja_env.from_string(
+                '{% include "partials/icons/' + name + '.svg" %}'
+            ).render()
+            assert str(templating.icon(name)) == included
+            assert templating.icon(name) is templating.icon(name)  # read once
+        with pytest.raises(ValueError):
+            templating.icon("../../base")
