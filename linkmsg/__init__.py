@@ -90,7 +90,7 @@ def create_app(config: dict | type | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         with app.app_context():
             sa_event.listen(db.engine, "connect", _without_jit)
-            reads.init_engine(db.engine)
+            reads.init_engine(db.engine, prepare=app.config["DB_PREPARED_STATEMENTS"])
     limiter.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)

@@ -42,6 +42,10 @@ class Config:
     DB_POOL_SIZE = _env_int("DB_POOL_SIZE", 5)
     DB_MAX_OVERFLOW = _env_int("DB_MAX_OVERFLOW", 10)
     DB_POOL_TIMEOUT = _env_float("DB_POOL_TIMEOUT", 30.0)
+    # psycopg prepares a statement on its sixth run on a connection, and reads keep them
+    # (linkmsg/reads.py). Off behind a pooler that moves a session's statements between
+    # server connections (PgBouncer in transaction mode before 1.21).
+    DB_PREPARED_STATEMENTS = _env_bool("DB_PREPARED_STATEMENTS", True)
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # Every Redis client (rate limits, live events) gives up on a Redis that accepts
     # connections but does not answer after this long, so a hung Redis costs a request

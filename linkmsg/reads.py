@@ -63,10 +63,21 @@ def _rest_in_autocommit(dbapi_connection, _record) -> None:
         dbapi_connection.autocommit = True
 
 
-def _decide(_connection, cursor, statement, _parameters, _context, _executemany) -> None:
+def _read_committed(dbapi_connection, _record) -> None:
+    """The rule holds at READ COMMITTED, where a transaction gives plain reads nothing;
+    the services' locks and conditional updates are written for it too. A database or
+    role whose default isolation is stricter is overruled for the app's connections."""
+    dbapi_connection.execute(
+        "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED"
+    )
+
+
+def _decide(_connection, cursor, statement, _parameters, context, _executemany) -> None:
     raw = cursor.connection
     if raw.pgconn.transaction_status != _IDLE:
         return  # inside a transaction: the statement is part of it
+    if context is not None and "isolation_level" in context.execution_options:
+        return  # the caller chose (AUTOCOMMIT for VACUUM, say): SQLAlchemy set it
     raw.autocommit = plain_read(statement) and not isinstance(cursor, psycopg.ServerCursor)
 
 
@@ -93,12 +104,21 @@ class KeptDescriptionCursor(psycopg.Cursor):
         self._statement = None  # another result of the same text: its own columns
         return super().nextset()
 
+    def stream(self, query, params=None, **kwargs):
+        self._statement = None
+        return super().stream(query, params, **kwargs)
+
+    def copy(self, statement, params=None, **kwargs):
+        self._statement = None
+        return super().copy(statement, params, **kwargs)
+
     @property
     def description(self):
         result, statement = self.pgresult, self._statement
         if result is None or statement is None or not result.nfields:
             return super().description
-        key = (statement, tuple(result.ftype(i) for i in range(result.nfields)))
+        fields = range(result.nfields)
+        key = (statement, tuple((result.ftype(i), result.fmod(i)) for i in fields))
         kept = _DESCRIPTIONS.get(key)
         if kept is None:
             kept = super().description
@@ -121,16 +141,29 @@ def _forget_stale_plans(context) -> None:
     connection it would fail every time. The connection is dropped instead (that request
     fails as an outage does; the pool opens a new one, and nothing else is dropped)."""
     error = context.original_exception
-    if isinstance(error, psycopg.errors.FeatureNotSupported) and "cached plan" in str(error):
+    if (
+        isinstance(error, psycopg.errors.FeatureNotSupported)
+        # The server's function that refuses the plan: its message is translated.
+        and error.diag.source_function == "RevalidateCachedQuery"
+    ):
         context.is_disconnect = True
         context.invalidate_pool_on_disconnect = False
 
 
-def init_engine(engine: Engine) -> None:
+def _unprepared(dbapi_connection, _record) -> None:
+    dbapi_connection.prepare_threshold = None
+
+
+def init_engine(engine: Engine, *, prepare: bool = True) -> None:
     """Install the rule, and the cursor that keeps descriptions, on a PostgreSQL
-    (psycopg 3) engine."""
+    (psycopg 3) engine. `prepare=False`: psycopg prepares nothing (behind a pooler that
+    moves a session's statements between server connections, such as PgBouncer in
+    transaction mode before 1.21)."""
     event.listen(engine, "connect", _kept_descriptions)
     event.listen(engine, "connect", _rest_in_autocommit)
+    event.listen(engine, "connect", _read_committed)
+    if not prepare:
+        event.listen(engine, "connect", _unprepared)
     event.listen(engine, "checkin", _rest_in_autocommit)
     event.listen(engine, "before_cursor_execute", _decide)
     event.listen(engine, "handle_error", _forget_stale_plans)

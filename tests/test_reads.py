@@ -63,9 +63,20 @@ def test_only_plain_reads_go_without_a_transaction():
         _pg(sa.delete(member)),
         "WITH moved AS (UPDATE member SET name = 'x' RETURNING id) SELECT * FROM moved",
         "WITH gone AS (DELETE FROM member RETURNING id) SELECT count(*) FROM gone",
+        _pg(sa.select(member).with_for_update(read=True, key_share=True)),
+        "SELECT id FROM member FOR KEY SHARE OF member NOWAIT",
         "SELECT nextval('member_id_seq')",
+        "SELECT setval('member_id_seq', 1)",
         "SELECT pg_advisory_xact_lock(1)",
+        "SELECT pg_try_advisory_lock(1)",
+        "SELECT pg_notify('channel', 'x')",
+        "SELECT txid_current()",
+        "SELECT pg_current_xact_id()",
+        "SELECT lo_creat(-1)",
+        "SELECT dblink_exec('x', 'y')",
         "SELECT set_config('search_path', 'x', true)",
+        "WITH m AS (MERGE INTO member USING x ON true WHEN MATCHED THEN DELETE) SELECT 1",
+        "SELECT 1 FROM member, LOCK",
         "SELECT * INTO copy FROM member",
         "SAVEPOINT sa_savepoint_1",
         "LOCK TABLE member",
@@ -86,15 +97,27 @@ def test_a_page_that_only_reads_keeps_its_statements_prepared(pg_app):
     browser = Browser(pg_app)
     browser.login(ava)
     url = f"/messaging/t/{thread}"
-    for _ in range(8):  # psycopg prepares a statement on its sixth run on a connection
-        assert browser.get(url).status_code == 200
+    browser.get(url)  # the first view marks the thread read: a write
+    during = []
+
+    def status(conn, cursor, statement, parameters, context, executemany):
+        during.append((cursor.connection.pgconn.transaction_status, statement[:60]))
+
     with pg_app.app_context():
-        raw = _raw()
+        engine = db.engine
+    sa.event.listen(engine, "after_cursor_execute", status)
+    try:
+        for _ in range(8):  # psycopg prepares a statement on its sixth run on a connection
+            assert browser.get(url).status_code == 200
+    finally:
+        sa.event.remove(engine, "after_cursor_execute", status)
+    # No statement of the page ran inside a transaction: no BEGIN was sent.
+    assert during and [s for s in during if s[0] != IDLE] == []
+    with pg_app.app_context():
         prepared = db.session.execute(
             sa.text("SELECT statement FROM pg_prepared_statements")
         ).scalars()
         prepared = [" ".join(s.split()) for s in prepared]
-    assert raw.pgconn.transaction_status == IDLE and raw.autocommit
     # The page's own statements: the session loader's and the thread's.
     assert any(s.startswith("SELECT member_session.id") for s in prepared), prepared
     assert any(s.startswith("SELECT thread_member.thread_id") for s in prepared), prepared
@@ -110,6 +133,7 @@ def test_a_write_begins_a_transaction_that_the_reads_after_it_share(pg_app):
         db.session.execute(sa.update(Member).where(Member.id == ava.id).values(name="Ava After"))
         assert raw.pgconn.transaction_status == INTRANS
         assert db.session.scalar(read) == "Ava After"  # its own write, in its transaction
+        assert raw.pgconn.transaction_status == INTRANS
         now = utcnow()
         db.session.add(
             ProfileView(viewer_id=ava.id, viewed_id=ava.id, day=now.date(), viewed_at=now)
@@ -184,3 +208,44 @@ def test_a_kept_description_is_the_one_psycopg_builds(pg_app, database_url):
         assert kept == built == [("n", 20), ("label", 25)]
         db.session.execute(sa.text("DROP TABLE kept_shape"))
         db.session.commit()
+
+
+def test_a_chosen_isolation_level_is_left_as_chosen(pg_app):
+    """A caller that sets SQLAlchemy's isolation level (AUTOCOMMIT for VACUUM) keeps it:
+    VACUUM refuses to run inside a transaction."""
+    with pg_app.app_context():
+        with db.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(sa.text("VACUUM member"))
+
+
+def test_the_apps_connections_read_committed_whatever_the_databases_default(
+    app_factory, database_url
+):
+    admin = psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
+    name = admin.info.dbname
+    try:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_isolation = serializable')
+        app = app_factory()
+        with app.app_context():
+            db.engine.dispose()  # connections opened from here on
+            db.session.execute(sa.update(Member).where(Member.id == -1).values(name="x"))
+            level = db.session.scalar(sa.text("SHOW transaction_isolation"))
+            db.session.rollback()
+        assert level == "read committed"
+    finally:
+        admin.execute(f'ALTER DATABASE "{name}" RESET default_transaction_isolation')
+        admin.close()
+
+
+def test_statements_are_not_prepared_when_the_setting_says_so(app_factory):
+    app = app_factory(DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, DB_PREPARED_STATEMENTS=False)
+    with app.app_context():
+        ava = make_member("Ava Unprepared")
+    browser = Browser(app)
+    browser.login(ava)
+    for _ in range(8):
+        assert browser.get("/messaging").status_code == 200
+    with app.app_context():
+        count = sa.select(sa.func.count()).select_from(sa.text("pg_prepared_statements"))
+        assert db.session.scalar(count) == 0
