@@ -4,7 +4,7 @@ import re
 
 from linkmsg.extensions import db
 from linkmsg.models import Member, Report
-from linkmsg.services import directory, messaging
+from linkmsg.services import messaging, network
 
 from .factories import Browser, by_testid, connect, make_member, texts
 
@@ -114,7 +114,7 @@ def test_suspension_ends_open_sessions_login_sending_and_search(app, browser):
         bob_row = db.session.get(Member, bob.id)
         assert bob_row.suspended_at is not None
         assert not messaging.can_message(bob_row, db.session.get(Member, ann.id)).allowed
-        assert not directory.search(ann.id, "bob")[0]
+        assert not network.search(ann.id, "bob").members
 
 
 def test_the_queue_is_only_for_moderators(app, browser):

@@ -12,7 +12,6 @@ from linkmsg.models import Connection, Invitation, Member, Notification, Profile
 from linkmsg.services import (
     blocking,
     degrees,
-    directory,
     network,
     notifications,
     presence,
@@ -309,7 +308,7 @@ def test_search_matches_every_word_in_name_or_headline(ctx):
     make_member("Dana Whitfield", headline="Talent Partner at Tailspin")
     make_member("Dan Brown", headline="Author")
     make_member("Priya Raman", headline="Engineer at Tailspin")
-    names = lambda q: [m.name for m in directory.search(me.id, q)[0]]  # noqa: E731
+    names = lambda q: [m.name for m in network.search(me.id, q).members]  # noqa: E731
     assert names("dan") == ["Dan Brown", "Dana Whitfield"]
     assert names("tailspin") == ["Dana Whitfield", "Priya Raman"]
     assert names("DANA tailspin") == ["Dana Whitfield"]
@@ -328,7 +327,7 @@ def test_search_leaves_out_self_suspended_and_blocked_either_way(ctx):
     blocking.block(me.id, blocked.id)
     db.session.get(Member, suspended.id).suspended_at = utcnow()
     db.session.commit()
-    assert [m.id for m in directory.search(me.id, "dana")[0]] == [visible.id]
+    assert [m.id for m in network.search(me.id, "dana").members] == [visible.id]
 
 
 # ---------------------------------------------------------------- profile views

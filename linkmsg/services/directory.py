@@ -53,37 +53,30 @@ def by_name_page(query, after: tuple[str, int] | None, limit: int):
     return members[:limit], cursor
 
 
-def search(viewer_id: int | None, q: str, *, after: tuple[str, int] | None = None, limit: int = 20):
-    """Members whose name or headline contains every word of `q`, by name.
-
-    Leaves out the viewer, suspended members and anyone blocked either way.
-    Returns (members, next cursor).
-    """
-    rows, cursor = search_rows(viewer_id, q, after=after, limit=limit)
-    return [row[0] for row in rows], cursor
-
-
 def search_rows(
-    viewer_id: int | None,
+    viewer_id: int,
     q: str,
     *,
     after: tuple[str, int] | None = None,
     limit: int = 20,
     more=None,
 ):
-    """`search`'s page as rows: the member, then the columns `more(viewer)` gives for
-    them (a function of the bound parameter `viewer`, hashable; the caller's own
-    columns). Returns (rows, next cursor)."""
+    """Members whose name or headline contains every word of `q`, by name, a page keyset
+    on (name, id). Leaves out the viewer, suspended members and anyone blocked either way.
+
+    Returns (rows, next cursor): each row the member, then the columns `more(viewer)`
+    gives for them (`more` a hashable function of the bound parameter `viewer`; the
+    caller's own columns)."""
     words = [w for w in (q or "").split() if w][:6]
     if not words:
         return [], None
     params = {f"word_{n}": like_pattern(word[:100]) for n, word in enumerate(words)}
-    if viewer_id is not None:
-        params["viewer"] = viewer_id
+    params["viewer"] = viewer_id
     if after is not None:
         params["after_name"], params["after_id"] = after
-    statement = _search_statement(len(words), viewer_id is not None, after is not None, limit, more)
-    rows = db.session.execute(statement, params).all()
+    rows = db.session.execute(
+        _search_statement(len(words), after is not None, limit, more), params
+    ).all()
     if len(rows) > limit:
         last = rows[limit - 1][0]
         return rows[:limit], (last.name, last.id)
@@ -91,7 +84,7 @@ def search_rows(
 
 
 @lru_cache(maxsize=64)
-def _search_statement(words: int, viewer: bool, after: bool, limit: int, more):
+def _search_statement(words: int, after: bool, limit: int, more):
     """The search's statement for its shape, over bound parameters (word_0.., viewer,
     after_name, after_id): built once, and SQLAlchemy keeps its cache key with it, where
     building it for every search had worked both out every time."""
@@ -104,10 +97,9 @@ def _search_statement(words: int, viewer: bool, after: bool, limit: int, more):
                 Member.headline.ilike(pattern, escape="\\"),
             )
         )
-    if viewer:
-        query = query.where(
-            Member.id != _VIEWER, Member.id.not_in(blocks.hidden_member_ids_query(_VIEWER))
-        )
+    query = query.where(
+        Member.id != _VIEWER, Member.id.not_in(blocks.hidden_member_ids_query(_VIEWER))
+    )
     if more is not None:
         query = query.add_columns(*more(_VIEWER))
     if after:

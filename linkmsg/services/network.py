@@ -402,7 +402,7 @@ class SearchPage:
 def search(
     viewer_id: int, q: str, *, after: tuple[str, int] | None = None, limit: int = 20
 ) -> SearchPage:
-    """A page of `directory.search` with each member's degree and Connect state, in two
+    """A page of `directory.search_rows` with each member's degree and Connect state, in two
     statements: the members with their open invitation, and their degrees. The search
     leaves out anyone blocked either way, so no result is "blocked"; a 1st degree is a
     connection."""
