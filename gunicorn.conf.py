@@ -16,6 +16,8 @@ Settings from the environment:
   GUNICORN_BACKLOG           connections waiting to be accepted (default 4096)
   GUNICORN_THREADS           threads per gthread worker (default 500; one per open stream)
   GUNICORN_TIMEOUT           seconds before a silent worker is restarted (default 30)
+  GUNICORN_KEEPALIVE         seconds a connection may wait for its request (default 30)
+  GUNICORN_MAX_ACCEPT        connections a gevent worker accepts at once (default 100)
   GUNICORN_ACCESS_LOG        "-" for stdout, a path, or unset for none
 
 Streams and the worker timeout: gunicorn's `timeout` is a heartbeat from the worker
@@ -31,15 +33,34 @@ it imports the app, so psycopg 3 sees the patched `select` and picks its coopera
 wait function, and redis-py's sockets are gevent sockets. (So the hooks below import
 linkmsg inside the worker, never at the top of this file, which the master runs.)
 
+Keep-alive, and the first request of a connection: the gevent worker reads every request
+of a connection, its first one included, within `keepalive` seconds, and closes the
+connection without a word when it does not come. In a reconnect storm the listen queue
+overflows, and the kernel drops a client's final handshake packet along with its request;
+the connection is completed later by a retransmission, and the request follows a few
+seconds after that, on the client's retransmission timer. With gunicorn's 2 s, the
+all-at-once storm of bench/streams.py ended in 11,202 failed reconnects (closed without an
+answer, or reset); with 30 s, in none (bench/README.md, "Storms without a reset").
+An idle connection costs a greenlet and a socket, as an open stream does.
+
+Accepting in a storm: with more than one worker, gunicorn has each gevent worker accept
+one connection per turn of its loop (`max_accept` 1, against gevent's 100). In a storm a
+turn runs every request that is ready, so the workers fell behind the arrivals: the
+listen queue overflowed (58,963 times in one run, by the kernel's count) and the kernel
+reset the connections it had to give up on (1,737 to 2,536 in the storm that honours
+`retry:`, exactly its count of failed SYN cookies). The workers keep gevent's batch of 100
+(`GUNICORN_MAX_ACCEPT`): no overflow, no reset, and the streams still split evenly
+between the workers.
+
 Restarts and reloads: on SIGTERM (a restart, or the old workers of a SIGHUP reload) a
 worker stops accepting, finishes the requests in flight and exits. Open streams never
 finish by themselves, so the worker ends them at once (`linkmsg.realtime.close_streams`)
 and their connections close with them; browsers reconnect to a live worker and replay
 what they missed from the event table. The worker then leaves without tearing down the
 interpreter. A restart or reload takes about a second with streams open (the gevent
-worker's poll; tests/test_restart.py); an idle keep-alive connection of a proxy can hold
-it up to `keepalive` seconds more, and a request in flight (a large upload) up to
-`graceful_timeout`, after which it is cut.
+worker's poll; tests/test_restart.py); an idle keep-alive connection of a proxy, or a
+request in flight (a large upload), can hold it up to `graceful_timeout`, after which it
+is cut.
 """
 
 import gc
@@ -77,8 +98,11 @@ threads = _int("GUNICORN_THREADS", 500) if worker_class == "gthread" else 1
 timeout = _int("GUNICORN_TIMEOUT", 30)
 # Streams are ended at once (see the docstring); this bounds requests in flight.
 graceful_timeout = 3
-# Idle connections a proxy keeps for reuse hold a stopping worker this long at most.
-keepalive = 2
+# Seconds a connection may wait for its next request, its first one included (see the
+# docstring); an idle one holds a stopping worker for graceful_timeout at most.
+keepalive = _int("GUNICORN_KEEPALIVE", 30)
+# Connections a gevent worker accepts at each wake-up (see the docstring).
+max_accept = _int("GUNICORN_MAX_ACCEPT", 100)
 
 preload_app = False  # see the docstring: gevent must patch before the app is imported
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
@@ -98,6 +122,17 @@ def _close_streams(worker) -> None:
         realtime.close_streams()
     except Exception:  # a worker on its way out: say so, and let it exit anyway
         worker.log.exception("closing the open event streams failed")
+
+
+def _accept_at_each_wake_up(count: int) -> None:
+    """gunicorn's gevent worker sets its server's `max_accept` to 1 when there are several
+    workers; its server class is given one that keeps `count` instead."""
+    from gunicorn.workers import ggevent
+
+    class StreamServer(ggevent.StreamServer):
+        max_accept = property(lambda self: count, lambda self, value: None)
+
+    ggevent.StreamServer = StreamServer
 
 
 def post_worker_init(worker) -> None:
@@ -120,6 +155,8 @@ def post_worker_init(worker) -> None:
 
     signal.signal(signal.SIGTERM, handle_exit)
     signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it: requests go on
+    if worker_class == "gevent":
+        _accept_at_each_wake_up(max_accept)
     # The app is loaded: its modules, templates' code and mapped classes live as long as
     # the worker. Out of the collector's generations, a full collection no longer walks
     # them in the middle of a request.
