@@ -16,7 +16,9 @@ Settings from the environment:
   GUNICORN_BACKLOG           connections waiting to be accepted (default 4096)
   GUNICORN_THREADS           threads per gthread worker (default 500; one per open stream)
   GUNICORN_TIMEOUT           seconds before a silent worker is restarted (default 30)
-  GUNICORN_KEEPALIVE         seconds a connection may wait for its request (default 30)
+  GUNICORN_FIRST_REQUEST_WAIT  seconds a new connection may take to send its request
+                             (default 30)
+  GUNICORN_KEEPALIVE         seconds an idle connection waits for its next request (default 2)
   GUNICORN_MAX_ACCEPT        connections a gevent worker accepts at once (default 100)
   GUNICORN_ACCESS_LOG        "-" for stdout, a path, or unset for none
 
@@ -33,15 +35,17 @@ it imports the app, so psycopg 3 sees the patched `select` and picks its coopera
 wait function, and redis-py's sockets are gevent sockets. (So the hooks below import
 linkmsg inside the worker, never at the top of this file, which the master runs.)
 
-Keep-alive, and the first request of a connection: the gevent worker reads every request
-of a connection, its first one included, within `keepalive` seconds, and closes the
-connection without a word when it does not come. In a reconnect storm the listen queue
-overflows, and the kernel drops a client's final handshake packet along with its request;
-the connection is completed later by a retransmission, and the request follows a few
-seconds after that, on the client's retransmission timer. With gunicorn's 2 s, the
-all-at-once storm of bench/streams.py ended in 11,202 failed reconnects (closed without an
-answer, or reset); with 30 s, in none (bench/README.md, "Storms without a reset").
-An idle connection costs a greenlet and a socket, as an open stream does.
+The first request of a connection: gunicorn's gevent worker reads every request of a
+connection, its first one included, within `keepalive` seconds, and closes the connection
+without a word when it does not come. In a reconnect storm the listen queue overflows, and
+the kernel drops a client's final handshake packet along with its request; the connection
+is completed later by a retransmission, and the request follows a few seconds after that,
+on the client's retransmission timer. With 2 s for it, the all-at-once storm of
+bench/streams.py ended in 11,202 failed reconnects (closed without an answer, or reset);
+with 30 s, in none (bench/README.md, "Storms without a reset"). So a new connection has
+`first_request_wait` (30 s) for its request, and an idle one between requests still only
+`keepalive` (2 s): a stopping worker waits for its idle connections, and a longer
+keep-alive held every restart behind a proxy past `graceful_timeout`.
 
 Accepting in a storm: with more than one worker, gunicorn has each gevent worker accept
 one connection per turn of its loop (`max_accept` 1, against gevent's 100). In a storm a
@@ -58,9 +62,9 @@ finish by themselves, so the worker ends them at once (`linkmsg.realtime.close_s
 and their connections close with them; browsers reconnect to a live worker and replay
 what they missed from the event table. The worker then leaves without tearing down the
 interpreter. A restart or reload takes about a second with streams open (the gevent
-worker's poll; tests/test_restart.py); an idle keep-alive connection of a proxy, or a
-request in flight (a large upload), can hold it up to `graceful_timeout`, after which it
-is cut.
+worker's poll; tests/test_restart.py); an idle keep-alive connection of a proxy can hold
+it up to `keepalive` seconds more, and a request in flight (a large upload) up to
+`graceful_timeout`, after which it is cut.
 """
 
 import gc
@@ -98,11 +102,12 @@ threads = _int("GUNICORN_THREADS", 500) if worker_class == "gthread" else 1
 timeout = _int("GUNICORN_TIMEOUT", 30)
 # Streams are ended at once (see the docstring); this bounds requests in flight.
 graceful_timeout = 3
-# Seconds a connection may wait for its next request, its first one included (see the
-# docstring); an idle one holds a stopping worker for graceful_timeout at most.
-keepalive = _int("GUNICORN_KEEPALIVE", 30)
-# Connections a gevent worker accepts at each wake-up (see the docstring).
-max_accept = _int("GUNICORN_MAX_ACCEPT", 100)
+# Idle connections a proxy keeps for reuse hold a stopping worker this long at most.
+keepalive = _int("GUNICORN_KEEPALIVE", 2)
+# The gevent worker: seconds a new connection may take to send its first request, and
+# connections accepted at each wake-up (see the docstring).
+first_request_wait = max(keepalive, _int("GUNICORN_FIRST_REQUEST_WAIT", 30))
+max_accept = max(1, _int("GUNICORN_MAX_ACCEPT", 100))
 
 preload_app = False  # see the docstring: gevent must patch before the app is imported
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
@@ -122,6 +127,35 @@ def _close_streams(worker) -> None:
         realtime.close_streams()
     except Exception:  # a worker on its way out: say so, and let it exit anyway
         worker.log.exception("closing the open event streams failed")
+
+
+def _gevent_stream_worker(worker) -> bool:
+    """gunicorn's own gevent worker (not its pywsgi one), whatever named it."""
+    ggevent = sys.modules.get("gunicorn.workers.ggevent")
+    return (
+        ggevent is not None
+        and isinstance(worker, ggevent.GeventWorker)
+        and worker.server_class is None
+    )
+
+
+def _first_request_wait(worker, seconds: int) -> None:
+    """The worker reads each request within `timeout_ctx()`: a connection's first read
+    (its greenlet's first ask) gets `seconds`, later ones `keepalive`."""
+    import weakref
+
+    import gevent
+
+    served = weakref.WeakSet()  # the connections' greenlets that have asked once
+
+    def timeout_ctx():
+        current = gevent.getcurrent()
+        if current in served:
+            return gevent.Timeout(worker.cfg.keepalive, False)
+        served.add(current)
+        return gevent.Timeout(seconds, False)
+
+    worker.timeout_ctx = timeout_ctx
 
 
 def _accept_at_each_wake_up(count: int) -> None:
@@ -155,7 +189,8 @@ def post_worker_init(worker) -> None:
 
     signal.signal(signal.SIGTERM, handle_exit)
     signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it: requests go on
-    if worker_class == "gevent":
+    if _gevent_stream_worker(worker):
+        _first_request_wait(worker, first_request_wait)
         _accept_at_each_wake_up(max_accept)
     # The app is loaded: its modules, templates' code and mapped classes live as long as
     # the worker. Out of the collector's generations, a full collection no longer walks
