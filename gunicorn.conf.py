@@ -129,14 +129,11 @@ def _close_streams(worker) -> None:
         worker.log.exception("closing the open event streams failed")
 
 
-def _gevent_stream_worker(worker) -> bool:
-    """gunicorn's own gevent worker (not its pywsgi one), whatever named it."""
+def _gevent(worker) -> bool:
+    """A gevent worker, whatever named it (this file's setting or `-k` on the command
+    line). Its pywsgi kind has its own server and reader, which the hooks below leave be."""
     ggevent = sys.modules.get("gunicorn.workers.ggevent")
-    return (
-        ggevent is not None
-        and isinstance(worker, ggevent.GeventWorker)
-        and worker.server_class is None
-    )
+    return ggevent is not None and isinstance(worker, ggevent.GeventWorker)
 
 
 def _first_request_wait(worker, seconds: int) -> None:
@@ -176,11 +173,11 @@ def post_worker_init(worker) -> None:
     Closing runs outside the signal handler (a greenlet, or a thread for gthread), where
     blocking calls are allowed.
     """
-    stop = worker.handle_exit
+    stop, gevent_worker = worker.handle_exit, _gevent(worker)
 
     def handle_exit(sig, frame):
         stop(sig, frame)
-        if worker_class == "gevent":
+        if gevent_worker:
             import gevent
 
             gevent.spawn(_close_streams, worker)
@@ -189,7 +186,7 @@ def post_worker_init(worker) -> None:
 
     signal.signal(signal.SIGTERM, handle_exit)
     signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn sets it: requests go on
-    if _gevent_stream_worker(worker):
+    if gevent_worker:
         _first_request_wait(worker, first_request_wait)
         _accept_at_each_wake_up(max_accept)
     # The app is loaded: its modules, templates' code and mapped classes live as long as
