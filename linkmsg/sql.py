@@ -143,14 +143,31 @@ def _digest_postgresql(element, compiler, **kw):
     return f"md5({compiler.process(element.clauses, **kw)})"
 
 
-def spelled(*values) -> ColumnElement:
-    """One row as text: each value cast to text, joined by ','. Put free text (a name)
-    last, or spell it with its length first, so that no two rows read the same."""
+class spelled(FunctionElement):
+    """One row as text that no other row spells the same: on PostgreSQL the row's own
+    text form (`CAST(ROW(...) AS TEXT)`: NULL empty, text quoted where it holds a comma,
+    a quote or a parenthesis); on SQLite each value cast to text, NULL as '~', joined by
+    ','. Put free text (a name) last, or spell it with its length first, so that no two
+    rows read the same on SQLite either."""
+
+    inherit_cache = True
+    type = types.Text()
+
+
+@compiles(spelled)
+def _spelled_sqlite(element, compiler, **kw):
     text = None
-    for value in values:
+    for value in element.clauses:
         value = func.coalesce(cast(value, types.Text), _NULL)
         text = value if text is None else text.concat(_COMMA).concat(value)
-    return text
+    return compiler.process(text, **kw)
+
+
+@compiles(spelled, "postgresql")
+def _spelled_postgresql(element, compiler, **kw):
+    # A short spelling keeps the session loader's statement, which reads a list's
+    # state, under the length psycopg caches the conversion of (4,096 characters).
+    return f"CAST(ROW({compiler.process(element.clauses, **kw)}) AS TEXT)"
 
 
 # Constants written into the statement, not bound: a part of a few columns would
@@ -167,10 +184,11 @@ def state_digest(*parts: Select, most: int) -> ColumnElement:
     for part in parts:
         if len(part.selected_columns) != 1:
             raise ValueError("each part of a state digest selects one text column")
-        rows = part.limit(most + 1).subquery()
-        count = func.count()
+        # Written in, not bound: a bound number costs the statement a dozen characters.
+        rows = part.limit(literal_column(str(int(most) + 1))).subquery()
+        count, most_rows = func.count(), literal_column(str(int(most)))
         joined = select(
-            case((count > most, null()), (count == 0, _EMPTY), else_=_text_agg(rows.c[0]))
+            case((count > most_rows, null()), else_=func.coalesce(_text_agg(rows.c[0]), _EMPTY))
         ).scalar_subquery()
         whole = joined if whole is None else whole.concat(_BAR).concat(joined)
     return _digest(whole)

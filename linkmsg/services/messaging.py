@@ -409,11 +409,11 @@ def list_state(member_id) -> db.ColumnElement:
     more than the list.
 
     `member_id` a bound parameter or a column."""
-    side = aliased(ThreadMember, name="state_side")
-    gone = aliased(ThreadMember, name="state_gone")
-    mine = aliased(Label, name="state_label")
-    filed = aliased(ThreadLabel, name="state_filed")
-    block = aliased(Block, name="state_block")
+    side = aliased(ThreadMember, name="side")
+    gone = aliased(ThreadMember, name="gone")
+    mine = aliased(Label, name="mine")
+    filed = aliased(ThreadLabel, name="filed")
+    block = aliased(Block, name="blk")
     return state_digest(
         db.select(
             spelled(

@@ -54,13 +54,15 @@ def load_query(also: dict | None = None):
     columns (name -> column) a page wants in the same round trip, over the bound
     parameter `member_id` (the member the cookie names). Build it once and keep it."""
     extra = [column.label(name) for name, column in (also or {}).items()]
+    # The session's few columns, not the entity: this runs on every request.
     return (
-        db.select(MemberSession, Member, *extra)
+        db.select(*_SESSION_COLUMNS, Member, *extra)
         .join(Member, Member.id == MemberSession.member_id)
         .where(MemberSession.id == bindparam("session_id"), MemberSession.ended_at.is_(None))
     )
 
 
+_SESSION_COLUMNS = (MemberSession.id, MemberSession.secret_hash, MemberSession.last_seen_at)
 _LOAD = load_query()
 
 
@@ -79,29 +81,29 @@ def load_member(
     ).first()
     if found is None:
         return None
-    row, member = found[0], found[1]
+    (session_row, secret_hash, last_seen_at), member = found[:3], found[3]
     if (
         member.id != int(member_id)
         or member.suspended_at is not None
-        or not secrets.compare_digest(row.secret_hash, _hash(str(secret)))
+        or not secrets.compare_digest(secret_hash, _hash(str(secret)))
     ):
         return None
     if also is not None:
-        also.update(zip(found._fields[2:], found[2:], strict=True))
+        also.update(zip(found._fields[4:], found[4:], strict=True))
     if touch:
-        _touch(row)
+        _touch(session_row, last_seen_at)
     return member
 
 
-def _touch(row: MemberSession, now: datetime | None = None) -> None:
-    """Keep `last_seen_at` roughly current: written at most once a minute."""
+def _touch(session_row: int, last_seen_at: datetime, now: datetime | None = None) -> None:
+    """Keep the session's `last_seen_at` roughly current: written at most once a minute."""
     now = now or utcnow()
     interval = timedelta(seconds=current_app.config["ACTIVE_WRITE_INTERVAL_SECONDS"])
-    if now - row.last_seen_at < interval:
+    if now - last_seen_at < interval:
         return
     db.session.execute(
         db.update(MemberSession)
-        .where(MemberSession.id == row.id, MemberSession.last_seen_at < now - interval)
+        .where(MemberSession.id == session_row, MemberSession.last_seen_at < now - interval)
         .values(last_seen_at=now)
         .execution_options(synchronize_session=False)
     )
