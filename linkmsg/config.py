@@ -85,6 +85,9 @@ class Config:
     # Messaging lists kept rendered per process (linkmsg/list_pane.py); 0 keeps none.
     # A list is about 20-40 KB.
     LIST_PANE_ENTRIES = _env_int("LIST_PANE_ENTRIES", 1000)
+    # Messages' HTML kept per process (linkmsg/message_html.py); 0 keeps none. A message
+    # is about 1-2 KB.
+    MESSAGE_HTML_ENTRIES = _env_int("MESSAGE_HTML_ENTRIES", 4000)
 
     # Live events: keep-alive comment interval, retention of replayable events.
     SSE_KEEPALIVE_SECONDS = _env_int("SSE_KEEPALIVE_SECONDS", 15)

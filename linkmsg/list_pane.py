@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,6 +33,7 @@ from flask import current_app, render_template, request
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
+from .lru import Store
 from .services import messaging, organise
 from .templating import page_value, timeago
 
@@ -92,34 +91,6 @@ class Kept:
                 out.append(_OPEN)
             out.append(parts[at + 2])
         return Markup("".join(out))
-
-
-class Store:
-    """The most recently used kept lists of a process (a lock for threaded servers)."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.used = 0  # lists served from here (for tests and the benchmark)
-        self._entries: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key) -> Kept | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key, kept: Kept) -> None:
-        with self._lock:
-            self._entries[key] = kept
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 def init_app(app) -> None:

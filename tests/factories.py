@@ -60,6 +60,19 @@ def get_member(member_id: int) -> Member:
     return db.session.get(Member, member_id)
 
 
+def change_profile(ref, **changes) -> None:
+    """The member's profile with `changes` (name, headline, avatar, ...), the rest as it
+    is (call in an app context)."""
+    member = db.session.get(Member, ref.id)
+    values = {
+        "name": member.name,
+        "headline": member.headline,
+        "location": member.location,
+        "about": member.about,
+    }
+    accounts.update_profile(ref.id, accounts.ProfileInput(**(values | changes)))
+
+
 def soup(response) -> BeautifulSoup:
     return BeautifulSoup(response.get_data(as_text=True), "lxml")
 

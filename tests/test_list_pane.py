@@ -22,7 +22,6 @@ from linkmsg import list_pane, templating
 from linkmsg.extensions import db
 from linkmsg.models import Member, Report
 from linkmsg.services import (
-    accounts,
     attachments,
     blocking,
     groups,
@@ -32,7 +31,7 @@ from linkmsg.services import (
 )
 from linkmsg.statements import counted
 
-from .factories import Browser, launch_team, make_member, soup
+from .factories import Browser, change_profile, launch_team, make_member, soup
 from .files import image
 
 LIST_ROWS = "message AS last_message"  # in the statement that reads a list's rows
@@ -101,16 +100,6 @@ def test_each_change_shows_on_the_next_page(app, team, monkeypatch):
     # hides a one-to-one thread; a group she left stays hers to read).
     inbox, group_page = "/messaging", f"/messaging/t/{ids['group']}"
 
-    def profile(ref, **changes):
-        member = get(ref)
-        values = {
-            "name": member.name,
-            "headline": member.headline,
-            "location": member.location,
-            "about": member.about,
-        }
-        accounts.update_profile(ref.id, accounts.ProfileInput(**(values | changes)))
-
     def time_passes():
         moved = templating.utcnow() + timedelta(hours=2)
         monkeypatch.setattr(templating, "utcnow", lambda: moved)
@@ -134,11 +123,13 @@ def test_each_change_shows_on_the_next_page(app, team, monkeypatch):
         ),
         ("Ava renames Work", lambda: organise.rename_label(ava.id, ids["work"], "Clients")),
         ("Ava deletes the label", lambda: organise.delete_label(ava.id, ids["work"])),
-        ("Ben renames himself", lambda: profile(ben, name="Benjamin Bell")),
-        ("Cy changes her headline", lambda: profile(cy, headline="Founder at Elsewhere")),
+        ("Ben renames himself", lambda: change_profile(ben, name="Benjamin Bell")),
+        ("Cy changes her headline", lambda: change_profile(cy, headline="Founder at Elsewhere")),
         (
             "Cy adds a picture",
-            lambda: profile(cy, avatar=attachments.Upload("me.png", io.BytesIO(image("PNG")))),
+            lambda: change_profile(
+                cy, avatar=attachments.Upload("me.png", io.BytesIO(image("PNG")))
+            ),
         ),
         ("Ava blocks Cy", lambda: blocking.block(ava.id, cy.id)),
         ("Ava unblocks Cy", lambda: blocking.unblock(ava.id, cy.id)),
