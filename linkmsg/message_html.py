@@ -19,7 +19,8 @@ A kept piece is only ever used for a message the page's own statement returned, 
 cache decides nothing about who may read what. System lines and InMail are drawn every
 time: a system line names the people it is about, and an InMail's answer form carries the
 page's form token. The most recently used `MESSAGE_HTML_ENTRIES` pieces are kept (0 keeps
-none).
+none), each of at most MOST_CHARACTERS: about 2 KB a message, 64 MB at the very worst
+(2,000 pieces of 4,096 characters of four-byte text, with their bodies in the keys).
 """
 
 from __future__ import annotations
@@ -33,13 +34,29 @@ from .lru import Store
 EXTENSION = "linkmsg.message_html"
 
 
+# A message drawn longer than this is drawn every time: the store is bounded by count, and
+# a message of 8,000 characters of links draws to some 100,000 characters of HTML.
+MOST_CHARACTERS = 4096
+
+
+class MessageStore(Store):
+    """The kept pieces of a process; with `verify`, every piece found is drawn again
+    and compared (the test suite runs so: an input `_message.html` gained and `_key` was
+    not given fails whichever test draws that message twice)."""
+
+    def __init__(self, size: int, verify: bool = False):
+        super().__init__(size)
+        self.verify = verify
+
+
 def init_app(app) -> None:
     size = int(app.config.get("MESSAGE_HTML_ENTRIES", 0))
-    app.extensions[EXTENSION] = Store(size) if size > 0 else None
+    verify = bool(app.config.get("MESSAGE_HTML_VERIFY"))
+    app.extensions[EXTENSION] = MessageStore(size, verify) if size > 0 else None
     app.jinja_env.globals["kept_message"] = kept_message
 
 
-def store() -> Store | None:
+def store() -> MessageStore | None:
     return current_app.extensions.get(EXTENSION)
 
 
@@ -52,6 +69,10 @@ def _key(context, placed) -> tuple | None:
     me, cast, view = context.get("me"), context.get("cast"), context.get("view")
     if me is None or view is None:
         return None
+    # A page drawn with URLs of its own keeps nothing and uses nothing kept. (No form
+    # token is in a kept piece: only an InMail's answer form has one.)
+    if context.get("url_for") is not context.environment.globals.get("url_for"):
+        return None
     mine = message.sender_id == me.id
     sender = me if mine else (cast.sender(message) if cast else view.other)
     if sender is None:
@@ -61,6 +82,7 @@ def _key(context, placed) -> tuple | None:
         request.script_root,
         message.id,
         message.kind,
+        message.sender_id,
         message.body,
         message.created_at,
         tuple(
@@ -85,14 +107,16 @@ class _Found:
     """What `kept_message` found for one message: its kept HTML, or None and a way to
     keep the HTML the template draws for it."""
 
-    __slots__ = ("html", "key", "store")
+    __slots__ = ("html", "key", "store", "kept")
 
-    def __init__(self, html, key, store):
-        self.html, self.key, self.store = html, key, store
+    def __init__(self, html, key, store, kept=None):
+        self.html, self.key, self.store, self.kept = html, key, store, kept
 
     def keep(self, html) -> Markup:
         html = Markup(html)
-        if self.key is not None:
+        if self.kept is not None and self.kept != html:
+            raise AssertionError(f"a kept message differs from its drawing: {self.key!r}")
+        if self.key is not None and len(html) <= MOST_CHARACTERS:
             self.store.put(self.key, html)
         return html
 
@@ -103,6 +127,9 @@ def kept_message(context, placed) -> _Found:
     kept = store()
     key = _key(context, placed) if kept is not None else None
     html = kept.get(key) if key is not None else None
-    if html is not None:
-        kept.used += 1
+    if html is None:
+        return _Found(None, key, kept)
+    kept.used += 1
+    if kept.verify:
+        return _Found(None, key, kept, html)
     return _Found(html, key, kept)

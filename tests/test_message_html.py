@@ -20,9 +20,9 @@ import pytest
 from linkmsg import list_pane, message_html
 from linkmsg.extensions import db
 from linkmsg.models import Member
-from linkmsg.services import attachments, blocking, conversation, messaging
+from linkmsg.services import attachments, billing, blocking, conversation, inmail, messaging
 
-from .factories import Browser, change_profile, launch_team, soup
+from .factories import Browser, change_profile, launch_team, make_member, soup
 from .files import image
 
 TOKEN = re.compile(r'(name="csrf_token"[^>]*value=")[^"]*(")')
@@ -47,6 +47,13 @@ def fresh(app, browser, url: str, **kwargs) -> str:
         message_html.store().clear()
         list_pane.store().clear()
     return messages(browser.get(url, **kwargs))
+
+
+@pytest.fixture
+def app(app_factory):
+    """Kept pieces served as they are (the suite's other tests draw each again to compare
+    it, MESSAGE_HTML_VERIFY): what a member is served is what is checked here."""
+    return app_factory(MESSAGE_HTML_VERIFY=False)
 
 
 @pytest.fixture
@@ -164,13 +171,31 @@ def test_each_reader_place_and_mount_point_gets_its_own_piece(app, team):
     opened = around.select('[data-testid="message"]')
     assert opened[0]["data-message-id"] == first and opened[0]["data-group-start"] == "1"
     # Under another mount point, a kept piece's links stay within it.
-    browser.get(url)
-    mounted = messages(browser.get(url, base_url="http://localhost/linkmsg/"))
-    assert mounted == fresh(app, browser, url, base_url="http://localhost/linkmsg/")
-    files = soup(browser.get(url, base_url="http://localhost/linkmsg/")).select(
-        '[data-testid="attachment"] a'
-    )
-    assert files and all(a["href"].startswith("/linkmsg/") for a in files)
+    browser.get(url, base_url="http://localhost/linkmsg/")
+    served = used(app)
+    mounted = browser.get(url, base_url="http://localhost/linkmsg/")
+    assert used(app) > served, "the system lines aside, its messages came from kept pieces"
+    links = soup(mounted).select('[data-testid="attachment"] a, [data-testid="report-message"]')
+    assert links and all(a["href"].startswith("/linkmsg/") for a in links)
+    assert messages(mounted) == fresh(app, browser, url, base_url="http://localhost/linkmsg/")
+
+
+def test_an_inmail_is_drawn_every_time_with_the_page_s_own_token(app, team):
+    browser, ava, ben, cy, urls = team
+    with app.app_context():
+        fay = make_member("Fay Ford")
+        billing.start_premium(fay.id)
+        thread = inmail.send(
+            db.session.get(Member, fay.id), db.session.get(Member, ava.id), "A role", "Talk?"
+        ).thread_id
+    url = f"/messaging/t/{thread}"
+    for _ in range(2):
+        served = used(app)
+        page = soup(browser.get(url))
+        assert used(app) == served, "nothing of an InMail page is kept"
+        decline = page.find(attrs={"data-testid": "decline-inmail"}).find_parent("form")
+        token = decline.find("input", attrs={"name": "csrf_token"})["value"]
+        assert token == browser.token()
 
 
 def test_with_the_setting_at_0_every_message_is_drawn_each_time(app, app_factory, team):
