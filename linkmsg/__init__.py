@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, list_pane, message_html, reads, realtime, templating
+from . import cli, list_pane, message_html, pieces, reads, realtime, templating
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate, redis_client_options
 from .services.errors import DomainError
@@ -26,6 +26,9 @@ except ImportError:  # SQLite-only installs
     psycopg = None
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A kept piece of a page (linkmsg/pieces.py) is at most this long: a header or a reply
+# box draws to 3-6 KB, more only with very long names and many labels.
+PIECE_MOST_CHARACTERS = 16384
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -103,6 +106,7 @@ def create_app(config: dict | type | None = None) -> Flask:
     templating.init_app(app)
     list_pane.init_app(app)
     message_html.init_app(app)
+    pieces.init_app(app, {"pieces": (app.config["PIECE_HTML_ENTRIES"], PIECE_MOST_CHARACTERS)})
     realtime.init_app(app)
     _register_blueprints(app)
     _register_handlers(app)

@@ -88,8 +88,11 @@ class Config:
     # Messages' HTML kept per process (linkmsg/message_html.py); 0 keeps none. A message
     # is about 1-2 KB; one drawn longer than 4,096 characters is not kept.
     MESSAGE_HTML_ENTRIES = _env_int("MESSAGE_HTML_ENTRIES", 2000)
-    # Draw every kept message again and compare (the test suite's setting).
-    MESSAGE_HTML_VERIFY = False
+    # Other pieces of pages kept rendered per process (linkmsg/pieces.py): a one-to-one
+    # conversation's header and its reply box, about 3-6 KB each; 0 keeps none.
+    PIECE_HTML_ENTRIES = _env_int("PIECE_HTML_ENTRIES", 2000)
+    # Draw every kept message and piece again and compare (the test suite's setting).
+    KEPT_HTML_VERIFY = False
 
     # Live events: keep-alive comment interval, retention of replayable events.
     SSE_KEEPALIVE_SECONDS = _env_int("SSE_KEEPALIVE_SECONDS", 15)
@@ -172,5 +175,5 @@ class TestConfig(Config):
     SQLALCHEMY_ENGINE_OPTIONS = {}
     # Tests hash hundreds of passwords; a cheap salted hash keeps the suite fast.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
-    # Every kept message is drawn again and compared, on every page of every test.
-    MESSAGE_HTML_VERIFY = True
+    # Every kept message and piece is drawn again and compared, on every page of every test.
+    KEPT_HTML_VERIFY = True

@@ -145,7 +145,12 @@ class MessageForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not self.idempotency_key.data:
-            self.idempotency_key.data = secrets.token_urlsafe(16)
+            self.idempotency_key.data = new_idempotency_key()
+
+
+def new_idempotency_key() -> str:
+    """The key a new message form sends its message with (one message per key)."""
+    return secrets.token_urlsafe(16)
 
 
 class InMailForm(MessageForm):

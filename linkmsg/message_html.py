@@ -29,6 +29,7 @@ from flask import current_app, request
 from jinja2 import pass_context
 from markupsafe import Markup
 
+from .forms import MessageForm, new_idempotency_key
 from .lru import Store
 
 EXTENSION = "linkmsg.message_html"
@@ -51,9 +52,13 @@ class MessageStore(Store):
 
 def init_app(app) -> None:
     size = int(app.config.get("MESSAGE_HTML_ENTRIES", 0))
-    verify = bool(app.config.get("MESSAGE_HTML_VERIFY"))
+    verify = bool(app.config.get("KEPT_HTML_VERIFY"))
     app.extensions[EXTENSION] = MessageStore(size, verify) if size > 0 else None
     app.jinja_env.globals["kept_message"] = kept_message
+    app.jinja_env.globals["thread_header_key"] = thread_header_key
+    app.jinja_env.globals["reply_key"] = reply_key
+    app.jinja_env.globals["new_idempotency_key"] = new_idempotency_key
+    app.jinja_env.globals["new_message_form"] = lambda: MessageForm(formdata=None)
 
 
 def store() -> MessageStore | None:
@@ -133,3 +138,51 @@ def kept_message(context, placed) -> _Found:
     if kept.verify:
         return _Found(None, key, kept, html)
     return _Found(html, key, kept)
+
+
+def _pairs(labels) -> tuple:
+    return tuple((label.id, label.name) for label in labels or ())
+
+
+@pass_context
+def thread_header_key(context) -> tuple | None:
+    """Everything a one-to-one conversation's header (`_thread_header.html`, with its
+    tools and menu) is drawn from: the thread and the reader's side of it, the other
+    member as shown, their degree and active status, the reader's labels and which of
+    them the thread has. A group's header is drawn every time."""
+    view, other = context.get("view"), context.get("other")
+    if view is None or other is None or view.is_group or view.membership is None:
+        return None
+    return (
+        view.thread.id,
+        bool(view.membership.archived),
+        bool(view.membership.muted),
+        other.id,
+        other.handle,
+        other.name,
+        other.headline,
+        other.avatar_key,
+        str(context.get("degree")),
+        context.get("active"),
+        _pairs(context.get("thread_labels")),
+        _pairs(context.get("labels")),
+    )
+
+
+@pass_context
+def reply_key(context) -> tuple | None:
+    """Everything the reply box (`_reply.html`) is drawn from, for a new form (`form`
+    none, or nothing typed and no errors): the thread, whether the reader may still
+    write and why not, whether it is swapped in out of band, and whether the form has
+    a token field. The form's own idempotency key is a slot, filled for each page; a
+    form that comes back with what was typed is drawn every time."""
+    view, permission, form = context.get("view"), context.get("permission"), context.get("form")
+    if view is None or permission is None:
+        return None
+    if form is None:  # a new form, drawn with the app's settings
+        csrf = bool(current_app.config.get("WTF_CSRF_ENABLED", True))
+    elif form.body.data or form.body.errors or form.files.errors:
+        return None
+    else:
+        csrf = bool(form.meta.csrf)
+    return (view.thread.id, permission.allowed, permission.reason, bool(context.get("oob")), csrf)

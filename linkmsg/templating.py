@@ -460,6 +460,9 @@ def init_app(app: Flask) -> None:
             return counts().get("_last_event_id", 0)
 
         return {
+            # Flask-WTF's context processor gives every page its own `csrf_token`, which
+            # would hide the app's (the global: see `csrf_token`, `pieces.csrf_token`).
+            "csrf_token": current_app.jinja_env.globals["csrf_token"],
             "nav_items": nav_items,
             "me": user,
             "signed_in": signed_in,

@@ -203,8 +203,10 @@ def app_factory(database_url, tmp_path):
 
 
 @pytest.fixture
-def app(app_factory):
-    return app_factory()
+def app(app_factory, request):
+    """The test's app, with the settings of its `app_config` marker, if any."""
+    marker = request.node.get_closest_marker("app_config")
+    return app_factory(**(marker.kwargs if marker else {}))
 
 
 @pytest.fixture

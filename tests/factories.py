@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+import pytest
 from bs4 import BeautifulSoup
 
 from linkmsg.extensions import db
@@ -12,6 +13,9 @@ from linkmsg.models import Member
 from linkmsg.services import accounts
 
 PASSWORD = "correct horse battery"
+# Kept pieces served as they are: the suite draws every kept message and piece again to
+# compare it (KEPT_HTML_VERIFY); a test of what a member is served turns that off.
+AS_SERVED = pytest.mark.app_config(KEPT_HTML_VERIFY=False)
 _counter = itertools.count(1)
 
 

@@ -22,7 +22,7 @@ from linkmsg.extensions import db
 from linkmsg.models import Member
 from linkmsg.services import attachments, billing, blocking, conversation, inmail, messaging
 
-from .factories import Browser, change_profile, launch_team, make_member, soup
+from .factories import AS_SERVED, Browser, change_profile, launch_team, make_member, soup
 from .files import image
 
 TOKEN = re.compile(r'(name="csrf_token"[^>]*value=")[^"]*(")')
@@ -49,11 +49,7 @@ def fresh(app, browser, url: str, **kwargs) -> str:
     return messages(browser.get(url, **kwargs))
 
 
-@pytest.fixture
-def app(app_factory):
-    """Kept pieces served as they are (the suite's other tests draw each again to compare
-    it, MESSAGE_HTML_VERIFY): what a member is served is what is checked here."""
-    return app_factory(MESSAGE_HTML_VERIFY=False)
+pytestmark = AS_SERVED
 
 
 @pytest.fixture

@@ -140,7 +140,8 @@ def thread_context(view, *, before=None, after=None, at=None, form=None, **extra
         "labels": labels,
         "thread_labels": thread_labels,
         "permission": permission,
-        "form": form or MessageForm(formdata=None),
+        # None: a new form, drawn only when its kept reply box is not (_reply.html).
+        "form": form,
         "degree": degrees.degree_label(degree),
         "active": presence.active_status(view.other, current_user) if view.other else None,
     }
@@ -214,7 +215,7 @@ def reply(thread_id: int):
             "messaging/_sent.html",
             message=sent.message if sent.created else None,
             view=view,
-            form=MessageForm(formdata=None),
+            form=None,  # a new one (with a new key) replaces the old one
             permission=ALLOWED,
             me=current_user,
         )
