@@ -106,7 +106,13 @@ def create_app(config: dict | type | None = None) -> Flask:
     templating.init_app(app)
     list_pane.init_app(app)
     message_html.init_app(app)
-    pieces.init_app(app, {"pieces": (app.config["PIECE_HTML_ENTRIES"], PIECE_MOST_CHARACTERS)})
+    pieces.init_app(
+        app,
+        {
+            "messages": (app.config["MESSAGE_HTML_ENTRIES"], message_html.MOST_CHARACTERS),
+            "pieces": (app.config["PIECE_HTML_ENTRIES"], PIECE_MOST_CHARACTERS),
+        },
+    )
     realtime.init_app(app)
     _register_blueprints(app)
     _register_handlers(app)

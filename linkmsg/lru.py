@@ -1,5 +1,5 @@
 """A bounded store of the most recently used values, for what a process keeps rendered
-(linkmsg/list_pane.py, linkmsg/message_html.py)."""
+(linkmsg/list_pane.py, linkmsg/pieces.py)."""
 
 from __future__ import annotations
 

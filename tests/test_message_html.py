@@ -17,7 +17,7 @@ from datetime import timedelta
 
 import pytest
 
-from linkmsg import list_pane, message_html
+from linkmsg import list_pane, pieces
 from linkmsg.extensions import db
 from linkmsg.models import Member
 from linkmsg.services import attachments, billing, blocking, conversation, inmail, messaging
@@ -38,13 +38,13 @@ def messages(response) -> str:
 
 def used(app) -> int:
     with app.app_context():
-        return message_html.store().used
+        return pieces.store("messages").used
 
 
 def fresh(app, browser, url: str, **kwargs) -> str:
     """The messages as drawn from scratch (nothing kept)."""
     with app.app_context():
-        message_html.store().clear()
+        pieces.store("messages").clear()
         list_pane.store().clear()
     return messages(browser.get(url, **kwargs))
 
@@ -199,7 +199,7 @@ def test_with_the_setting_at_0_every_message_is_drawn_each_time(app, app_factory
     drawn = fresh(app, browser, urls["group"])
     other = app_factory(MESSAGE_HTML_ENTRIES=0)
     with other.app_context():
-        assert message_html.store() is None
+        assert pieces.store("messages") is None
     plain = Browser(other)
     plain.login(ava)
     assert messages(plain.get(urls["group"])) == messages(plain.get(urls["group"])) == drawn

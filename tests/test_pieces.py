@@ -51,7 +51,7 @@ def fresh(app, browser, url: str) -> str:
     """The pieces as drawn from scratch (nothing kept)."""
     with app.app_context():
         pieces.store("pieces").clear()
-        message_html.store().clear()
+        pieces.store("messages").clear()
         list_pane.store().clear()
     return pane(browser.get(url))
 
