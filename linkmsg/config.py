@@ -89,7 +89,8 @@ class Config:
     # is about 1-2 KB; one drawn longer than 4,096 characters is not kept.
     MESSAGE_HTML_ENTRIES = _env_int("MESSAGE_HTML_ENTRIES", 2000)
     # Other pieces of pages kept rendered per process (linkmsg/pieces.py): a one-to-one
-    # conversation's header and its reply box, about 3-6 KB each; 0 keeps none.
+    # conversation's header and its reply box, a member search's rows; 1-5 KB each; 0
+    # keeps none.
     PIECE_HTML_ENTRIES = _env_int("PIECE_HTML_ENTRIES", 2000)
     # Draw every kept message and piece again and compare (the test suite's setting).
     KEPT_HTML_VERIFY = False

@@ -1,10 +1,11 @@
 """Pieces of pages kept rendered per process (linkmsg/pieces.py, issue 20): a one-to-one
-conversation's header (with its tools and menu) and its reply box, on SQLite and
-PostgreSQL.
+conversation's header (with its tools and menu), its reply box, and the rows of a member
+search, on SQLite and PostgreSQL.
 
 Each change that alters a kept piece — the reader archiving or muting the thread, filing
 it under a label or renaming one, the other member's new name, headline or picture, the
-connection ending (the reply box gives way to why), the other member turning up active — is made after the pieces
+connection ending (the reply box gives way to why), the other member turning up active,
+an invitation, a new connection of a friend — is made after the pieces
 were kept, and the next page must show exactly what a page drawn from scratch shows.
 Every step first checks that the page before it was served from kept pieces (else it
 would prove nothing) and that the change shows. What differs between two pages with the
@@ -267,3 +268,56 @@ def test_with_the_setting_at_0_every_piece_is_drawn_each_time(app, app_factory, 
     plain = Browser(other)
     plain.login(ava)
     assert pane(plain.get(url)) == pane(plain.get(url)) == drawn
+
+
+def results(response) -> str:
+    """The search results as HTML, form tokens blanked."""
+    assert response.status_code == 200, response.status_code
+    found = soup(response).find(attrs={"data-testid": "search-results"})
+    assert found.find(attrs={"data-testid": "member-row"}) is not None
+    return TOKEN.sub(r"\1\2", str(found))
+
+
+def test_search_rows_are_kept_and_each_change_shows(app, pair):
+    browser, ava, ben, thread, url = pair
+    with app.app_context():
+        cy, dee = make_member("Cy Bell"), make_member("Dee Bell")
+    search = "/search?q=Bell"
+    state = {}
+
+    def invite():
+        state["invitation"] = network.invite(ava.id, cy.id).invitation.id
+
+    steps = [
+        ("Ava invites Cy", invite),
+        ("Cy accepts", lambda: network.accept(cy.id, state["invitation"])),
+        ("Dee renames herself", lambda: change_profile(dee, name="Dee Bell-Diaz")),
+        ("Dee writes a headline", lambda: change_profile(dee, headline="Maps")),
+        (
+            "Dee adds a picture",
+            lambda: change_profile(
+                dee, avatar=attachments.Upload("me.png", io.BytesIO(image("PNG")))
+            ),
+        ),
+        ("Ben connects with Dee: she is 2nd to Ava now", lambda: connect(ben, dee)),
+        ("Ava and Ben disconnect", lambda: network.remove_connection(ava.id, ben.id)),
+    ]
+    for name, change in steps:
+        browser.get(search)
+        served = used(app)
+        before = results(browser.get(search))
+        assert used(app) == served + 3, f"{name}: the three rows came from kept pieces"
+        with app.app_context():
+            change()
+        shown = results(browser.get(search))
+        with app.app_context():
+            pieces.store("pieces").clear()
+        assert shown == results(browser.get(search)), f"{name}: a stale row"
+        assert shown != before, f"{name}: the change shows"
+    # Rows kept for one search, shown on another: each page's forms come back to it.
+    browser.get("/search?q=Bell")
+    served = used(app)
+    page = soup(browser.get("/search?q=bel"))
+    assert used(app) == served + 3
+    nexts = {field["value"] for field in page.select('input[name="next"]')}
+    assert nexts == {"/search?q=bel"}
