@@ -48,13 +48,29 @@ def used(app) -> int:
         return pieces.store("pieces").used
 
 
-def fresh(app, browser, url: str) -> str:
-    """The pieces as drawn from scratch (nothing kept)."""
+def fresh(app, browser, url: str, draw=None) -> str:
+    """The pieces as drawn from scratch (nothing kept); `draw` reads them (`pane`)."""
     with app.app_context():
         pieces.store("pieces").clear()
         pieces.store("messages").clear()
         list_pane.store().clear()
-    return pane(browser.get(url))
+    return (draw or pane)(browser.get(url))
+
+
+def each_change_shows(app, browser, url: str, steps, *, kept: int, draw=None) -> None:
+    """For each (name, change): the page seen again is drawn from `kept` kept pieces;
+    after the change the page is what a page drawn from scratch is, and shows it."""
+    draw = draw or pane
+    for name, change in steps:
+        browser.get(url)
+        served = used(app)
+        before = draw(browser.get(url))
+        assert used(app) == served + kept, f"{name}: the page was drawn from kept pieces"
+        with app.app_context():
+            change()
+        shown = draw(browser.get(url))
+        assert shown == fresh(app, browser, url, draw), f"{name}: a stale piece"
+        assert shown != before, f"{name}: the change shows"
 
 
 pytestmark = AS_SERVED
@@ -179,16 +195,7 @@ def test_each_change_shows_on_the_next_page(app, pair):
         ("Ben is active", active),
         ("They disconnect", lambda: network.remove_connection(ava.id, ben.id)),
     ]
-    for name, change in steps:
-        browser.get(url)
-        served = used(app)
-        before = pane(browser.get(url))
-        assert used(app) == served + 2, f"{name}: the page was drawn from kept pieces"
-        with app.app_context():
-            change()
-        shown = pane(browser.get(url))
-        assert shown == fresh(app, browser, url), f"{name}: a stale piece"
-        assert shown != before, f"{name}: the change shows"
+    each_change_shows(app, browser, url, steps, kept=2)  # the header and the reply box
     # The last step ended their right to write: the kept reply box gave way to why.
     assert soup(browser.get(url)).find(attrs={"data-testid": "reply-locked"}) is not None
 
@@ -302,18 +309,7 @@ def test_search_rows_are_kept_and_each_change_shows(app, pair):
         ("Ben connects with Dee: she is 2nd to Ava now", lambda: connect(ben, dee)),
         ("Ava and Ben disconnect", lambda: network.remove_connection(ava.id, ben.id)),
     ]
-    for name, change in steps:
-        browser.get(search)
-        served = used(app)
-        before = results(browser.get(search))
-        assert used(app) == served + 3, f"{name}: the three rows came from kept pieces"
-        with app.app_context():
-            change()
-        shown = results(browser.get(search))
-        with app.app_context():
-            pieces.store("pieces").clear()
-        assert shown == results(browser.get(search)), f"{name}: a stale row"
-        assert shown != before, f"{name}: the change shows"
+    each_change_shows(app, browser, search, steps, kept=3, draw=results)  # three rows
     # Rows kept for one search, shown on another: each page's forms come back to it.
     browser.get("/search?q=Bell")
     served = used(app)
