@@ -12,7 +12,36 @@ from werkzeug.serving import make_server
 
 from bench.sse import SSE, parse_block
 
-__all__ = ["SSE", "EventStream", "LiveServer"]
+__all__ = ["SSE", "EventStream", "LiveServer", "whole_bodies"]
+
+
+def whole_bodies(app):
+    """The app with every response but a live stream read whole and closed before the server
+    writes it. Werkzeug's development server does not close a response whose browser went
+    away before it was drained (its drain loop raises before `close()`), so a favicon the
+    browser dropped left its file open for the garbage collector to find in another test."""
+
+    def serve(environ, start_response):
+        streaming = False
+
+        def begin(status, headers, exc_info=None):
+            nonlocal streaming
+            streaming = any(
+                name.lower() == "content-type" and value.startswith("text/event-stream")
+                for name, value in headers
+            )
+            return start_response(status, headers, exc_info)
+
+        body = app(environ, begin)
+        if streaming:
+            return body
+        try:
+            return [b"".join(body)]
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+
+    return serve
 
 
 class LiveServer:
@@ -20,7 +49,7 @@ class LiveServer:
 
     def __init__(self, app):
         self.app = app
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, whole_bodies(app), threaded=True)
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -13,6 +13,7 @@ from werkzeug.serving import make_server
 from linkmsg.extensions import db
 
 from ..conftest import build_app, service_unavailable
+from ..live import whole_bodies
 
 CHROMIUM = os.environ.get("LINKMSG_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -48,7 +49,7 @@ def live_server(sqlite_template, tmp_path):
     path = tmp_path / "live.sqlite3"
     shutil.copyfile(sqlite_template, path)
     app = build_app(f"sqlite:///{path}", tmp_path)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, whole_bodies(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -15,6 +15,7 @@ from linkmsg.models import Member
 from linkmsg.services import messaging
 
 from ..conftest import build_app
+from ..live import whole_bodies
 from .conftest import log_in, make_members
 
 
@@ -35,7 +36,9 @@ class RestartableServer:
         return self.app(environ, start_response)
 
     def _start(self):
-        self.server = make_server("127.0.0.1", self.port or 0, self._wsgi, threaded=True)
+        self.server = make_server(
+            "127.0.0.1", self.port or 0, whole_bodies(self._wsgi), threaded=True
+        )
         self.port = self.server.server_port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
