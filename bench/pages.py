@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.pages                        # scales 0.01 and 1.0
     .venv/bin/python -m bench.pages --scales 0.01          # one size, no ratios
-    .venv/bin/python -m bench.pages --profile-seconds 20   # also py-spy the thread page
+    .venv/bin/python -m bench.pages --profile 300          # also profile each page in process
 
 For each scale: loads (or reuses) the data of bench/generate.py, starts gunicorn serving
 the app against it (with gunicorn.conf.py when present, REDIS_URL set, login limits
@@ -19,7 +19,10 @@ times, over keep-alive connections:
      PostgreSQL backends, apart (from /proc);
   c. statements per request of each page, counted on the engine by running each page once
      more in this process through the app's test client, on the same database and with
-     the same session cookie (linkmsg/statements.py, as tests/test_statement_budget.py).
+     the same session cookie (linkmsg/statements.py, as tests/test_statement_budget.py);
+  d. with --profile N: the CPU of N requests of each page in this process (the same test
+     client, nothing else running in it), and pyinstrument's tree of the thread page's N
+     requests, written beside the report as <output>-thread.txt.
 
 Writes bench/results/pages.json with the machine details. See bench/README.md.
 """
@@ -565,14 +568,10 @@ async def throughput(args, site: Site) -> dict:
     )
 
 
-def count_statements(site: Site) -> dict:
-    """Statements per request of each page: every URL of the page requested once more in
-    this process, through the app's test client against the site's database with the
-    probe's own session cookie (the same secret key as the server's), counted on the
-    engine. The warm-up has already run, so this is the steady state the timings see."""
+def in_process_app(site: Site):
+    """The app in this process on the site's database, with the server's secret key (so the
+    probes' session cookies hold), and a test client that sends no cookies of its own."""
     from linkmsg import create_app
-    from linkmsg.extensions import db
-    from linkmsg.statements import counted
 
     app = create_app(
         {
@@ -583,16 +582,33 @@ def count_statements(site: Site) -> dict:
         }
     )
     app.config["SECRET_KEY"] = site.secret_key  # create_app may set the instance's own
-    client = app.test_client(use_cookies=False)
+    return app, app.test_client(use_cookies=False)
+
+
+def get_page(client, page: str, path: str, cookie: str) -> None:
+    response = client.get(
+        path, headers={"Cookie": cookie, "Accept": "text/html", "User-Agent": USER_AGENT}
+    )
+    if response.status_code != 200 or MARKERS[page] not in response.data:
+        raise RuntimeError(f"in-process {path} answered {response.status_code}")
+
+
+def count_statements(site: Site) -> dict:
+    """Statements per request of each page: every URL of the page requested once more in
+    this process, through the app's test client against the site's database with the
+    probe's own session cookie (the same secret key as the server's), counted on the
+    engine. The warm-up has already run, so this is the steady state the timings see."""
+    from linkmsg.extensions import db
+    from linkmsg.statements import counted
+
+    app, client = in_process_app(site)
     counts = {}
     try:
         for page in PAGES:
             seen_per_url = []
             for path, cookie in site.urls[page]:
                 with counted(app) as seen:
-                    response = client.get(path, headers={"Cookie": cookie, "Accept": "text/html"})
-                if response.status_code != 200 or MARKERS[page] not in response.data:
-                    raise RuntimeError(f"in-process {path} answered {response.status_code}")
+                    get_page(client, page, path, cookie)
                 seen_per_url.append(list(seen))
             sizes = [len(seen) for seen in seen_per_url]
             counts[page] = {
@@ -607,6 +623,38 @@ def count_statements(site: Site) -> dict:
     return counts
 
 
+def profile_pages(site: Site, requests: int, tree: Path) -> dict:
+    """CPU per request of each page in this process (`requests` requests round the page's
+    URLs, after one untimed round), then pyinstrument's tree of the thread page's
+    `requests` (written to `tree`). This process's CPU is the app's, the driver's and the
+    test client's; PostgreSQL's is its own process's, not counted here."""
+    from pyinstrument import Profiler
+
+    from linkmsg.extensions import db
+
+    app, client = in_process_app(site)
+    cpu = {}
+    try:
+        for page in PAGES:
+            urls = site.urls[page]
+            for path, cookie in urls:
+                get_page(client, page, path, cookie)
+            start = time.process_time()
+            for index in range(requests):
+                get_page(client, page, *urls[index % len(urls)])
+            cpu[page] = round((time.process_time() - start) * 1000 / requests, 3)
+        profiler = Profiler(interval=0.0002)
+        urls = site.urls["thread"]
+        with profiler:
+            for index in range(requests):
+                get_page(client, "thread", *urls[index % len(urls)])
+        tree.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+    return {"requests": requests, "cpu_ms_per_request": cpu, "thread_tree": tree.name}
+
+
 async def run(args, databases) -> list[dict]:
     sites = []
     try:
@@ -618,6 +666,12 @@ async def run(args, databases) -> list[dict]:
         for site in sites:
             log(f"[scale {site.scale:g}] statements per request, in process ...")
             statements[id(site)] = count_statements(site)
+        profiles = {}
+        if args.profile:
+            for site in sites:
+                log(f"[scale {site.scale:g}] {args.profile} requests of each page, in process ...")
+                tree = args.output.with_name(f"{args.output.stem}-{site.scale:g}-thread.txt")
+                profiles[id(site)] = profile_pages(site, args.profile, tree)
         load_before = os.getloadavg()
         log(f"timing {len(PAGES)} pages x {args.requests} requests on {len(sites)} site(s) ...")
         timed = await latency(args, sites)
@@ -629,6 +683,7 @@ async def run(args, databases) -> list[dict]:
         return [
             describe(site, timed[id(site)], rates[id(site)], statements[id(site)])
             | {"load_average_before": list(load_before), "load_average_after": list(load_after)}
+            | ({"in_process": profiles[id(site)]} if id(site) in profiles else {})
             for site in sites
         ]
     finally:
@@ -740,6 +795,13 @@ def print_report(report: dict) -> None:
                 f"  client {entry['client_cpu_ms_per_request']}"
                 f"  statements {statements}  {entry['statuses']}"
             )
+        if "in_process" in result:
+            profile = result["in_process"]
+            log(
+                f"  in process, CPU ms per request over {profile['requests']}: "
+                + ", ".join(f"{page} {ms}" for page, ms in profile["cpu_ms_per_request"].items())
+                + f"; the thread page's profile: {profile['thread_tree']}"
+            )
     if report.get("comparison"):
         ratios = report["comparison"]["ratios"]
         log(
@@ -771,6 +833,9 @@ def parse_args(argv=None):
     parser.add_argument("--seconds", type=float, default=4.0, help="per route and round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of /ping and each page")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="N in-process requests per page"
+    )
     args = parser.parse_args(argv)
     if args.databases and len(args.databases) != len(args.scales):
         parser.error("give one database per scale")

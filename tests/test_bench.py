@@ -203,6 +203,8 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
         "1",
         "--output",
         str(output),
+        "--profile",
+        "3",
     ]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
@@ -234,6 +236,12 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
         assert statements["per_request"] >= 2 and statements["max"] >= 2, page
         assert statements["first_url"], page
     assert throughput["thread_share_of_ping"] == throughput["share_of_ping"]["thread"]
+    in_process = result["in_process"]
+    assert in_process["requests"] == 3
+    assert set(in_process["cpu_ms_per_request"]) == set(pages.PAGES)
+    assert all(ms > 0 for ms in in_process["cpu_ms_per_request"].values())
+    tree = (output.parent / in_process["thread_tree"]).read_text()
+    assert "blueprints/messaging.py" in tree, tree[:2000]  # the thread view, in the tree
     assert report["comparison"] is None
     assert set(report["targets"]) and report["machine"]["cpu_cores"]
 
@@ -263,6 +271,8 @@ def _live_bench(bench_database, tmp_path, *mode) -> dict:
         REDIS_URL,
         "--output",
         str(output),
+        "--profile",
+        "3",
     ]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
@@ -318,6 +328,8 @@ def test_send_bench_times_sends_into_groups_on_a_copy(bench_database, tmp_path):
         "2",
         "--output",
         str(output),
+        "--profile",
+        "3",
     ]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
