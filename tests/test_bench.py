@@ -271,8 +271,6 @@ def _live_bench(bench_database, tmp_path, *mode) -> dict:
         REDIS_URL,
         "--output",
         str(output),
-        "--profile",
-        "3",
     ]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
@@ -328,8 +326,6 @@ def test_send_bench_times_sends_into_groups_on_a_copy(bench_database, tmp_path):
         "2",
         "--output",
         str(output),
-        "--profile",
-        "3",
     ]
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert finished.returncode in (0, 1), finished.stdout[-3000:] + finished.stderr[-3000:]
