@@ -23,8 +23,15 @@ from jinja2 import TemplateSyntaxError, pass_context
 
 from linkmsg import list_pane, message_html, pieces
 from linkmsg.extensions import db
-from linkmsg.models import Member, Message
-from linkmsg.services import attachments, messaging, network, organise, presence
+from linkmsg.models import Member, Message, utcnow
+from linkmsg.services import (
+    attachments,
+    blocking,
+    messaging,
+    network,
+    organise,
+    presence,
+)
 
 from .factories import AS_SERVED, Browser, change_profile, connect, make_member, soup
 from .files import image
@@ -198,6 +205,35 @@ def test_each_change_shows_on_the_next_page(app, pair):
     each_change_shows(app, browser, url, steps, kept=2)  # the header and the reply box
     # The last step ended their right to write: the kept reply box gave way to why.
     assert soup(browser.get(url)).find(attrs={"data-testid": "reply-locked"}) is not None
+
+
+def test_a_block_either_way_and_a_suspension_show_on_the_next_page(app, pair):
+    """A block hides the thread from both at once, whatever was kept; lifted, the thread
+    shows its new state (the block ended the connection: no reply box); and the other
+    member suspended shows on the next page too."""
+    browser, ava, ben, thread, url = pair
+
+    def suspend_ben():
+        db.session.get(Member, ben.id).suspended_at = utcnow()
+        db.session.commit()
+
+    for blocker, blocked in ((ben, ava), (ava, ben)):
+        browser.get(url)
+        served = used(app)
+        before = pane(browser.get(url))
+        assert used(app) == served + 2, "the page was drawn from kept pieces"
+        with app.app_context():
+            blocking.block(blocker.id, blocked.id)
+        hidden = browser.get(url)
+        assert hidden.status_code == 404 and b"Hi Ava" not in hidden.data
+        with app.app_context():
+            blocking.unblock(blocker.id, blocked.id)
+        shown = pane(browser.get(url))
+        assert shown == fresh(app, browser, url) and shown != before
+        assert soup(browser.get(url)).find(attrs={"data-testid": "reply-locked"}) is not None
+        with app.app_context():
+            connect(ava, ben)  # for the other way round
+    each_change_shows(app, browser, url, [("Ben is suspended", suspend_ben)], kept=2)
 
 
 def test_a_form_sent_back_with_its_error_is_drawn_as_typed(app, pair):
