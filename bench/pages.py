@@ -22,7 +22,7 @@ times, over keep-alive connections:
      the same session cookie (linkmsg/statements.py, as tests/test_statement_budget.py);
   d. with --profile N: the CPU of N requests of each page in this process (the same test
      client, nothing else running in it), and pyinstrument's tree of the thread page's N
-     requests, written beside the report as <output>-thread.txt.
+     requests, written beside the report as <output>-<scale>-thread.txt.
 
 Writes bench/results/pages.json with the machine details. See bench/README.md.
 """
