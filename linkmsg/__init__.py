@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, list_pane, message_html, pieces, reads, realtime, templating
+from . import cli, compiled, list_pane, message_html, pieces, reads, realtime, templating
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate, redis_client_options
 from .services.errors import DomainError
@@ -75,6 +75,15 @@ def create_app(config: dict | type | None = None) -> Flask:
             "pool_timeout": app.config["DB_POOL_TIMEOUT"],
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
         }
+    # Compiled statements found by their key object's identity first (linkmsg/compiled.py).
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **options,
+        "execution_options": {
+            "compiled_cache": compiled.IdentityCache(),
+            **options.get("execution_options", {}),
+        },
+    }
     upload = app.config["UPLOAD_FOLDER"]
     if not os.path.isabs(upload):
         app.config["UPLOAD_FOLDER"] = os.path.join(app.instance_path, upload)
