@@ -68,6 +68,7 @@ def create_app(config: dict | type | None = None) -> Flask:
             app.instance_path, "linkmsg.sqlite3"
         )
     app.config["SQLALCHEMY_DATABASE_URI"] = _normalize_db_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    ping = False
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
             "pool_size": app.config["DB_POOL_SIZE"],
@@ -75,6 +76,9 @@ def create_app(config: dict | type | None = None) -> Flask:
             "pool_timeout": app.config["DB_POOL_TIMEOUT"],
             **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
         }
+        # On PostgreSQL the pool's ping is reads._alive: a round trip only when the
+        # server has said something to an idle connection (it is going away).
+        ping = app.config["SQLALCHEMY_ENGINE_OPTIONS"].pop("pool_pre_ping", False)
     # Compiled statements found by their key object's identity first (linkmsg/compiled.py).
     options = app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
@@ -102,7 +106,7 @@ def create_app(config: dict | type | None = None) -> Flask:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         with app.app_context():
             sa_event.listen(db.engine, "connect", _without_jit)
-            reads.init_engine(db.engine, prepare=app.config["DB_PREPARED_STATEMENTS"])
+            reads.init_engine(db.engine, prepare=app.config["DB_PREPARED_STATEMENTS"], ping=ping)
     limiter.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)

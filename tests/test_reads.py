@@ -249,3 +249,46 @@ def test_statements_are_not_prepared_when_the_setting_says_so(app_factory):
     with app.app_context():
         count = sa.select(sa.func.count()).select_from(sa.text("pg_prepared_statements"))
         assert db.session.scalar(count) == 0
+
+
+@pytest.fixture
+def pinged_app(app_factory):
+    """One pooled connection, checked at every checkout as in production."""
+    return app_factory(
+        DB_POOL_SIZE=1, DB_MAX_OVERFLOW=0, SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True}
+    )
+
+
+def _backend_pid() -> int:
+    pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    db.session.remove()  # the connection goes back to the pool
+    return pid
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_at_checkout(pinged_app, database_url):
+    with pinged_app.app_context():
+        ended = _backend_pid()
+        with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as admin:
+            assert admin.execute("SELECT pg_terminate_backend(%s)", [ended]).fetchone()[0]
+            # Wait until the backend is gone: its socket has the server's last word.
+            for _ in range(100):
+                row = admin.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [ended]
+                ).fetchone()
+                if row[0] == 0:
+                    break
+        replaced = _backend_pid()  # no error: the pool connected anew
+    assert replaced != ended
+
+
+def test_a_live_pooled_connection_is_taken_without_a_round_trip(pinged_app):
+    with pinged_app.app_context():
+        dialect = db.engine.dialect
+        pings = []
+        own = dialect.do_ping
+        dialect.do_ping = lambda connection: pings.append(1) or own(connection)
+        try:
+            pids = {_backend_pid() for _ in range(5)}
+        finally:
+            dialect.do_ping = own
+    assert len(pids) == 1 and pings == []  # one connection, five checkouts, no SELECT 1
