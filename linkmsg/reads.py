@@ -29,10 +29,14 @@ import re
 import select
 
 import psycopg
+from gevent.monkey import get_original
 from sqlalchemy import event, exc
 from sqlalchemy.engine import Engine
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+# The operating system's poll even in a gevent worker: a look that never waits needs no
+# hub, and gevent's own would switch to it on every request.
+_poll = get_original("select", "poll")
 
 _READ_START = re.compile(r"\s*(SELECT|WITH)\b", re.I)
 _NOT_A_PLAIN_READ = re.compile(
@@ -77,7 +81,7 @@ def _alive(dbapi_connection, _record, _proxy) -> None:
         raise exc.DisconnectionError("the connection is closed")
     try:
         # poll, not select: a worker holding thousands of streams has sockets past 1024.
-        poller = select.poll()
+        poller = _poll()
         poller.register(dbapi_connection.fileno(), select.POLLIN)
         readable = poller.poll(0)
     except (OSError, ValueError) as error:

@@ -9,6 +9,10 @@ still undoes all of it.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -292,3 +296,40 @@ def test_a_live_pooled_connection_is_taken_without_a_round_trip(pinged_app):
         finally:
             dialect.do_ping = own
     assert len(pids) == 1 and pings == []  # one connection, five checkouts, no SELECT 1
+
+
+GEVENT_WORKER = """
+from gevent import monkey; monkey.patch_all()
+import sys, time, psycopg, sqlalchemy as sa
+from linkmsg import create_app
+from linkmsg.extensions import db
+url = sys.argv[1]
+app = create_app({"SQLALCHEMY_DATABASE_URI": url, "DB_POOL_SIZE": 1, "DB_MAX_OVERFLOW": 0,
+                  "MAIL_WORKER_THREAD": False, "TESTING": True})
+with app.app_context():
+    ask = lambda: db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    ended = ask()
+    db.session.remove()
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [ended])
+    time.sleep(0.3)
+    print(ended, ask())
+"""
+
+
+def test_in_a_gevent_worker_an_ended_connection_is_replaced_too(database_url, tmp_path):
+    """As gunicorn's gevent workers run it (select and socket patched), with the
+    production default of pool_pre_ping."""
+    from .test_scale_out import ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_WORKER, database_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SECRET_KEY": "test"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    ended, replaced = map(int, done.stdout.split())
+    assert replaced != ended
