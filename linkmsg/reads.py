@@ -76,7 +76,7 @@ def _alive(dbapi_connection, _record, _proxy) -> None:
     shutdown, `pg_terminate_backend`) sends its reason and closes the socket, so the
     socket has something to read. Only then is the connection asked `SELECT 1`; if that
     fails the pool drops it and connects anew, as it did after a failed ping. A quiet
-    socket costs one `select` instead of a round trip on every request."""
+    socket costs one `poll` that never waits, instead of a round trip on every request."""
     if dbapi_connection.closed or dbapi_connection.broken:
         raise exc.DisconnectionError("the connection is closed")
     try:

@@ -81,6 +81,11 @@ def soup(response) -> BeautifulSoup:
     return BeautifulSoup(response.get_data(as_text=True), "lxml")
 
 
+def page_token(page: BeautifulSoup) -> str:
+    """The form token a parsed page was drawn with (its `csrf-token` meta)."""
+    return page.find("meta", attrs={"name": "csrf-token"})["content"]
+
+
 def by_testid(response, testid: str):
     return soup(response).select(f'[data-testid="{testid}"]')
 
@@ -100,8 +105,7 @@ class Browser:
         return self.client.get(url, headers=self._headers(htmx, boosted, kwargs), **kwargs)
 
     def token(self) -> str:
-        page = soup(self.client.get("/"))
-        return page.find("meta", attrs={"name": "csrf-token"})["content"]
+        return page_token(soup(self.client.get("/")))
 
     def post(self, url: str, data=None, *, csrf: bool = True, htmx: bool = False, **kwargs):
         data = dict(data or {})

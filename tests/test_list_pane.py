@@ -31,7 +31,7 @@ from linkmsg.services import (
 )
 from linkmsg.statements import counted
 
-from .factories import Browser, change_profile, launch_team, make_member, soup
+from .factories import Browser, change_profile, launch_team, make_member, page_token, soup
 from .files import image
 
 LIST_ROWS = "message AS last_message"  # in the statement that reads a list's rows
@@ -371,7 +371,7 @@ def test_text_a_member_wrote_never_reads_as_a_marker(app, team, database_url):
         messaging.reply(db.session.get(Member, ben.id), ids["ben_thread"], f"see {old_marker}")
     browser.get("/messaging")
     page = browser.get("/messaging")  # kept
-    mine = soup(page).find("meta", attrs={"name": "csrf-token"})["content"]
+    mine = page_token(soup(page))
     row = soup(page).find(id=f"thread-row-{ids['ben_thread']}")
     preview = row.find(attrs={"data-testid": "thread-preview"})
     assert "see" in preview.get_text() and "list:csrf" in str(preview)

@@ -22,7 +22,15 @@ from linkmsg.extensions import db
 from linkmsg.models import Member
 from linkmsg.services import attachments, billing, blocking, conversation, inmail, messaging
 
-from .factories import AS_SERVED, Browser, change_profile, launch_team, make_member, soup
+from .factories import (
+    AS_SERVED,
+    Browser,
+    change_profile,
+    launch_team,
+    make_member,
+    page_token,
+    soup,
+)
 from .files import image
 
 TOKEN = re.compile(r'(name="csrf_token"[^>]*value=")[^"]*(")')
@@ -191,7 +199,7 @@ def test_an_inmail_is_drawn_every_time_with_the_page_s_own_token(app, team):
         assert used(app) == served, "nothing of an InMail page is kept"
         decline = page.find(attrs={"data-testid": "decline-inmail"}).find_parent("form")
         token = decline.find("input", attrs={"name": "csrf_token"})["value"]
-        assert token == page.find("meta", attrs={"name": "csrf-token"})["content"]
+        assert token == page_token(page)
 
 
 def test_with_the_setting_at_0_every_message_is_drawn_each_time(app, app_factory, team):

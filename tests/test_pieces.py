@@ -33,7 +33,15 @@ from linkmsg.services import (
     presence,
 )
 
-from .factories import AS_SERVED, Browser, change_profile, connect, make_member, soup
+from .factories import (
+    AS_SERVED,
+    Browser,
+    change_profile,
+    connect,
+    make_member,
+    page_token,
+    soup,
+)
 from .files import image
 
 TOKEN = re.compile(r'(name="csrf_token"[^>]*value=")[^"]*(")')
@@ -112,10 +120,6 @@ def header_tokens(page) -> set[str]:
         field["value"]
         for field in page.select('[data-testid="thread-header"] input[name="csrf_token"]')
     }
-
-
-def page_token(page) -> str:
-    return page.find("meta", attrs={"name": "csrf-token"})["content"]
 
 
 def test_each_page_gets_its_own_token_and_idempotency_key(app, pair):
