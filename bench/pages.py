@@ -279,9 +279,13 @@ class CpuMeter:
                 self.last[pid] = ticks
 
     def seconds(self) -> float:
+        return sum(self.per_process())
+
+    def per_process(self) -> list[float]:
+        """CPU seconds of each process, most first."""
         self.sample()
-        total = sum(ticks - self.start.get(pid, 0) for pid, ticks in self.last.items())
-        return total / os.sysconf("SC_CLK_TCK")
+        ticks = [ticks - self.start.get(pid, 0) for pid, ticks in self.last.items()]
+        return sorted((t / os.sysconf("SC_CLK_TCK") for t in ticks), reverse=True)
 
 
 async def sampling(meters, interval: float = 0.25, refresh_every: int = 4) -> None:
@@ -488,10 +492,19 @@ async def latency(args, sites: list[Site]) -> dict:
 
 async def saturate(args, site: Site, route: str) -> dict:
     """`concurrency` connections requesting `route` (a page, or "ping") back to back for
-    `seconds`, each on one of the page's URLs in turn."""
+    `seconds`, each on one of the page's URLs in turn.
+
+    The connections are opened `stagger` seconds apart, each starting its requests at
+    once, and the timing starts once all are busy. gunicorn's gevent workers share one
+    listening socket and each takes up to `max_accept` connections per wake-up
+    (gunicorn.conf.py): eight connections opened together all went to whichever worker
+    woke first about half the time, and the run measured one worker. A worker busy with
+    the earlier connections is not waiting to accept, so the other one takes the next:
+    each worker gets its share, and `workers_cpu_s` shows the split."""
     statuses: dict[str, int] = {}
     counter = [0]
     end = [0.0]
+    timing = [False]
 
     async def worker(number: int):
         conn = site.connection()
@@ -500,25 +513,34 @@ async def saturate(args, site: Site, route: str) -> dict:
         if route == "ping":
             path = "/ping"
         marker = MARKERS[route]
-        while time.perf_counter() < end[0]:
+        while not timing[0] or time.perf_counter() < end[0]:
             status, body = await conn.get(path, cookie)
+            if not timing[0]:
+                continue
             key = str(status) if marker in body else f"{status} without the page"
             statuses[key] = statuses.get(key, 0) + 1
             counter[0] += 1
         await conn.close()
 
+    tasks = []
+    for number in range(args.concurrency):
+        tasks.append(asyncio.create_task(worker(number)))
+        await asyncio.sleep(args.stagger)
+    await asyncio.sleep(args.stagger)
     meters = site.cpu()
     client_cpu = time.process_time()
     started = time.perf_counter()
     end[0] = started + args.seconds
+    timing[0] = True
     sampler = asyncio.create_task(sampling(meters.values()))
-    await asyncio.gather(*(worker(i) for i in range(args.concurrency)))
+    await asyncio.gather(*tasks)
     sampler.cancel()
     result = {
         "requests": counter[0],
         "seconds": time.perf_counter() - started,
         "statuses": statuses,
         "client_cpu_s": time.process_time() - client_cpu,
+        "workers_cpu_s": [round(seconds, 2) for seconds in meters["app"].per_process()],
     }
     for side, meter in meters.items():
         result[f"{side}_cpu_s"] = meter.seconds()
@@ -532,7 +554,13 @@ CPU_SIDES = ("app", "postgresql")
 async def throughput(args, site: Site) -> dict:
     """/ping and each page of one site in turn, for `rounds` rounds."""
     totals = {
-        route: {"requests": 0, "seconds": 0.0, "statuses": {}, "client_cpu_s": 0.0}
+        route: {
+            "requests": 0,
+            "seconds": 0.0,
+            "statuses": {},
+            "client_cpu_s": 0.0,
+            "workers_cpu_s": [],
+        }
         | {f"{side}_cpu_s": 0.0 for side in CPU_SIDES}
         for route in ROUTES
     }
@@ -546,6 +574,7 @@ async def throughput(args, site: Site) -> dict:
                 entry[f"{side}_cpu_s"] += result[f"{side}_cpu_s"]
             for status, count in result["statuses"].items():
                 entry["statuses"][status] = entry["statuses"].get(status, 0) + count
+            entry["workers_cpu_s"].append(result["workers_cpu_s"])  # per round, most first
     for entry in totals.values():
         entry["requests_per_s"] = round(entry["requests"] / entry["seconds"], 1)
         requests = max(1, entry["requests"])
@@ -794,6 +823,7 @@ def print_report(report: dict) -> None:
                 f"  postgresql {entry['postgresql_cpu_ms_per_request']}"
                 f"  client {entry['client_cpu_ms_per_request']}"
                 f"  statements {statements}  {entry['statuses']}"
+                f"  workers' CPU s {entry['workers_cpu_s']}"
             )
         if "in_process" in result:
             profile = result["in_process"]
@@ -832,6 +862,12 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=8, help="connections (throughput)")
     parser.add_argument("--seconds", type=float, default=4.0, help="per route and round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of /ping and each page")
+    parser.add_argument(
+        "--stagger",
+        type=float,
+        default=0.05,
+        help="seconds between opening the throughput connections (so each worker gets some)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="N in-process requests per page"

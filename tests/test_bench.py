@@ -201,6 +201,8 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
         "0.5",
         "--rounds",
         "1",
+        "--stagger",
+        "0.01",
         "--output",
         str(output),
         "--profile",
@@ -228,6 +230,9 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
         # The workers do some work for every request; /ping asks PostgreSQL nothing.
         assert throughput[route]["app_cpu_ms_per_request"] > 0
         assert throughput[route]["postgresql_cpu_ms_per_request"] >= 0
+        # One round, one worker: its CPU is the app's.
+        ((worker,),) = throughput[route]["workers_cpu_s"]
+        assert worker == pytest.approx(throughput[route]["app_cpu_s"], abs=0.02)
     for page in pages.PAGES:
         assert 0 < throughput["share_of_ping"][page] < 1, page
         # Counted in process on the same data: every page asks something, and reading
