@@ -5,7 +5,19 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import Integer, String, and_, bindparam, or_
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal,
+    literal_column,
+    or_,
+    table,
+)
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Member
@@ -74,13 +86,38 @@ def search_rows(
     params["viewer"] = viewer_id
     if after is not None:
         params["after_name"], params["after_id"] = after
-    rows = db.session.execute(
-        _search_statement(len(words), after is not None, limit, more), params
-    ).all()
+    # On PostgreSQL the longest word leads (as a rule the fewest members have it), when
+    # it is long enough for the terms' trigram index.
+    lead = max(range(len(words)), key=lambda n: len(words[n]))
+    if db.engine.dialect.name == "postgresql" and len(words[lead]) >= 3:
+        statement = _search_by_terms(len(words), lead, after is not None, limit, more)
+    else:
+        statement = _search_statement(len(words), after is not None, limit, more)
+    rows = db.session.execute(statement, params).all()
     if len(rows) > limit:
         last = rows[limit - 1][0]
         return rows[:limit], (last.name, last.id)
     return rows, None
+
+
+def _shown(member, words: int) -> list:
+    """What a member found must be, as conditions on `member` (the entity or an alias):
+    every word in the name or headline, not suspended, not the viewer, not blocked
+    either way."""
+    conditions = [member.suspended_at.is_(None)]
+    for n in range(words):
+        pattern = bindparam(f"word_{n}", type_=String)
+        conditions.append(
+            or_(
+                member.name.ilike(pattern, escape="\\"),
+                member.headline.ilike(pattern, escape="\\"),
+            )
+        )
+    conditions += [
+        member.id != _VIEWER,
+        member.id.not_in(blocks.hidden_member_ids_query(_VIEWER)),
+    ]
+    return conditions
 
 
 @lru_cache(maxsize=64)
@@ -88,24 +125,74 @@ def _search_statement(words: int, after: bool, limit: int, more):
     """The search's statement for its shape, over bound parameters (word_0.., viewer,
     after_name, after_id): built once, and SQLAlchemy keeps its cache key with it, where
     building it for every search had worked both out every time."""
-    query = db.select(Member).where(Member.suspended_at.is_(None))
-    for n in range(words):
-        pattern = bindparam(f"word_{n}", type_=String)
-        query = query.where(
-            or_(
-                Member.name.ilike(pattern, escape="\\"),
-                Member.headline.ilike(pattern, escape="\\"),
-            )
-        )
-    query = query.where(
-        Member.id != _VIEWER, Member.id.not_in(blocks.hidden_member_ids_query(_VIEWER))
-    )
+    query = db.select(Member).where(*_shown(Member, words))
     if more is not None:
         query = query.add_columns(*more(_VIEWER))
     if after:
         name, member = bindparam("after_name", type_=String), bindparam("after_id", type_=Integer)
         query = query.where(or_(Member.name > name, and_(Member.name == name, Member.id > member)))
     return query.order_by(Member.name, Member.id).limit(limit + 1)
+
+
+# The terms of every member's name and headline, each with the member's name (migration
+# 0014: PostgreSQL only, kept by triggers), and every term once.
+_MEMBER_TERM = table(
+    "member_term", column("term", String), column("name", String), column("member_id", Integer)
+)
+_SEARCH_TERM = table("search_term", column("term", String))
+
+
+@lru_cache(maxsize=64)
+def _search_by_terms(words: int, lead: int, after: bool, limit: int, more):
+    """The same search through the terms (PostgreSQL), for the same bound parameters.
+
+    The members having a term that contains the `lead` word come from the terms' primary
+    key in name order, without reading their rows. Each is then checked against
+    `_shown` on its own row, in that order, until the page is full: a word that
+    thousands of members have costs index entries, and the rows of the members the page
+    shows (and of those it passes over). A word asked lies inside one term of any name
+    or headline that contains it (terms are split on whitespace, which no word holds), so
+    the candidates hold every member the search may show.
+
+    Two fences keep that order of work. OFFSET 0 keeps the check out of the candidates'
+    subquery (PostgreSQL would move it there and check every candidate before sorting).
+    The check is a scalar subquery, which PostgreSQL does not turn into a join (as a
+    join it would read every member with the word through the trigram indexes)."""
+    terms = _MEMBER_TERM
+    pattern = bindparam(f"word_{lead}", type_=String)
+    matching = db.select(_SEARCH_TERM.c.term).where(
+        _SEARCH_TERM.c.term.like(func.lower(pattern), escape="\\")
+    )
+    candidates = (
+        db.select(terms.c.name, terms.c.member_id).distinct().where(terms.c.term.in_(matching))
+    )
+    if after:
+        name, member = bindparam("after_name", type_=String), bindparam("after_id", type_=Integer)
+        candidates = candidates.where(
+            or_(terms.c.name > name, and_(terms.c.name == name, terms.c.member_id > member))
+        )
+    candidates = (
+        candidates.order_by(terms.c.name, terms.c.member_id)
+        .offset(literal_column("0"))
+        .subquery("candidate")
+    )
+    found = aliased(Member, name="found")
+    shown = (
+        db.select(literal(True))
+        .where(found.id == candidates.c.member_id, *_shown(found, words))
+        .scalar_subquery()
+    )
+    page = (
+        db.select(candidates.c.member_id)
+        .where(shown)
+        .order_by(candidates.c.name, candidates.c.member_id)
+        .limit(limit + 1)
+        .subquery("page")
+    )
+    query = db.select(Member).join(page, page.c.member_id == Member.id)
+    if more is not None:
+        query = query.add_columns(*more(_VIEWER))
+    return query.order_by(Member.name, Member.id)
 
 
 _VIEWER = bindparam("viewer", type_=Integer)
