@@ -12,7 +12,6 @@ from sqlalchemy import (
     bindparam,
     column,
     func,
-    literal,
     literal_column,
     or_,
     table,
@@ -178,7 +177,7 @@ def _search_by_terms(words: int, lead: int, after: bool, limit: int, more):
     )
     found = aliased(Member, name="found")
     shown = (
-        db.select(literal(True))
+        db.select(literal_column("true"))
         .where(found.id == candidates.c.member_id, *_shown(found, words))
         .scalar_subquery()
     )
@@ -186,7 +185,7 @@ def _search_by_terms(words: int, lead: int, after: bool, limit: int, more):
         db.select(candidates.c.member_id)
         .where(shown)
         .order_by(candidates.c.name, candidates.c.member_id)
-        .limit(limit + 1)
+        .limit(literal_column(str(limit + 1)))  # written in: see `_search_by_terms`
         .subquery("page")
     )
     query = db.select(Member).join(page, page.c.member_id == Member.id)
