@@ -192,3 +192,55 @@ def state_digest(*parts: Select, most: int) -> ColumnElement:
         ).scalar_subquery()
         whole = joined if whole is None else whole.concat(_BAR).concat(joined)
     return _digest(whole)
+
+
+# ------------------------------------------------------------------ entities through Core
+#
+# A page's hottest reads spend more in the ORM's loading (a compile state, a row
+# processor per entity per execution, the identity map) than in the database. Such a
+# read can select the entities' columns through Core and make the instances itself:
+# `CoreEntities(Thread, Member)` gives the columns to select and, from a row, the
+# instances as the ORM would have loaded them, detached (outside the session). Their
+# column attributes are all loaded and nothing else is (relationships are expired:
+# reading one raises). For reads whose objects are only read; a service that changes
+# an object loads it through the session.
+
+
+class CoreEntities:
+    """Mapped classes read through Core, their columns selected in order."""
+
+    def __init__(self, *classes):
+        from sqlalchemy.orm import class_mapper
+
+        self.parts, self.columns = [], []
+        for cls in classes:
+            mapper = class_mapper(cls)
+            keys = [prop.key for prop in mapper.column_attrs]
+            identity = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+            self.parts.append((mapper, keys, identity))
+            self.columns += [prop.columns[0] for prop in mapper.column_attrs]
+
+    def instances(self, row, start: int = 0) -> list:
+        """The instances from `row`'s values from position `start`; None for a class
+        whose primary key is NULL there (an outer join that found nothing)."""
+        found, position = [], start
+        for mapper, keys, identity in self.parts:
+            values = dict(zip(keys, row[position : position + len(keys)], strict=True))
+            position += len(keys)
+            if any(values[key] is None for key in identity):
+                found.append(None)
+            else:
+                found.append(detached(mapper, values))
+        return found
+
+
+def detached(mapper, values: dict):
+    """An instance of `mapper`'s class with these column values, as if loaded and then
+    detached (`make_transient_to_detached`: its identity key set, nothing pending)."""
+    from sqlalchemy.orm import make_transient_to_detached
+    from sqlalchemy.orm.attributes import instance_dict
+
+    instance = mapper.class_manager.new_instance()
+    instance_dict(instance).update(values)
+    make_transient_to_detached(instance)
+    return instance

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam
 
 from ..extensions import db
 from ..models import Member, MemberSession, utcnow
+from ..sql import CoreEntities
 from . import events
 
 USER_AGENT_MAX = 200
@@ -54,15 +55,18 @@ def load_query(also: dict | None = None):
     columns (name -> column) a page wants in the same round trip, over the bound
     parameter `member_id` (the member the cookie names). Build it once and keep it."""
     extra = [column.label(name) for name, column in (also or {}).items()]
-    # The session's few columns, not the entity: this runs on every request.
+    # The session's few columns, and the member's through Core (`_MEMBER`): this runs on
+    # every request, and the ORM's loading of one row had cost more than the statement.
     return (
-        db.select(*_SESSION_COLUMNS, Member, *extra)
+        db.select(*_SESSION_COLUMNS, *_MEMBER.columns, *extra)
+        .select_from(MemberSession)
         .join(Member, Member.id == MemberSession.member_id)
         .where(MemberSession.id == bindparam("session_id"), MemberSession.ended_at.is_(None))
     )
 
 
 _SESSION_COLUMNS = (MemberSession.id, MemberSession.secret_hash, MemberSession.last_seen_at)
+_MEMBER = CoreEntities(Member)
 _LOAD = load_query()
 
 
@@ -75,21 +79,29 @@ def load_member(
     if not (member_id or "").isdigit() or not isinstance(session_id, int) or not secret:
         return None
     # One query for both: this runs on every request.
-    found = db.session.execute(
-        _LOAD if query is None else query,
-        {"session_id": session_id, "member_id": int(member_id)},
-    ).first()
+    found = (
+        db.session.connection()
+        .execute(
+            _LOAD if query is None else query,
+            {"session_id": session_id, "member_id": int(member_id)},
+        )
+        .first()
+    )
     if found is None:
         return None
-    (session_row, secret_hash, last_seen_at), member = found[:3], found[3]
+    (session_row, secret_hash, last_seen_at), (member,) = found[:3], _MEMBER.instances(found, 3)
     if (
         member.id != int(member_id)
         or member.suspended_at is not None
         or not secrets.compare_digest(secret_hash, _hash(str(secret)))
     ):
         return None
+    # In the session as if loaded there: a service that changes the member (a new name,
+    # a plan) finds this instance, so the page drawn after it shows the change.
+    db.session.add(member)
     if also is not None:
-        also.update(zip(found._fields[4:], found[4:], strict=True))
+        start = 3 + len(_MEMBER.columns)
+        also.update(zip(found._fields[start:], found[start:], strict=True))
     if touch:
         _touch(session_row, last_seen_at)
     return member
