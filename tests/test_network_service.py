@@ -18,6 +18,7 @@ from linkmsg.services import (
     profile_views,
 )
 from linkmsg.services.errors import Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
+from linkmsg.statements import counted
 
 from .factories import connect, make_member
 
@@ -46,6 +47,20 @@ def test_degree_named_cases(ctx):
         "3rd",
         "Out of network",
     ]
+
+
+def test_degrees_of_a_page_are_one_statement_whatever_its_length(app, ctx):
+    """A page of 1 to 5 members asks PostgreSQL the same statement (the ids as one
+    array), which it can plan once and keep; SQLite spells the list out."""
+    a, b, c, d, e = chain(5)
+    pages = [[b.id], [b.id, c.id], [b.id, c.id, d.id], [b.id, c.id, d.id, e.id]]
+    with counted(app) as seen:
+        found = [degrees.degrees(a.id, page) for page in pages]
+    assert found[-1] == {b.id: 1, c.id: 2, d.id: 3, e.id: None}
+    assert all(found[-1][m] == result[m] for result in found for m in result)
+    texts = set(seen)
+    assert len(seen) == len(pages)
+    assert len(texts) == (1 if db.engine.dialect.name == "postgresql" else len(pages))
 
 
 def test_degree_after_removing_a_connection(ctx):

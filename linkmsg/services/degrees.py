@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from sqlalchemy import Integer, and_, bindparam, case, func, text
+from sqlalchemy import ARRAY, Integer, and_, bindparam, case, func, text
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
@@ -76,6 +76,14 @@ _BATCH_DEGREE_SQL = text(
     """
 ).bindparams(bindparam("ids", expanding=True))
 
+# The same on PostgreSQL with the ids as one array: one statement for any number of
+# them, which PostgreSQL plans once and keeps (the list spelled out made a statement per
+# length, planned anew at every search, 0.24-0.36 ms, and a plan kept for it would build
+# the list again for every row it filters).
+_BATCH_DEGREE_SQL_ARRAY = text(
+    _BATCH_DEGREE_SQL.text.replace("IN :ids", "= ANY(CAST(:ids AS integer[]))")
+).bindparams(bindparam("ids", type_=ARRAY(Integer)))
+
 
 def degree(a_id: int, b_id: int) -> int | None:
     """1, 2 or 3 for the degree between two members, None when out of network (or self)."""
@@ -98,7 +106,9 @@ def degrees(viewer_id: int, member_ids: list[int]) -> dict[int, int | None]:
     result: dict[int, int | None] = dict.fromkeys(member_ids)
     if not ids:
         return result
-    for member_id, value in db.session.execute(_BATCH_DEGREE_SQL, {"a": viewer_id, "ids": ids}):
+    array = db.engine.dialect.name == "postgresql"
+    statement = _BATCH_DEGREE_SQL_ARRAY if array else _BATCH_DEGREE_SQL
+    for member_id, value in db.session.execute(statement, {"a": viewer_id, "ids": ids}):
         current = result.get(member_id)
         if current is None or value < current:
             result[member_id] = value
