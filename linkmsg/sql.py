@@ -197,12 +197,13 @@ def state_digest(*parts: Select, most: int) -> ColumnElement:
 # ------------------------------------------------------------------ entities through Core
 #
 # A page's hottest reads spend more in the ORM's loading (a compile state, a row
-# processor per entity per execution, the identity map) than in the database. Such a
-# read can select the entities' columns through Core and make the instances itself:
-# `CoreEntities(Thread, Member)` gives the columns to select and, from a row, the
-# instances as the ORM would have loaded them, detached (outside the session). Their
-# column attributes are all loaded and nothing else is (relationships are expired:
-# reading one raises). For reads whose objects are only read; a service that changes
+# processor per entity per execution, the identity map, a unique() pass) than in the
+# database. Such a read can select the entities' columns through Core and make the
+# instances itself: `CoreEntities(Thread, Member)` gives the columns to select and, from
+# a row, the instances as the ORM would have loaded them, detached (outside the session),
+# with the relationship values the caller gives. Their column attributes are all loaded;
+# an attribute not given (a relationship) is not, and reading it raises, as it does on
+# any detached instance. For reads whose objects are only read: a service that changes
 # an object loads it through the session.
 
 
@@ -216,31 +217,37 @@ class CoreEntities:
         for cls in classes:
             mapper = class_mapper(cls)
             keys = [prop.key for prop in mapper.column_attrs]
-            identity = [mapper.get_property_by_column(column).key for column in mapper.primary_key]
+            identity = [
+                keys.index(mapper.get_property_by_column(c).key) for c in mapper.primary_key
+            ]
             self.parts.append((mapper, keys, identity))
             self.columns += [prop.columns[0] for prop in mapper.column_attrs]
 
-    def instances(self, row, start: int = 0) -> list:
+    def instances(self, row, start: int = 0, **given) -> list:
         """The instances from `row`'s values from position `start`; None for a class
-        whose primary key is NULL there (an outer join that found nothing)."""
+        whose primary key is NULL there (an outer join that found nothing). `given`:
+        values of further attributes (relationships), for every instance."""
         found, position = [], start
         for mapper, keys, identity in self.parts:
-            values = dict(zip(keys, row[position : position + len(keys)], strict=True))
+            values = row[position : position + len(keys)]
             position += len(keys)
-            if any(values[key] is None for key in identity):
+            key = tuple(values[n] for n in identity)
+            if None in key:
                 found.append(None)
             else:
-                found.append(detached(mapper, values))
+                found.append(detached(mapper, dict(zip(keys, values, strict=True), **given), key))
         return found
 
 
-def detached(mapper, values: dict):
-    """An instance of `mapper`'s class with these column values, as if loaded and then
-    detached (`make_transient_to_detached`: its identity key set, nothing pending)."""
-    from sqlalchemy.orm import make_transient_to_detached
-    from sqlalchemy.orm.attributes import instance_dict
+def detached(mapper, values: dict, key: tuple):
+    """An instance of `mapper`'s class with these attribute values, as if loaded and then
+    detached: its identity `key` (the primary key's values) set and nothing pending, as
+    `make_transient_to_detached` leaves one, at a quarter of its cost (it works out
+    which attributes to expire, and nothing was set through them here)."""
+    from sqlalchemy.orm.attributes import instance_state
 
     instance = mapper.class_manager.new_instance()
-    instance_dict(instance).update(values)
-    make_transient_to_detached(instance)
+    state = instance_state(instance)
+    state.dict.update(values)
+    state.key = mapper.identity_key_from_primary_key(key)
     return instance

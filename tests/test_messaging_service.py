@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from linkmsg.extensions import db
-from linkmsg.models import Member, Message, Thread
+from linkmsg.models import Attachment, Member, Message, Thread
 from linkmsg.services import blocking, messaging, network, threads
 from linkmsg.services.errors import NotFound, ValidationFailed
 from linkmsg.services.permission import MessagingRefused
@@ -223,3 +223,49 @@ def test_concurrent_first_messages_end_in_one_thread(app, database_url):
             assert len(rows) == 1 and rows[0].last.id == last.id
             # Whoever wrote last has read everything; the other has their messages unread.
             assert (rows[0].unread == 0) == (last.sender_id == member.id)
+
+
+def test_an_ordinary_threads_pages_carry_every_message_with_its_files_in_order(friends):
+    """An ordinary thread's pages are read through Core (messaging._core_page): each page
+    holds the messages the ORM finds, newest page first, with their files in id order."""
+    a, b = friends
+    thread = threads.get_or_create_thread(a.id, b.id)
+    db.session.commit()
+    for n in range(45):
+        message = Message(thread_id=thread.id, sender_id=(a, b)[n % 2].id, body=f"m{n}")
+        db.session.add(message)
+        db.session.flush()
+        for k in range(n % 3):  # none, one or two files
+            db.session.add(
+                Attachment(
+                    message_id=message.id,
+                    storage_key=f"key-{n}-{k}",
+                    name=f"file-{n}-{k}.txt",
+                    content_type="text/plain",
+                    size=n + k,
+                    sha256="0" * 64,
+                )
+            )
+    db.session.commit()
+    everything = db.session.scalars(
+        sa.select(Message).where(Message.thread_id == thread.id).order_by(Message.id)
+    ).all()
+    spelled = lambda messages: [  # noqa: E731
+        (m.id, m.body, m.sender_id, m.created_at, [(f.id, f.name) for f in m.attachments])
+        for m in messages
+    ]
+    expected = spelled(everything)
+    db.session.expunge_all()
+
+    newest = messaging.messages(thread.id, limit=20, kind=thread.kind)
+    assert spelled(newest.messages) == expected[-20:]
+    assert all(m.inmail is None for m in newest.messages)
+    older = messaging.messages(thread.id, before=newest.older_cursor, limit=20, kind=thread.kind)
+    assert spelled(older.messages) == expected[-40:-20]
+    oldest = messaging.messages(thread.id, before=older.older_cursor, limit=20, kind=thread.kind)
+    assert spelled(oldest.messages) == expected[:-40] and oldest.older_cursor is None
+    newer = messaging.messages(thread.id, after=expected[9][0], limit=20, kind=thread.kind)
+    assert spelled(newer.messages) == expected[10:30]
+    around = messaging.messages(thread.id, at=expected[25][0], limit=20, kind=thread.kind)
+    # Six up to the message opened (itself included), then the rest of the page after it.
+    assert spelled(around.messages) == expected[20:40]
