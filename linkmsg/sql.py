@@ -1,5 +1,6 @@
-"""SQL the services share where SQLAlchemy has no portable spelling: a list per row,
-and a state as one value.
+"""SQL the services share where SQLAlchemy has no portable spelling (a list per row, a
+state as one value) or costs more than the read (entities made from rows read through
+Core, at the end of this module).
 
 `json_rows(query, order_by=...)` is a column holding, for each row of the outer query,
 the rows of `query` (correlated to it) as a list of dicts, so that a page whose rows
@@ -21,6 +22,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import case, cast, func, literal_column, null, select, type_coerce, types
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import class_mapper
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.sql import ColumnElement, Select
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -211,8 +214,6 @@ class CoreEntities:
     """Mapped classes read through Core, their columns selected in order."""
 
     def __init__(self, *classes):
-        from sqlalchemy.orm import class_mapper
-
         self.parts, self.columns = [], []
         for cls in classes:
             mapper = class_mapper(cls)
@@ -226,7 +227,8 @@ class CoreEntities:
     def instances(self, row, start: int = 0, **given) -> list:
         """The instances from `row`'s values from position `start`; None for a class
         whose primary key is NULL there (an outer join that found nothing). `given`:
-        values of further attributes (relationships), for every instance."""
+        values of further attributes (relationships), the same objects for every
+        instance of this call."""
         found, position = [], start
         for mapper, keys, identity in self.parts:
             values = row[position : position + len(keys)]
@@ -244,8 +246,6 @@ def detached(mapper, values: dict, key: tuple):
     detached: its identity `key` (the primary key's values) set and nothing pending, as
     `make_transient_to_detached` leaves one, at a quarter of its cost (it works out
     which attributes to expire, and nothing was set through them here)."""
-    from sqlalchemy.orm.attributes import instance_state
-
     instance = mapper.class_manager.new_instance()
     state = instance_state(instance)
     state.dict.update(values)
