@@ -624,7 +624,8 @@ def load(args, shape: dict, wanted: dict) -> dict:
     group_sizes = [len(group.everyone) for group in groups.values()]
     del adjacency
     with psycopg.connect(url, autocommit=True) as conn:
-        for table in LOADED_TABLES:
+        # The member search's terms are written by a trigger as the members load.
+        for table in (*LOADED_TABLES, "member_term", "search_term"):
             # VACUUM as well as ANALYZE: sets the visibility map for index-only scans.
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(table)))
         lap("vacuum_analyze_s")
