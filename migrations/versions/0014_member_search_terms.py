@@ -16,8 +16,13 @@ directory.py). `search_term` only grows: a word nobody has any more finds nobody
 
 Terms are kept by triggers rather than by the services, so that no way of writing a
 name or headline (a form, an admin, a bulk load) can forget them. Each member's terms
-are written in the order of the words, so that two members saved at once with the same
-new words wait for each other rather than deadlock.
+are written in the order of the words, so that two members saved at once (each in its
+own transaction, as the app saves them) with the same new words wait for each other
+rather than deadlock; a transaction saving several members can still deadlock with
+another, and PostgreSQL then aborts one of them.
+
+`member` is locked against writes while the terms are first filled and the triggers
+created: a member saved meanwhile would have had no terms until their next change.
 
 Revision ID: 0014
 Revises: 0013
@@ -36,7 +41,8 @@ depends_on = None
 # of a query never spans two terms.
 TERMS = (
     "SELECT DISTINCT term FROM regexp_split_to_table("
-    "lower({row}.name || ' ' || {row}.headline), '[ \\t\\n\\r\\f\\v]+') AS term"
+    # An E'' string: the same pattern whatever standard_conforming_strings says.
+    "lower({row}.name || ' ' || {row}.headline), E'[ \\\\t\\\\n\\\\r\\\\f\\\\v]+') AS term"
     " WHERE term <> '' ORDER BY term"
 )
 
@@ -57,6 +63,7 @@ END $$
 def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         return  # SQLite searches the names and headlines themselves
+    op.execute("LOCK TABLE member IN SHARE ROW EXCLUSIVE MODE")
     op.execute(
         "CREATE TABLE search_term (term text NOT NULL,"
         " CONSTRAINT pk_search_term PRIMARY KEY (term))"
