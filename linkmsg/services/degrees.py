@@ -106,7 +106,7 @@ def degrees(viewer_id: int, member_ids: list[int]) -> dict[int, int | None]:
     result: dict[int, int | None] = dict.fromkeys(member_ids)
     if not ids:
         return result
-    array = db.engine.dialect.name == "postgresql"
+    array = db.session.get_bind().dialect.name == "postgresql"
     statement = _BATCH_DEGREE_SQL_ARRAY if array else _BATCH_DEGREE_SQL
     for member_id, value in db.session.execute(statement, {"a": viewer_id, "ids": ids}):
         current = result.get(member_id)

@@ -88,7 +88,7 @@ def search_rows(
     # On PostgreSQL the longest word leads (as a rule the fewest members have it), when
     # it is long enough for the terms' trigram index.
     lead = max(range(len(words)), key=lambda n: len(words[n]))
-    if db.engine.dialect.name == "postgresql" and len(words[lead]) >= 3:
+    if db.session.get_bind().dialect.name == "postgresql" and len(words[lead]) >= 3:
         statement = _search_by_terms(len(words), lead, after is not None, limit, more)
     else:
         statement = _search_statement(len(words), after is not None, limit, more)
@@ -196,7 +196,7 @@ def _search_by_terms(words: int, lead: int, after: bool, limit: int, more):
         db.select(candidates.c.member_id)
         .where(shown)
         .order_by(candidates.c.name, candidates.c.member_id)
-        .limit(literal_column(str(limit + 1)))  # written in: see `_search_by_terms`
+        .limit(literal_column(str(limit + 1)))  # written in: the kept plan is planned for it
         .subquery("page")
     )
     query = db.select(Member).join(page, page.c.member_id == Member.id)

@@ -13,7 +13,6 @@ from functools import cache, lru_cache
 
 from flask import current_app
 from sqlalchemy.orm import aliased, joinedload, noload
-from sqlalchemy.sql import operators
 
 from ..extensions import db
 from ..models import (
@@ -911,7 +910,7 @@ def _older_statement(kind: str | None, limit: int, cursor: bool, and_before: boo
     if cursor:
         where = (Message.id <= _CURSOR if and_before else Message.id < _CURSOR,)
     if kind == THREAD_ORDINARY:
-        return _core_page(where, Message.id.desc(), limit + 1 + and_before)
+        return _core_page(where, limit + 1 + and_before, newest_first=True)
     query = _message_query(kind).order_by(Message.id.desc()).limit(limit + 1 + and_before)
     return query.where(*where)
 
@@ -919,7 +918,7 @@ def _older_statement(kind: str | None, limit: int, cursor: bool, and_before: boo
 @lru_cache(maxsize=64)
 def _newer_statement(kind: str | None, limit: int):
     if kind == THREAD_ORDINARY:
-        return _core_page((Message.id > _CURSOR,), Message.id.asc(), limit + 1)
+        return _core_page((Message.id > _CURSOR,), limit + 1, newest_first=False)
     return _message_query(kind).where(Message.id > _CURSOR).order_by(Message.id).limit(limit + 1)
 
 
@@ -931,7 +930,8 @@ _PAGE_MESSAGE = CoreEntities(Message)
 _PAGE_FILE = CoreEntities(Attachment)
 
 
-def _core_page(where: tuple, order, limit: int):
+def _core_page(where: tuple, limit: int, *, newest_first: bool):
+    order = Message.id.desc() if newest_first else Message.id
     page = (
         db.select(*_PAGE_MESSAGE.columns)
         .where(Message.thread_id == _THREAD, *where)
@@ -939,11 +939,10 @@ def _core_page(where: tuple, order, limit: int):
         .limit(limit)
         .subquery("page")
     )
-    in_page_order = page.c.id.desc() if order.modifier is operators.desc_op else page.c.id
     return (
         db.select(page, *_PAGE_FILE.columns)
         .outerjoin(Attachment, Attachment.message_id == page.c.id)
-        .order_by(in_page_order, Attachment.id)
+        .order_by(page.c.id.desc() if newest_first else page.c.id, Attachment.id)
     )
 
 
