@@ -14,8 +14,8 @@ state read *in their own statement*, so what is kept is exactly that state's lis
 when something commits between the two reads; equal states give equal lists, so an
 older state coming back (a thread archived, then moved back) finds the right rows.
 What the state leaves out changes with time alone: the times rows show ("5 minutes
-ago") are checked on every use, and kept rows that would now read differently are
-rendered again.
+ago"). Kept rows say when the first of them next turns (the next minute, hour or day of
+its age), and are rendered again from then on.
 
 **What differs between two pages that show the same rows** — the form token, the page's
 own address (the rows' forms come back to it) and the open conversation (marked in the
@@ -33,9 +33,10 @@ from flask import current_app, render_template, request
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
+from . import templating
 from .lru import Store
 from .services import messaging, organise
-from .templating import page_value, timeago
+from .templating import page_value
 
 EXTENSION = "linkmsg.list_pane"
 # A marker: NUL and a secret of the process's own. Requests carrying NUL are refused
@@ -67,14 +68,14 @@ def opened(thread_id: int, open_thread_id) -> Markup:
 @dataclass(frozen=True)
 class Kept:
     """Rows rendered with markers: the text between them and the markers, alternately
-    (`re.split` of the markers, each marker as its name and number), and each row's
-    time with what it read."""
+    (`re.split` of the markers, each marker as its name and number), and when the first
+    of the rows' times turns (`templating.timeago_turns`)."""
 
     parts: tuple
-    times: tuple[tuple[datetime, str], ...]
+    until: datetime
 
     def current(self) -> bool:
-        return all(timeago(moment) == shown for moment, shown in self.times)
+        return templating.utcnow() < self.until
 
     def fill(self, here: str, open_thread_id: int | None) -> Markup:
         here, token = str(escape(here)), str(escape(generate_csrf()))
@@ -150,8 +151,11 @@ def thread_rows(
                 "messaging/_thread_rows.html", here=here, open_thread_id=open_thread_id, **context
             )
         )
-    moments = [row.last.created_at for row in page.rows]
-    shown_before = [timeago(moment) for moment in moments]
+    now = templating.utcnow()
+    until = min(
+        (templating.timeago_turns(row.last.created_at, now) for row in page.rows),
+        default=datetime.max,
+    )
     html = render_template(
         "messaging/_thread_rows.html",
         here=HERE,
@@ -159,7 +163,7 @@ def thread_rows(
         csrf_token=lambda: CSRF,
         **context,
     )
-    kept = Kept(tuple(_MARKS.split(html)), tuple(zip(moments, shown_before, strict=True)))
+    kept = Kept(tuple(_MARKS.split(html)), until)
     # A time that turned while rendering: the rows may read either way, keep nothing.
     if kept.current():
         kept_lists.put((*key, page.state), kept)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import case, cast, func, literal_column, null, select, type_coerce, types
 from sqlalchemy.ext.compiler import compiles
@@ -223,6 +224,10 @@ class CoreEntities:
             ]
             self.parts.append((mapper, keys, identity))
             self.columns += [prop.columns[0] for prop in mapper.column_attrs]
+        self.names = [key for _mapper, keys, _identity in self.parts for key in keys]
+        # How a value read back from JSON (`json_rows`) becomes the column's: timestamps
+        # come as text, and booleans as 1/0 on SQLite; the rest as they are.
+        self.from_json = [_FROM_JSON.get(column.type._type_affinity) for column in self.columns]
 
     def instances(self, row, start: int = 0, **given) -> list:
         """The instances from `row`'s values from position `start`; None for a class
@@ -239,6 +244,21 @@ class CoreEntities:
             else:
                 found.append(detached(mapper, dict(zip(keys, values, strict=True), **given), key))
         return found
+
+    def labelled(self, prefix: str) -> list:
+        """The columns labelled for `json_rows`: `prefix` and the attribute's name."""
+        return [c.label(prefix + n) for c, n in zip(self.columns, self.names, strict=True)]
+
+    def instances_from_json(self, values: dict, prefix: str = "", **given) -> list:
+        """`instances` from one of `json_rows`' dicts of `labelled(prefix)` columns."""
+        row = []
+        for name, convert in zip(self.names, self.from_json, strict=True):
+            value = values[prefix + name]
+            row.append(value if convert is None or value is None else convert(value))
+        return self.instances(row, **given)
+
+
+_FROM_JSON = {types.DateTime: datetime.fromisoformat, types.Boolean: bool}
 
 
 def detached(mapper, values: dict, key: tuple):

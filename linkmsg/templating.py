@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request, url_for
 from flask.globals import _cv_app, _cv_request
@@ -228,6 +228,25 @@ def timeago(moment: datetime | None, now: datetime | None = None) -> str:
     if seconds < 7 * 86400:
         return f"{short_duration(seconds)} ago"
     return moment.strftime("%b %-d, %Y")
+
+
+def timeago_turns(moment: datetime | None, now: datetime) -> datetime:
+    """When `timeago(moment)`, as it reads at `now`, first reads otherwise: the next
+    minute, hour or day of its age, or never once it shows a date (`datetime.max`)."""
+    if moment is None:
+        return datetime.max
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return moment + timedelta(seconds=60)
+    if seconds < 3600:
+        step = 60
+    elif seconds < 86400:
+        step = 3600
+    elif seconds < 7 * 86400:
+        step = 86400
+    else:
+        return datetime.max
+    return moment + timedelta(seconds=(seconds // step + 1) * step)
 
 
 def avatar(member, size: int = 48) -> Markup:

@@ -11,9 +11,10 @@ served from a kept list (else the test would prove nothing) and that the change 
 from __future__ import annotations
 
 import io
+import random
 import re
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -376,3 +377,26 @@ def test_text_a_member_wrote_never_reads_as_a_marker(app, team, database_url):
     preview = row.find(attrs={"data-testid": "thread-preview"})
     assert "see" in preview.get_text() and "list:csrf" in str(preview)
     assert mine.split(".")[0] not in str(preview)
+
+
+def test_a_kept_lists_times_are_trusted_until_the_first_of_them_turns():
+    """`timeago_turns` says when a time shown as "5m ago" next reads otherwise: up to
+    that moment it reads as it does now, and at it, otherwise (a date never turns). A
+    kept list is used until the first of its rows' times turns."""
+    rng = random.Random(20)
+    now = datetime(2026, 12, 2, 12, 0, 0)
+    ages = [0, 1, 59, 60, 61, 3599, 3600, 3601, 86399, 86400, 7 * 86400 - 1, 7 * 86400]
+    ages += [rng.uniform(-30, 9 * 86400) for _ in range(2000)]
+    tick = timedelta(microseconds=1)
+    for age in ages:
+        moment = now - timedelta(seconds=age)
+        shown = templating.timeago(moment, now)
+        turns = templating.timeago_turns(moment, now)
+        if turns == datetime.max:
+            assert (
+                age >= 7 * 86400 and templating.timeago(moment, now + timedelta(days=400)) == shown
+            )
+            continue
+        assert turns > now
+        assert templating.timeago(moment, turns - tick) == shown, (age, shown)
+        assert templating.timeago(moment, turns) != shown, (age, shown)

@@ -225,14 +225,13 @@ def test_concurrent_first_messages_end_in_one_thread(app, database_url):
             assert (rows[0].unread == 0) == (last.sender_id == member.id)
 
 
-def test_an_ordinary_threads_pages_carry_every_message_with_its_files_in_order(friends):
-    """An ordinary thread's pages are read through Core (messaging._core_page): each page
-    holds the messages the ORM finds, newest page first, with their files in id order."""
-    a, b = friends
+def _thread_of_45_messages_with_files(a, b, bodies=None) -> Thread:
+    """An ordinary thread of 45 messages, each with none, one or two files."""
     thread = threads.get_or_create_thread(a.id, b.id)
     db.session.commit()
     for n in range(45):
-        message = Message(thread_id=thread.id, sender_id=(a, b)[n % 2].id, body=f"m{n}")
+        body = bodies[n % len(bodies)] if bodies else f"m{n}"
+        message = Message(thread_id=thread.id, sender_id=(a, b)[n % 2].id, body=body)
         db.session.add(message)
         db.session.flush()
         for k in range(n % 3):  # none, one or two files
@@ -244,9 +243,25 @@ def test_an_ordinary_threads_pages_carry_every_message_with_its_files_in_order(f
                     content_type="text/plain",
                     size=n + k,
                     sha256="0" * 64,
+                    width=n if k else None,
                 )
             )
     db.session.commit()
+    return thread
+
+
+def _columns(instance) -> tuple:
+    """Every column attribute of a mapped instance, by name."""
+    return tuple(
+        (prop.key, getattr(instance, prop.key)) for prop in sa.inspect(type(instance)).column_attrs
+    )
+
+
+def test_an_ordinary_threads_pages_carry_every_message_with_its_files_in_order(friends):
+    """An ordinary thread's pages are read through Core (messaging._core_page): each page
+    holds the messages the ORM finds, newest page first, with their files in id order."""
+    a, b = friends
+    thread = _thread_of_45_messages_with_files(a, b)
     everything = db.session.scalars(
         sa.select(Message).where(Message.thread_id == thread.id).order_by(Message.id)
     ).all()
@@ -269,3 +284,53 @@ def test_an_ordinary_threads_pages_carry_every_message_with_its_files_in_order(f
     around = messaging.messages(thread.id, at=expected[25][0], limit=20, kind=thread.kind)
     # Six up to the message opened (itself included), then the rest of the page after it.
     assert spelled(around.messages) == expected[20:40]
+
+
+@pytest.mark.parametrize("count_shown", [45, 30, 3, 0])
+def test_a_thread_opens_with_its_newest_page_as_the_orm_reads_it(friends, count_shown):
+    """Opening a thread reads its newest page in the view's statement, as JSON
+    (messaging.open_thread): every column of every message and file comes back as the
+    ORM loads it (timestamps to the microsecond, text as written), in order, and the
+    cursor to older messages only when there are more than a page."""
+    a, b = friends
+    bodies = ['say "hi" \\ <b>', "naïve café 🎉", "line\nbreak\ttab \u2028", "x" * 8000]
+    thread_id = _thread_of_45_messages_with_files(a, b, bodies).id
+    # Fewer messages: the newest ones removed.
+    extra = db.session.scalars(
+        sa.select(Message.id).where(Message.thread_id == thread_id).order_by(Message.id)
+    ).all()[count_shown:]
+    db.session.execute(sa.delete(Attachment).where(Attachment.message_id.in_(extra)))
+    db.session.execute(sa.delete(Message).where(Message.id.in_(extra)))
+    db.session.commit()
+    db.session.expunge_all()
+
+    def spelled(page):
+        return (
+            [(_columns(m), [_columns(f) for f in m.attachments]) for m in page.messages],
+            page.older_cursor,
+            page.newest,
+        )
+
+    expected = messaging.messages(thread_id, reader_id=a.id)  # the ORM's, any kind
+    view, opened = messaging.open_thread(a.id, thread_id)
+    assert view.thread.id == thread_id and view.other.id == b.id
+    assert spelled(opened) == spelled(expected)
+    assert len(opened.messages) == min(count_shown, messaging.THREAD_PAGE_SIZE)
+    assert (opened.older_cursor is not None) == (count_shown > messaging.THREAD_PAGE_SIZE)
+    assert all(m.inmail is None for m in opened.messages)
+    assert any(m.attachments for m in opened.messages) == (count_shown > 1)
+
+
+def test_a_thread_opened_is_refused_as_get_thread_for_refuses_it(friends):
+    """Opening a thread with its messages answers who may see it as the view does: a
+    stranger and a member behind a block get NotFound, and no message."""
+    a, b = friends
+    stranger = make_member("Cleo")
+    sent = messaging.start(m(a), m(b), "Hello")
+    with pytest.raises(NotFound):
+        messaging.open_thread(stranger.id, sent.thread_id)
+    blocking.block(b.id, a.id)
+    db.session.commit()
+    for member in (a, b):
+        with pytest.raises(NotFound):
+            messaging.open_thread(member.id, sent.thread_id)

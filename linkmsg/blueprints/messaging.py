@@ -106,19 +106,20 @@ def member_labels() -> list:
     return organise.labels(current_user.id) if found is None else found
 
 
-def _page(view, **where) -> dict:
-    """A page of the thread's messages as the member may read them, and in a group who
-    they are from (`cast`)."""
-    page = messaging.messages(
-        view.thread.id, kind=view.thread.kind, reader_id=current_user.id, **where
-    )
+def _page(view, page=None, **where) -> dict:
+    """A page of the thread's messages as the member may read them (`page` when it was
+    read with the view), and in a group who they are from (`cast`)."""
+    if page is None:
+        page = messaging.messages(
+            view.thread.id, kind=view.thread.kind, reader_id=current_user.id, **where
+        )
     cast = None
     if view.is_group:  # read with the messages; asked here only if it was not
         cast = page.cast or groups.cast(current_user.id, page.messages)
     return {"page": page, "cast": cast}
 
 
-def thread_context(view, *, before=None, after=None, at=None, form=None, **extra):
+def thread_context(view, *, before=None, after=None, at=None, page=None, form=None, **extra):
     permission = messaging.reply_permission(view, current_user)
     facts = view.facts_for(current_user.id)
     if facts is None:
@@ -134,7 +135,7 @@ def thread_context(view, *, before=None, after=None, at=None, form=None, **extra
         "other": view.other,
         "group": group,
         "title": group.name if group else view.other.name,
-        **_page(view, before=before, after=after, at=at),
+        **_page(view, page, before=before, after=after, at=at),
         **extra,
         "highlight": at,
         "labels": labels,
@@ -167,11 +168,14 @@ def thread(thread_id: int):
             **older,
         )
     # The page decides from what is read with the thread: the blocks, the connection,
-    # its labels, its InMails.
-    view = threads.get_thread_for(current_user.id, thread_id, facts=True)
+    # its labels, its InMails; and as it opens, its newest messages when it is an
+    # ordinary thread.
     if before is None and after is None and at is None:
-        # Done before loading, so the commit does not expire what the page renders.
+        view, newest = messaging.open_thread(current_user.id, thread_id)
+        # Done before loading the rest, so the commit does not expire what it renders.
         messaging.opened(current_user.id, view)
+        return thread_page(thread_context(view, page=newest))
+    view = threads.get_thread_for(current_user.id, thread_id, facts=True)
     return thread_page(thread_context(view, before=before, after=after, at=at))
 
 

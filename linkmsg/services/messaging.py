@@ -946,6 +946,49 @@ def _core_page(where: tuple, limit: int, *, newest_first: bool):
     )
 
 
+def open_thread(member_id: int, thread_id: int) -> tuple[ThreadView, MessagePage | None]:
+    """A thread's page as it opens: the view with its facts (`threads.get_thread_for`)
+    and, for an ordinary thread, its newest page of messages (as `messages` reads it),
+    read in the same statement; None for any other kind of thread, whose page is asked
+    for as usual. Raises NotFound as `get_thread_for` does."""
+    row = (
+        db.session.connection()
+        .execute(_opening_statement(), threads.view_parameters(member_id, thread_id))
+        .first()
+    )
+    view = threads.view_of(row, facts=True)
+    if view.thread.kind != THREAD_ORDINARY:
+        return view, None
+    newest: list[Message] = []
+    for values in row.newest_messages:
+        if not newest or newest[-1].id != values["id"]:
+            (message,) = _PAGE_MESSAGE.instances_from_json(values, attachments=[], inmail=None)
+            newest.append(message)
+        (attachment,) = _PAGE_FILE.instances_from_json(values, "file_")
+        if attachment is not None:
+            newest[-1].attachments.append(attachment)
+    return view, _page_of(newest, THREAD_PAGE_SIZE, newest=True)
+
+
+@cache
+def _opening_statement():
+    """The view statement of a thread's page with its newest page of messages (an
+    ordinary thread's: a limit + 1 newest, each with its files) as one JSON column."""
+    newest = (
+        db.select(*_PAGE_MESSAGE.columns)
+        .where(Message.thread_id == Thread.id, Thread.kind == THREAD_ORDINARY)
+        .correlate(Thread)
+        .order_by(Message.id.desc())
+        .limit(THREAD_PAGE_SIZE + 1)
+        .subquery("newest")
+    )
+    rows = db.select(*newest.c, *_PAGE_FILE.labelled("file_")).outerjoin(
+        Attachment, Attachment.message_id == newest.c.id
+    )
+    column = json_rows(rows, order_by=(newest.c.id.desc(), Attachment.id))
+    return threads.page_view_statement(column.label("newest_messages"))
+
+
 def _core_messages(rows) -> list[Message]:
     """The messages of a `_core_page`'s rows, each with its files (in id order) and no
     InMail (an ordinary thread has none)."""
@@ -987,10 +1030,16 @@ def _older_than(base, before: int | None, limit: int, *, and_before: bool = Fals
     if and_before:
         first = rows.pop(0) if rows and rows[0].id == before else None
         rows = rows[: limit + 1]
+    return _page_of(rows, limit, newest=before is None, before_message=first, cast=cast)
+
+
+def _page_of(rows: list[Message], limit: int, **page) -> MessagePage:
+    """The page of up to `limit + 1` messages read newest first: the newest `limit`,
+    oldest first, and the cursor to the ones before them when there are more."""
     older = rows[limit - 1].id if len(rows) > limit else None
-    page = rows[:limit]
-    page.reverse()
-    return MessagePage(page, older, before is None, before_message=first, cast=cast)
+    shown = rows[:limit]
+    shown.reverse()
+    return MessagePage(shown, older, **page)
 
 
 def _newer_than(base, after: int, limit: int) -> MessagePage:

@@ -242,7 +242,25 @@ def get_thread_for(member_id: int, thread_id: int, *, facts: bool = False) -> Th
     """
     # A page's view goes through Core (the session's connection), the entities made below.
     execute = db.session.connection().execute if facts else db.session.execute
-    row = execute(_VIEW_STATEMENTS[facts], {"member_id": member_id, "thread_id": thread_id}).first()
+    row = execute(_VIEW_STATEMENTS[facts], view_parameters(member_id, thread_id)).first()
+    return view_of(row, facts=facts)
+
+
+def page_view_statement(*columns):
+    """A page's view statement (`get_thread_for(..., facts=True)`) with more columns of the
+    caller's in its row, correlated to `Thread` and `ThreadMember` (the messaging service
+    reads a thread's newest messages with it). Read it through Core with
+    `view_parameters`, and make its view with `view_of(row, facts=True)`."""
+    return _VIEW_STATEMENTS[True].add_columns(*columns)
+
+
+def view_parameters(member_id: int, thread_id: int) -> dict:
+    return {"member_id": member_id, "thread_id": thread_id}
+
+
+def view_of(row, *, facts: bool) -> ThreadView:
+    """The view from a row of a view statement; NotFound for no row, or a thread a block
+    hides (see `get_thread_for`)."""
     if row is None or row.i_blocked or row.they_blocked:
         raise NotFound("This conversation does not exist.")
     if facts:
