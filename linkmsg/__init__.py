@@ -14,7 +14,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import exc as sa_exc
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, compiled, list_pane, message_html, pieces, reads, realtime, templating
+from . import cli, compiled, cookies, list_pane, message_html, pieces, reads, realtime, templating
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate, redis_client_options
 from .services.errors import DomainError
@@ -118,6 +118,7 @@ def create_app(config: dict | type | None = None) -> Flask:
     app.url_map.converters["id"] = IdConverter
     templating.init_app(app)
     list_pane.init_app(app)
+    cookies.init_app(app)
     message_html.init_app(app)
     pieces.init_app(
         app,

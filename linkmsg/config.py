@@ -94,6 +94,9 @@ class Config:
     PIECE_HTML_ENTRIES = _env_int("PIECE_HTML_ENTRIES", 2000)
     # Draw every kept message and piece again and compare (the test suite's setting).
     KEPT_HTML_VERIFY = False
+    # Session cookies whose checked contents are kept per process (linkmsg/cookies.py), a
+    # few hundred bytes each; 0 keeps none.
+    SESSION_COOKIES_KEPT = _env_int("SESSION_COOKIES_KEPT", 10000)
 
     # Live events: keep-alive comment interval, retention of replayable events.
     SSE_KEEPALIVE_SECONDS = _env_int("SSE_KEEPALIVE_SECONDS", 15)
