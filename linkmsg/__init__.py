@@ -125,6 +125,8 @@ def create_app(config: dict | type | None = None) -> Flask:
         {
             "messages": (app.config["MESSAGE_HTML_ENTRIES"], message_html.MOST_CHARACTERS),
             "pieces": (app.config["PIECE_HTML_ENTRIES"], PIECE_MOST_CHARACTERS),
+            # The top navigation of the members seen last (3-4 KB each).
+            "nav": (app.config["NAV_HTML_ENTRIES"], PIECE_MOST_CHARACTERS),
         },
     )
     realtime.init_app(app)

@@ -92,6 +92,9 @@ class Config:
     # conversation's header and its reply box, a member search's rows; 1-5 KB each; 0
     # keeps none.
     PIECE_HTML_ENTRIES = _env_int("PIECE_HTML_ENTRIES", 2000)
+    # The member's top navigation kept drawn per process (its own store: every page of
+    # every member draws it), 3-4 KB each; 0 keeps none.
+    NAV_HTML_ENTRIES = _env_int("NAV_HTML_ENTRIES", 2000)
     # Draw every kept message and piece again and compare (the test suite's setting).
     KEPT_HTML_VERIFY = False
     # Session cookies whose checked contents are kept per process (linkmsg/cookies.py), a

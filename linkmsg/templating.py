@@ -478,6 +478,24 @@ def init_app(app: Flask) -> None:
         def live_last_event_id() -> int:
             return counts().get("_last_event_id", 0)
 
+        def nav_key(oob=False) -> tuple:
+            """Everything the member's top navigation (`_nav_member.html`, kept drawn) is
+            drawn from: the member as shown (name, handle, picture, whether an admin),
+            which entry is the current page's, the two counts and whether the badges are
+            swapped in out of band. The entries and their addresses are the app's own."""
+            counted = counts()
+            return (
+                user.id,
+                user.name,
+                user.handle,
+                user.avatar_key,
+                bool(user.is_admin),
+                tuple(item["active"] for item in nav_items()),
+                counted.get("unread", 0),
+                counted.get("notifications", 0),
+                bool(oob),
+            )
+
         return {
             # Flask-WTF's context processor gives every page its own `csrf_token`, which
             # would hide the app's (the global: see `csrf_token`, `pieces.csrf_token`).
@@ -489,4 +507,5 @@ def init_app(app: Flask) -> None:
             "unread_threads": count("unread"),
             "unread_notifications": count("notifications"),
             "live_last_event_id": live_last_event_id,
+            "nav_key": nav_key,
         }

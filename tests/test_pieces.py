@@ -58,29 +58,32 @@ def pane(response) -> str:
     return KEY.sub(r"\1\2", TOKEN.sub(r"\1\2", str(header) + str(reply)))
 
 
-def used(app) -> int:
+def used(app, store: str = "pieces") -> int:
     with app.app_context():
-        return pieces.store("pieces").used
+        return pieces.store(store).used
 
 
 def fresh(app, browser, url: str, draw=None) -> str:
     """The pieces as drawn from scratch (nothing kept); `draw` reads them (`pane`)."""
     with app.app_context():
-        pieces.store("pieces").clear()
-        pieces.store("messages").clear()
+        for store in ("pieces", "messages", "nav"):
+            pieces.store(store).clear()
         list_pane.store().clear()
     return (draw or pane)(browser.get(url))
 
 
-def each_change_shows(app, browser, url: str, steps, *, kept: int, draw=None) -> None:
-    """For each (name, change): the page seen again is drawn from `kept` kept pieces;
-    after the change the page is what a page drawn from scratch is, and shows it."""
+def each_change_shows(
+    app, browser, url: str, steps, *, kept: int, draw=None, store: str = "pieces"
+) -> None:
+    """For each (name, change): the page seen again is drawn from `kept` kept pieces (of
+    `store`); after the change the page is what a page drawn from scratch is, and shows
+    it."""
     draw = draw or pane
     for name, change in steps:
         browser.get(url)
-        served = used(app)
+        served = used(app, store)
         before = draw(browser.get(url))
-        assert used(app) == served + kept, f"{name}: the page was drawn from kept pieces"
+        assert used(app, store) == served + kept, f"{name}: the page was drawn from kept pieces"
         with app.app_context():
             change()
         shown = draw(browser.get(url))
@@ -357,3 +360,63 @@ def test_search_rows_are_kept_and_each_change_shows(app, pair):
     assert used(app) == served + 3
     nexts = {field["value"] for field in page.select('input[name="next"]')}
     assert nexts == {"/search?q=bel"}
+
+
+def nav(response) -> str:
+    """The top navigation as HTML, the form token blanked."""
+    assert response.status_code == 200, response.status_code
+    found = soup(response).find("nav", attrs={"class": "topnav"})
+    assert found is not None
+    return TOKEN.sub(r"\1\2", str(found))
+
+
+def test_the_top_navigation_shows_each_change_on_the_next_page(app, pair):
+    """The member's top navigation is kept drawn: their new name or picture, a role, new
+    unread conversations and notifications show on the next page, and it carries each
+    page's own form token."""
+    browser, ava, ben, thread, url = pair
+    page = f"/in/{ben.handle}"  # neither reads Ava's messages nor her notifications
+
+    def picture():
+        change_profile(ava, avatar=attachments.Upload("me.png", io.BytesIO(image("PNG"))))
+
+    def admin():
+        db.session.get(Member, ava.id).role = "admin"
+        db.session.commit()
+
+    def read():
+        newest = messaging.messages(thread).messages[-1].id
+        messaging.mark_read(ava.id, thread, newest)
+
+    def invited():
+        network.invite(make_member("Cy Cole").id, ava.id)
+
+    steps = [
+        ("Ava renames herself", lambda: change_profile(ava, name="Ava Ames-Bell")),
+        ("Ava adds a picture", picture),
+        ("Ava is made an admin", admin),
+        ("Ava reads Ben's message", read),
+        ("Ben writes", lambda: messaging.reply(db.session.get(Member, ben.id), thread, "Hi")),
+        ("Cy invites Ava", invited),
+    ]
+    each_change_shows(app, browser, page, steps, kept=1, draw=nav, store="nav")
+    shown = soup(browser.get(page))
+    assert shown.find(attrs={"data-testid": "unread-badge"}).get_text() == "1"
+    assert shown.find(attrs={"data-testid": "notification-badge"}) is not None
+    # Each page's logout form carries that page's token, kept or not.
+    for _ in range(2):
+        served = used(app, "nav")
+        again = soup(browser.get(page))
+        assert used(app, "nav") == served + 1
+        logout = again.find(attrs={"data-testid": "logout"}).find_parent("form")
+        assert logout.find("input", attrs={"name": "csrf_token"})["value"] == page_token(again)
+
+
+def test_the_top_navigation_marks_the_page_it_is_on(app, pair):
+    """One member's navigation, kept for several areas: each marks its own entry."""
+    browser, ava, ben, thread, url = pair
+    areas = {"/messaging": "Messaging", "/network": "My Network", "/notifications": "Notifications"}
+    for _ in range(2):  # drawn, then kept
+        for address, label in areas.items():
+            current = soup(browser.get(address)).select('nav.topnav [aria-current="page"]')
+            assert [a.select_one(".navlabel").get_text() for a in current] == [label], address
