@@ -65,8 +65,8 @@ def _both_ways(viewer: int, q: str, after=None, limit: int = 5):
     plain = directory._search_statement(len(words), after is not None, limit, None)
     terms = directory._search_by_terms(len(words), lead, after is not None, limit, None)
     return (
-        [row[0].id for row in db.session.execute(plain, params)],
-        [row[0].id for row in db.session.execute(terms, params)],
+        [row.id for row in db.session.execute(plain, params)],
+        [row.id for row in db.session.execute(terms, params)],
     )
 
 

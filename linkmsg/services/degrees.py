@@ -108,7 +108,8 @@ def degrees(viewer_id: int, member_ids: list[int]) -> dict[int, int | None]:
         return result
     array = db.session.get_bind().dialect.name == "postgresql"
     statement = _BATCH_DEGREE_SQL_ARRAY if array else _BATCH_DEGREE_SQL
-    for member_id, value in db.session.execute(statement, {"a": viewer_id, "ids": ids}):
+    rows = db.session.connection().execute(statement, {"a": viewer_id, "ids": ids})
+    for member_id, value in rows:
         current = result.get(member_id)
         if current is None or value < current:
             result[member_id] = value

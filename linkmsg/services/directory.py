@@ -3,6 +3,7 @@ name and headline, and the member's own visibility settings."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from functools import lru_cache
 
 from sqlalchemy import (
@@ -20,6 +21,7 @@ from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Member
+from ..sql import CoreEntities
 from ..text import like_pattern
 from . import blocks
 from .errors import NotFound
@@ -75,9 +77,9 @@ def search_rows(
     """Members whose name or headline contains every word of `q`, by name, a page keyset
     on (name, id). Leaves out the viewer, suspended members and anyone blocked either way.
 
-    Returns (rows, next cursor): each row the member, then the columns `more(viewer)`
-    gives for them (`more` a hashable function of the bound parameter `viewer`; the
-    caller's own columns)."""
+    Returns (rows, next cursor): each row the member (detached: to show, not to change),
+    then the columns `more(viewer)` gives for them (`more` a hashable function of the
+    bound parameter `viewer`; the caller's own columns)."""
     words = [w for w in (q or "").split() if w][:6]
     if not words:
         return [], None
@@ -92,7 +94,12 @@ def search_rows(
         statement = _search_by_terms(len(words), lead, after is not None, limit, more)
     else:
         statement = _search_statement(len(words), after is not None, limit, more)
-    rows = db.session.execute(statement, params).all()
+    # Through Core: the members are made from their columns, detached (a page of results
+    # is only shown; the ORM's loading of twenty members cost more than the statement).
+    result = db.session.connection().execute(statement, params)
+    width = len(_MEMBER.columns)
+    found = _found(tuple(result.keys())[width:])
+    rows = [found(*_MEMBER.instances(row), *row[width:]) for row in result.all()]
     if len(rows) > limit:
         last = rows[limit - 1][0]
         return rows[:limit], (last.name, last.id)
@@ -125,7 +132,7 @@ def _search_statement(words: int, after: bool, limit: int, more):
     """The search's statement for its shape, over bound parameters (word_0.., viewer,
     after_name, after_id): built once, and SQLAlchemy keeps its cache key with it, where
     building it for every search had worked both out every time."""
-    query = db.select(Member).where(*_shown(Member, words))
+    query = db.select(*_MEMBER.columns).where(*_shown(Member, words))
     if more is not None:
         query = query.add_columns(*more(_VIEWER))
     if after:
@@ -199,13 +206,20 @@ def _search_by_terms(words: int, lead: int, after: bool, limit: int, more):
         .limit(literal_column(str(limit + 1)))  # written in: the kept plan is planned for it
         .subquery("page")
     )
-    query = db.select(Member).join(page, page.c.member_id == Member.id)
+    query = db.select(*_MEMBER.columns).join(page, page.c.member_id == Member.id)
     if more is not None:
         query = query.add_columns(*more(_VIEWER))
     return query.order_by(Member.name, Member.id)
 
 
 _VIEWER = bindparam("viewer", type_=Integer)
+_MEMBER = CoreEntities(Member)
+
+
+@lru_cache(maxsize=16)
+def _found(names: tuple[str, ...]):
+    """A row of `search_rows`: the member, then the caller's columns by their names."""
+    return namedtuple("Found", ("member", *names))
 
 
 def update_settings(

@@ -1008,7 +1008,7 @@ def _read(query, params: dict, kind: str | None) -> tuple[list[Message], groups.
     """The messages of a page's statement (`_older_statement`, `_newer_statement`), and
     their cast when it is a group's."""
     if kind == THREAD_ORDINARY:
-        return _core_messages(db.session.connection().execute(query, params)), None
+        return _core_messages(db.session.connection().execute(query, params).all()), None
     rows = db.session.execute(query, params).unique().all()
     if not rows or len(rows[0]) == 1:
         return [row[0] for row in rows], None
