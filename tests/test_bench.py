@@ -235,10 +235,12 @@ def test_generated_data_is_consistent_and_pages_are_timed(bench_database, tmp_pa
         assert worker == pytest.approx(throughput[route]["app_cpu_s"], abs=0.02)
     for page in pages.PAGES:
         assert 0 < throughput["share_of_ping"][page] < 1, page
-        # Counted in process on the same data: every page asks something, and reading
-        # a page more than once asks the same (the session and the page, at least).
+        # Counted in process on the same data, each URL asked once first: every page asks
+        # at least for its session (the inbox with its list kept asks nothing else), and
+        # a page that shows something the session does not carry, for it.
         statements = result["statements"][page]
-        assert statements["per_request"] >= 2 and statements["max"] >= 2, page
+        least = 1 if page == "inbox" else 2
+        assert statements["per_request"] >= least and statements["max"] >= least, page
         assert statements["first_url"], page
     assert throughput["thread_share_of_ping"] == throughput["share_of_ping"]["thread"]
     in_process = result["in_process"]
