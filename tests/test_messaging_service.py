@@ -311,14 +311,27 @@ def test_a_thread_opens_with_its_newest_page_as_the_orm_reads_it(friends, count_
             page.newest,
         )
 
+    # Another ordinary thread of Ann's, with newer messages, and a group: neither's
+    # messages come with this thread's.
+    cleo = make_member("Cleo")
+    connect(a, cleo)
+    other = messaging.start(m(a), m(cleo), "Elsewhere").thread_id
+    messaging.reply(m(cleo), other, "Newer, and not in the opened thread")
+    group = messaging.start_group(m(a), [b.id, cleo.id], "Team", "In the group").thread_id
+    db.session.expunge_all()
+
     expected = messaging.messages(thread_id, reader_id=a.id)  # the ORM's, any kind
     view, opened = messaging.open_thread(a.id, thread_id)
+    assert all(message.thread_id == thread_id for message in opened.messages)
     assert view.thread.id == thread_id and view.other.id == b.id
     assert spelled(opened) == spelled(expected)
     assert len(opened.messages) == min(count_shown, messaging.THREAD_PAGE_SIZE)
     assert (opened.older_cursor is not None) == (count_shown > messaging.THREAD_PAGE_SIZE)
     assert all(m.inmail is None for m in opened.messages)
     assert any(m.attachments for m in opened.messages) == (count_shown > 1)
+    # A group's messages are read as before (who may read what), not with its view.
+    group_view, group_page = messaging.open_thread(a.id, group)
+    assert group_view.is_group and group_page is None
 
 
 def test_a_thread_opened_is_refused_as_get_thread_for_refuses_it(friends):
