@@ -959,14 +959,12 @@ def open_thread(member_id: int, thread_id: int) -> tuple[ThreadView, MessagePage
     view = threads.view_of(row, facts=True)
     if view.thread.kind != THREAD_ORDINARY:
         return view, None
-    newest: list[Message] = []
-    for values in row.newest_messages:
-        if not newest or newest[-1].id != values["id"]:
-            (message,) = _PAGE_MESSAGE.instances_from_json(values, attachments=[], inmail=None)
-            newest.append(message)
-        (attachment,) = _PAGE_FILE.instances_from_json(values, "file_")
-        if attachment is not None:
-            newest[-1].attachments.append(attachment)
+    newest = _with_files(
+        row.newest_messages,
+        lambda values: values["id"],
+        lambda values: _PAGE_MESSAGE.instances_from_json(values, attachments=[], inmail=None)[0],
+        lambda values: _PAGE_FILE.instances_from_json(values, "file_")[0],
+    )
     return view, _page_of(newest, THREAD_PAGE_SIZE, newest=True)
 
 
@@ -992,15 +990,25 @@ def _opening_statement():
 def _core_messages(rows) -> list[Message]:
     """The messages of a `_core_page`'s rows, each with its files (in id order) and no
     InMail (an ordinary thread has none)."""
-    messages: list[Message] = []
     first_file = len(_PAGE_MESSAGE.columns)
+    return _with_files(
+        rows,
+        lambda row: row[0],
+        lambda row: _PAGE_MESSAGE.instances(row, attachments=[], inmail=None)[0],
+        lambda row: _PAGE_FILE.instances(row, first_file)[0],
+    )
+
+
+def _with_files(rows, message_id, message, attachment) -> list[Message]:
+    """Messages from rows of a message joined with its files (a row per file, or one with
+    no file), in the rows' order: `message_id`, `message` and `attachment` read a row."""
+    messages: list[Message] = []
     for row in rows:
-        if not messages or messages[-1].id != row[0]:
-            (message,) = _PAGE_MESSAGE.instances(row, attachments=[], inmail=None)
-            messages.append(message)
-        (attachment,) = _PAGE_FILE.instances(row, first_file)
-        if attachment is not None:
-            messages[-1].attachments.append(attachment)
+        if not messages or messages[-1].id != message_id(row):
+            messages.append(message(row))
+        found = attachment(row)
+        if found is not None:
+            messages[-1].attachments.append(found)
     return messages
 
 
